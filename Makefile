@@ -1,0 +1,75 @@
+# rajoints: `make run` starts the node on its embedded defaults; `make test` installs
+# everything the tests need (Debian packages, Python wheels, ONNX Runtime) and runs them.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+ORT_VERSION := 1.31.1
+ORT_LIB := .ort/libonnxruntime.so
+TEST_MODELS := target/test-models
+# Debian packages the tests drive for real: DCMTK (storescu, storescp, echoscu, dsrdump)
+# and dicom3tools (dciodvfy).
+APT_PACKAGES := dcmtk dicom3tools
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run test deps apt venv ort test-models lint fmt clean
+
+all: build
+
+build: ort
+	cargo build --release
+
+run: build
+	./target/release/rajoints serve
+
+test: deps test-models
+	cargo fmt --check
+	cargo clippy --all-targets --quiet -- -D warnings
+	cargo test --all-targets
+	@echo "make test: all checks passed"
+
+deps: apt venv ort
+
+# Installs only what is missing, so a developer machine is not touched twice.
+apt: .stamp/apt
+.stamp/apt:
+	@missing=""; \
+	command -v dsrdump >/dev/null || missing="$$missing dcmtk"; \
+	command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
+	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@mkdir -p .stamp && touch $@
+
+venv: .stamp/venv
+.stamp/venv: models/requirements-test.txt tests/requirements.txt .stamp/apt
+	[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r models/requirements-test.txt -r tests/requirements.txt
+	@mkdir -p .stamp && touch $@
+
+# ONNX Runtime from the PyPI wheel (the `ort` crate is built with load-dynamic, so nothing
+# is downloaded at build time); the binary finds .ort/ from the repository.
+ort: $(ORT_LIB)
+$(ORT_LIB):
+	@mkdir -p .ort
+	[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check onnxruntime==$(ORT_VERSION)
+	cp "$$($(PY) -c 'import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))')/capi/libonnxruntime.so.$(ORT_VERSION)" $(ORT_LIB)
+
+test-models: $(TEST_MODELS)/ankylosis.toml
+$(TEST_MODELS)/ankylosis.toml: models/make_test_models.py .stamp/venv
+	$(PY) models/make_test_models.py --out $(TEST_MODELS)
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt:
+	cargo fmt
+
+clean:
+	cargo clean
+	rm -rf .stamp .ort $(VENV)

@@ -1,0 +1,217 @@
+//! Configuration: the documented defaults in `rajoints.toml` (embedded in the binary), an
+//! optional file, `RAJOINTS__SECTION__KEY` environment variables and command-line flags,
+//! in increasing precedence, merged by the `config` crate and then validated once.
+
+use std::path::{Path, PathBuf};
+
+use config::{Config as Layers, Environment, File, FileFormat};
+use serde::{Deserialize, Serialize};
+use snafu::{ResultExt, Snafu, ensure};
+
+use crate::pipeline::PipelineParams;
+
+/// The embedded defaults, also shipped as `rajoints.toml` at the repository root.
+pub const DEFAULTS: &str = include_str!("../rajoints.toml");
+
+#[derive(Debug, Snafu)]
+#[non_exhaustive]
+pub enum Error {
+    #[snafu(display("invalid configuration"))]
+    Load { source: config::ConfigError },
+    #[snafu(display("invalid configuration: {key}: {problem}"))]
+    Invalid { key: &'static str, problem: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub runtime: Runtime,
+    pub models: Models,
+    pub pipeline: PipelineParams,
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    pub onnxruntime: String,
+    pub intra_threads: usize,
+    pub optimization_level: u8,
+    pub concurrent_detectors: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Models {
+    pub ankylosis: PathBuf,
+    pub subluxation: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    pub png: bool,
+    pub sr: bool,
+}
+
+impl Config {
+    /// Merges defaults, `file`, the environment and `overrides` (dotted key, value).
+    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Config, Error> {
+        let mut b = Layers::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(f) = file {
+            b = b.add_source(File::from(f).format(FileFormat::Toml).required(true));
+        }
+        b = b.add_source(
+            Environment::with_prefix("RAJOINTS")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        for (k, v) in overrides {
+            b = b.set_override(*k, v.clone()).context(LoadSnafu)?;
+        }
+        let cfg: Config = b
+            .build()
+            .context(LoadSnafu)?
+            .try_deserialize()
+            .context(LoadSnafu)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let p = &self.pipeline;
+        let unit = |v: f32| (0.0..=1.0).contains(&v);
+        ensure!(
+            unit(p.t_conf),
+            InvalidSnafu {
+                key: "pipeline.t_conf",
+                problem: "must be in [0, 1]"
+            }
+        );
+        ensure!(
+            unit(p.t_iou1),
+            InvalidSnafu {
+                key: "pipeline.t_iou1",
+                problem: "must be in [0, 1]"
+            }
+        );
+        ensure!(
+            unit(p.t_iou2),
+            InvalidSnafu {
+                key: "pipeline.t_iou2",
+                problem: "must be in [0, 1]"
+            }
+        );
+        ensure!(
+            p.stride >= 1,
+            InvalidSnafu {
+                key: "pipeline.stride",
+                problem: "must be at least 1"
+            }
+        );
+        ensure!(
+            p.m1 >= 1,
+            InvalidSnafu {
+                key: "pipeline.m1",
+                problem: "must be at least 1"
+            }
+        );
+        ensure!(
+            p.m2 >= 1,
+            InvalidSnafu {
+                key: "pipeline.m2",
+                problem: "must be at least 1"
+            }
+        );
+        ensure!(
+            (1..=1024).contains(&p.batch_size),
+            InvalidSnafu {
+                key: "pipeline.batch_size",
+                problem: "must be 1 to 1024"
+            }
+        );
+        ensure!(
+            p.scale_factor.is_finite() && p.scale_factor > 0.0 && p.scale_factor <= 4.0,
+            InvalidSnafu {
+                key: "pipeline.scale_factor",
+                problem: "must be in (0, 4]"
+            }
+        );
+        ensure!(
+            self.runtime.optimization_level <= 3,
+            InvalidSnafu {
+                key: "runtime.optimization_level",
+                problem: "must be 0 to 3"
+            }
+        );
+        Ok(())
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot print configuration: {e}\n"))
+    }
+
+    /// The ONNX Runtime library named in the configuration, if any.
+    pub fn onnxruntime_path(&self) -> Option<PathBuf> {
+        let p = self.runtime.onnxruntime.trim();
+        (!p.is_empty()).then(|| resolve_path(Path::new(p)))
+    }
+}
+
+/// A relative path is looked up in the current directory, then in the directory rajoints
+/// was built in (so `cargo run` and the tests find `models/` from anywhere in the tree).
+pub fn resolve_path(p: &Path) -> PathBuf {
+    if p.is_absolute() || p.exists() {
+        return p.to_path_buf();
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
+    if built.exists() {
+        built
+    } else {
+        p.to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_papers_parameters() {
+        let c = Config::load(None, &[]).unwrap();
+        let p = &c.pipeline;
+        assert_eq!((p.stride, p.m1, p.m2), (150, 20, 18));
+        assert_eq!((p.t_conf, p.t_iou1, p.t_iou2), (0.9, 0.15, 0.45));
+    }
+
+    #[test]
+    fn overrides_win_and_are_validated() {
+        let c = Config::load(None, &[("pipeline.t_conf", "0.5".into())]).unwrap();
+        assert_eq!(c.pipeline.t_conf, 0.5);
+        let err = Config::load(None, &[("pipeline.t_conf", "1.5".into())]).unwrap_err();
+        assert!(err.to_string().contains("pipeline.t_conf"), "{err}");
+    }
+
+    #[test]
+    fn a_file_layer_overrides_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[pipeline]\nstride = 100\n").unwrap();
+        assert_eq!(Config::load(Some(&f), &[]).unwrap().pipeline.stride, 100);
+        std::fs::write(&f, "[pipeline]\nstrid = 100\n").unwrap();
+        assert!(Config::load(Some(&f), &[]).is_err());
+    }
+
+    #[test]
+    fn printed_configuration_reads_back_the_same() {
+        let c = Config::load(None, &[]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("printed.toml");
+        std::fs::write(&f, c.to_toml()).unwrap();
+        let again = Config::load(Some(&f), &[]).unwrap();
+        assert_eq!(again.to_toml(), c.to_toml());
+    }
+}

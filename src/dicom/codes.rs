@@ -1,0 +1,375 @@
+//! Every coded concept rajoints writes, in one table.
+//!
+//! The SR builders take their concept names and values from here and never spell a code
+//! triple inline. Each entry carries the evidence tag of /work/shared/reference/dicom-sr.md:
+//! **[hd]** emitted by highdicom 0.28.2, **[pd]** in pydicom's concept dictionary (generated
+//! from PS3.16), **[ext]** a named public source, and **[local]** for the private scheme
+//! [`LOCAL_SCHEME`].
+//!
+//! The joint itself is coded as options (b) and (c) of §3 of that reference: the verified
+//! generic Finding Site (125682004, SCT, "Finger Joint") with Laterality and, where a
+//! verified one exists, a Topographical modifier, plus a local code in `99RAJ` that names
+//! the exact joint. No pre-coordinated SNOMED code per finger joint has been verified.
+
+use crate::pipeline::naming::{Level, Side};
+
+/// A coded concept: Code Value (0008,0100), Coding Scheme Designator (0008,0102), Code
+/// Meaning (0008,0104) (PS3.3 Table 8.8-1). All values here are at most 16 characters, so
+/// Code Value (SH) is used, never Long Code Value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Code {
+    pub value: &'static str,
+    pub scheme: &'static str,
+    pub meaning: &'static str,
+}
+
+impl Code {
+    pub const fn new(value: &'static str, scheme: &'static str, meaning: &'static str) -> Code {
+        Code {
+            value,
+            scheme,
+            meaning,
+        }
+    }
+}
+
+/// Coding Scheme Designators (PS3.16 Table 8-1, and the private one).
+pub mod scheme {
+    /// DICOM Controlled Terminology (PS3.16 Annex D).
+    pub const DCM: &str = "DCM";
+    /// SNOMED CT.
+    pub const SCT: &str = "SCT";
+    /// Unified Code for Units of Measure.
+    pub const UCUM: &str = "UCUM";
+    /// IETF BCP 47 language tags.
+    pub const RFC5646: &str = "RFC5646";
+    /// rajoints' private scheme; `99` prefix marks a private designator (PS3.16 §8.2).
+    pub const LOCAL: &str = "99RAJ";
+}
+
+/// Identification of a private coding scheme, written as one item of Coding Scheme
+/// Identification Sequence (0008,0110) (PS3.3 C.12.1.1.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodingScheme {
+    /// Coding Scheme Designator (0008,0102).
+    pub designator: &'static str,
+    /// Coding Scheme Name (0008,0115).
+    pub name: &'static str,
+    /// Coding Scheme Responsible Organization (0008,0116).
+    pub responsible_organization: &'static str,
+}
+
+/// The private scheme of the joint codes and probability concept names below.
+pub const LOCAL_SCHEME: CodingScheme = CodingScheme {
+    designator: scheme::LOCAL,
+    name: "rajoints local codes",
+    responsible_organization: "rajoints project",
+};
+
+use scheme::{DCM, LOCAL, RFC5646, SCT, UCUM};
+
+// --- Document root and context (TID 1500, 1002, 1004) ------------------------------------
+
+/// Root concept of TID 1500; CID 7021 [hd][pd].
+pub const IMAGING_MEASUREMENT_REPORT: Code = Code::new("126000", DCM, "Imaging Measurement Report");
+/// TID 1204 row 1, used by TID 1500 row 2 [hd].
+pub const LANGUAGE_OF_CONTENT: Code =
+    Code::new("121049", DCM, "Language of Content Item and Descendants");
+/// Value of [`LANGUAGE_OF_CONTENT`]: all our text is English [hd].
+pub const ENGLISH_US: Code = Code::new("en-US", RFC5646, "English (United States)");
+/// TID 1002 row 1 [hd].
+pub const OBSERVER_TYPE: Code = Code::new("121005", DCM, "Observer Type");
+/// Value of [`OBSERVER_TYPE`]; CID 270 [pd].
+pub const DEVICE: Code = Code::new("121007", DCM, "Device");
+/// TID 1004 rows [hd].
+pub const DEVICE_OBSERVER_UID: Code = Code::new("121012", DCM, "Device Observer UID");
+pub const DEVICE_OBSERVER_NAME: Code = Code::new("121013", DCM, "Device Observer Name");
+pub const DEVICE_OBSERVER_MANUFACTURER: Code =
+    Code::new("121014", DCM, "Device Observer Manufacturer");
+pub const DEVICE_OBSERVER_MODEL_NAME: Code = Code::new("121015", DCM, "Device Observer Model Name");
+pub const DEVICE_OBSERVER_SERIAL_NUMBER: Code =
+    Code::new("121016", DCM, "Device Observer Serial Number");
+/// TID 1500 row 4 [hd].
+pub const PROCEDURE_REPORTED: Code = Code::new("121058", DCM, "Procedure reported");
+/// Value of [`PROCEDURE_REPORTED`]; CID 100 [pd].
+pub const IMAGING_PROCEDURE: Code = Code::new("363679005", SCT, "Imaging procedure");
+
+// --- Image library (TID 1600, 1601, 1602, 1603) -------------------------------------------
+
+pub const IMAGE_LIBRARY: Code = Code::new("111028", DCM, "Image Library");
+pub const IMAGE_LIBRARY_GROUP: Code = Code::new("126200", DCM, "Image Library Group");
+/// Concept name of the IMAGE items, in the library and under each SCOORD [hd].
+pub const SOURCE: Code = Code::new("260753009", SCT, "Source");
+/// TID 1602 descriptors [hd][pd].
+pub const MODALITY: Code = Code::new("121139", DCM, "Modality");
+pub const PIXEL_DATA_ROWS: Code = Code::new("110910", DCM, "Pixel Data Rows");
+pub const PIXEL_DATA_COLUMNS: Code = Code::new("110911", DCM, "Pixel Data Columns");
+/// TID 1603 descriptors [hd][pd].
+pub const PATIENT_ORIENTATION_ROW: Code = Code::new("111044", DCM, "Patient Orientation Row");
+pub const PATIENT_ORIENTATION_COLUMN: Code = Code::new("111043", DCM, "Patient Orientation Column");
+pub const HORIZONTAL_PIXEL_SPACING: Code = Code::new("111026", DCM, "Horizontal Pixel Spacing");
+pub const VERTICAL_PIXEL_SPACING: Code = Code::new("111066", DCM, "Vertical Pixel Spacing");
+
+/// Acquisition modalities of hand radiographs; CID 29 [pd].
+pub const COMPUTED_RADIOGRAPHY: Code = Code::new("CR", DCM, "Computed Radiography");
+pub const DIGITAL_RADIOGRAPHY: Code = Code::new("DX", DCM, "Digital Radiography");
+pub const RADIOGRAPHIC_IMAGING: Code = Code::new("RG", DCM, "Radiographic imaging");
+
+/// The CID 29 code for a Modality (0008,0060) value, for the radiographic modalities a
+/// hand film comes in; `None` for others (the descriptor is then left out).
+pub fn acquisition_modality(modality: &str) -> Option<&'static Code> {
+    match modality {
+        "CR" => Some(&COMPUTED_RADIOGRAPHY),
+        "DX" => Some(&DIGITAL_RADIOGRAPHY),
+        "RG" => Some(&RADIOGRAPHIC_IMAGING),
+        _ => None,
+    }
+}
+
+// --- Measurements (TID 1500 rows 6-, TID 1410, TID 4019) -----------------------------------
+
+pub const IMAGING_MEASUREMENTS: Code = Code::new("126010", DCM, "Imaging Measurements");
+pub const MEASUREMENT_GROUP: Code = Code::new("125007", DCM, "Measurement Group");
+/// TID 4108 rows, in TID 1410 [hd].
+pub const TRACKING_IDENTIFIER: Code = Code::new("112039", DCM, "Tracking Identifier");
+pub const TRACKING_UNIQUE_IDENTIFIER: Code = Code::new("112040", DCM, "Tracking Unique Identifier");
+/// TID 1410 finding category and its value [hd].
+pub const FINDING_CATEGORY: Code = Code::new("276214006", SCT, "Finding category");
+pub const ANATOMICAL_STRUCTURE: Code = Code::new("91723000", SCT, "Anatomical Structure");
+/// TID 1410 finding type; its value is the local joint code [hd].
+pub const FINDING: Code = Code::new("121071", DCM, "Finding");
+/// TID 1410 finding site and its modifiers [hd][pd].
+pub const FINDING_SITE: Code = Code::new("363698007", SCT, "Finding Site");
+pub const LATERALITY: Code = Code::new("272741003", SCT, "Laterality");
+pub const TOPOGRAPHICAL_MODIFIER: Code = Code::new("106233006", SCT, "Topographical modifier");
+/// CID 7304 [pd]; PS3.16 spells the meaning "Finger Joint" (FSN "Finger joint structure").
+pub const FINGER_JOINT: Code = Code::new("125682004", SCT, "Finger Joint");
+/// Laterality values; CID 244 [pd].
+pub const RIGHT: Code = Code::new("24028007", SCT, "Right");
+pub const LEFT: Code = Code::new("7771000", SCT, "Left");
+/// Topographical modifier; CID 2 [pd].
+pub const PROXIMAL: Code = Code::new("40415009", SCT, "Proximal");
+
+/// TID 4019 rows [hd].
+pub const ALGORITHM_NAME: Code = Code::new("111001", DCM, "Algorithm Name");
+pub const ALGORITHM_VERSION: Code = Code::new("111003", DCM, "Algorithm Version");
+pub const ALGORITHM_PARAMETERS: Code = Code::new("111002", DCM, "Algorithm Parameters");
+
+/// NUM concept names for the two softmax probabilities. No standard code exists for
+/// "probability of ankylosis" (reference §2 "Confidence") [local].
+pub const ANKYLOSIS_PROBABILITY: Code = Code::new("ANKY-P", LOCAL, "Ankylosis probability");
+pub const SUBLUXATION_PROBABILITY: Code =
+    Code::new("SUBL-P", LOCAL, "Subluxation/dislocation probability");
+
+/// Units; UCUM [pd][hd].
+pub const PERCENT: Code = Code::new("%", UCUM, "Percent");
+pub const PIXELS: Code = Code::new("{pixels}", UCUM, "Pixels");
+pub const MILLIMETER: Code = Code::new("mm", UCUM, "mm");
+
+/// Qualitative evaluation concept names (the question). [ext: Belgian eHealth FHIR
+/// ValueSet be-vs-diagnostic-imaging-indication]; not in any DICOM CID: check that they are
+/// active in the SNOMED CT release you license.
+pub const ANKYLOSIS_OF_JOINT: Code = Code::new("111227009", SCT, "Ankylosis of joint");
+/// [ext: same ValueSet]. The model's label is "subluxation or dislocation"; subluxation is
+/// the milder and broader of the two SNOMED disorders, so it names the evaluation.
+pub const SUBLUXATION_OF_JOINT: Code = Code::new("263031003", SCT, "Subluxation of joint");
+/// Values of the qualitative evaluations; CID 240 [pd] + [ext: FHIR port of CID 240].
+/// Not SCT 2667000, which is a real concept but not the one CID 240 lists.
+pub const PRESENT: Code = Code::new("52101004", SCT, "Present");
+pub const ABSENT: Code = Code::new("272519000", SCT, "Absent");
+
+/// TID 1410 geometric purpose and its value; CID 219 [pd][hd].
+pub const GEOMETRIC_PURPOSE_OF_REGION: Code =
+    Code::new("130400", DCM, "Geometric purpose of region");
+pub const BOUNDED_BY: Code = Code::new("75958009", SCT, "Bounded by");
+/// Concept name of the SCOORD in TID 1410 [hd].
+pub const IMAGE_REGION: Code = Code::new("111030", DCM, "Image Region");
+
+/// [`PRESENT`] or [`ABSENT`].
+pub fn presence(present: bool) -> &'static Code {
+    if present { &PRESENT } else { &ABSENT }
+}
+
+/// Laterality value for a patient side.
+pub fn laterality(side: Side) -> &'static Code {
+    match side {
+        Side::Right => &RIGHT,
+        Side::Left => &LEFT,
+    }
+}
+
+/// Topographical modifier of [`FINGER_JOINT`] for a joint, where one is verified:
+/// [`PROXIMAL`] for the PIP joints of fingers 2-5. None for MCP joints (no verified code
+/// says "metacarpophalangeal" as a modifier) nor for the thumb IP joint, which lies between
+/// the thumb's proximal and distal phalanges and is not a *proximal* interphalangeal joint.
+pub fn topographical_modifier(finger: u8, level: Level) -> Option<&'static Code> {
+    match (level, finger) {
+        (Level::Pip, 2..=5) => Some(&PROXIMAL),
+        _ => None,
+    }
+}
+
+/// Local codes for the exact joint, side-less (laterality is coded separately) [local].
+/// Values follow the paper's joint names without the side prefix.
+pub const JOINTS: [Code; 10] = [
+    Code::new("MCP1", LOCAL, "MCP joint of thumb"),
+    Code::new("MCP2", LOCAL, "MCP joint of index finger"),
+    Code::new("MCP3", LOCAL, "MCP joint of middle finger"),
+    Code::new("MCP4", LOCAL, "MCP joint of ring finger"),
+    Code::new("MCP5", LOCAL, "MCP joint of little finger"),
+    Code::new("IP1", LOCAL, "IP joint of thumb"),
+    Code::new("PIP2", LOCAL, "PIP joint of index finger"),
+    Code::new("PIP3", LOCAL, "PIP joint of middle finger"),
+    Code::new("PIP4", LOCAL, "PIP joint of ring finger"),
+    Code::new("PIP5", LOCAL, "PIP joint of little finger"),
+];
+
+/// The local code of a joint; `None` for a finger outside 1..=5.
+pub fn joint(finger: u8, level: Level) -> Option<&'static Code> {
+    let row = match level {
+        Level::Mcp => 0,
+        Level::Pip => 5,
+    };
+    match finger {
+        1..=5 => JOINTS.get(row + usize::from(finger) - 1),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::pipeline::naming::JointId;
+
+    /// Every code constant of this module, for the table-wide checks.
+    fn all() -> Vec<Code> {
+        let mut v = vec![
+            IMAGING_MEASUREMENT_REPORT,
+            LANGUAGE_OF_CONTENT,
+            ENGLISH_US,
+            OBSERVER_TYPE,
+            DEVICE,
+            DEVICE_OBSERVER_UID,
+            DEVICE_OBSERVER_NAME,
+            DEVICE_OBSERVER_MANUFACTURER,
+            DEVICE_OBSERVER_MODEL_NAME,
+            DEVICE_OBSERVER_SERIAL_NUMBER,
+            PROCEDURE_REPORTED,
+            IMAGING_PROCEDURE,
+            IMAGE_LIBRARY,
+            IMAGE_LIBRARY_GROUP,
+            SOURCE,
+            MODALITY,
+            PIXEL_DATA_ROWS,
+            PIXEL_DATA_COLUMNS,
+            PATIENT_ORIENTATION_ROW,
+            PATIENT_ORIENTATION_COLUMN,
+            HORIZONTAL_PIXEL_SPACING,
+            VERTICAL_PIXEL_SPACING,
+            COMPUTED_RADIOGRAPHY,
+            DIGITAL_RADIOGRAPHY,
+            RADIOGRAPHIC_IMAGING,
+            IMAGING_MEASUREMENTS,
+            MEASUREMENT_GROUP,
+            TRACKING_IDENTIFIER,
+            TRACKING_UNIQUE_IDENTIFIER,
+            FINDING_CATEGORY,
+            ANATOMICAL_STRUCTURE,
+            FINDING,
+            FINDING_SITE,
+            LATERALITY,
+            TOPOGRAPHICAL_MODIFIER,
+            FINGER_JOINT,
+            RIGHT,
+            LEFT,
+            PROXIMAL,
+            ALGORITHM_NAME,
+            ALGORITHM_VERSION,
+            ALGORITHM_PARAMETERS,
+            ANKYLOSIS_PROBABILITY,
+            SUBLUXATION_PROBABILITY,
+            PERCENT,
+            PIXELS,
+            MILLIMETER,
+            ANKYLOSIS_OF_JOINT,
+            SUBLUXATION_OF_JOINT,
+            PRESENT,
+            ABSENT,
+            GEOMETRIC_PURPOSE_OF_REGION,
+            BOUNDED_BY,
+            IMAGE_REGION,
+        ];
+        v.extend(JOINTS);
+        v
+    }
+
+    #[test]
+    fn codes_fit_their_value_representations() {
+        for c in all() {
+            // Code Value SH <= 16, Coding Scheme Designator SH <= 16, Code Meaning LO <= 64;
+            // none may contain a backslash (the value delimiter).
+            assert!(!c.value.is_empty() && c.value.len() <= 16, "{c:?}");
+            assert!(!c.scheme.is_empty() && c.scheme.len() <= 16, "{c:?}");
+            assert!(!c.meaning.is_empty() && c.meaning.len() <= 64, "{c:?}");
+            assert!(c.value.is_ascii() && c.meaning.is_ascii(), "{c:?}");
+            assert!(
+                ![c.value, c.scheme, c.meaning]
+                    .iter()
+                    .any(|s| s.contains('\\')),
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_two_concepts_share_a_code() {
+        let mut seen = HashSet::new();
+        for c in all() {
+            assert!(seen.insert((c.value, c.scheme)), "duplicate {c:?}");
+        }
+    }
+
+    #[test]
+    fn schemes_are_known_or_declared() {
+        let known = [scheme::DCM, scheme::SCT, scheme::UCUM, scheme::RFC5646];
+        for c in all() {
+            assert!(
+                known.contains(&c.scheme) || c.scheme == LOCAL_SCHEME.designator,
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_joint_has_its_own_local_code() {
+        let codes: HashSet<_> = JointId::all()
+            .map(|j| joint(j.finger, j.level).unwrap().value)
+            .collect();
+        assert_eq!(codes.len(), 10);
+        assert_eq!(joint(2, Level::Pip).unwrap().value, "PIP2");
+        assert_eq!(joint(1, Level::Pip).unwrap().value, "IP1");
+        assert_eq!(joint(1, Level::Mcp).unwrap().value, "MCP1");
+        assert_eq!(joint(5, Level::Mcp).unwrap().value, "MCP5");
+        assert_eq!(joint(0, Level::Mcp), None);
+        assert_eq!(joint(6, Level::Pip), None);
+    }
+
+    #[test]
+    fn every_joint_id_code_value_matches_its_name() {
+        // The local code is the joint name without the side: `R-PIP2` -> `PIP2`.
+        for j in JointId::all() {
+            let name = j.to_string();
+            assert_eq!(joint(j.finger, j.level).unwrap().value, &name[2..]);
+        }
+    }
+
+    #[test]
+    fn only_finger_pip_joints_get_a_proximal_modifier() {
+        assert_eq!(topographical_modifier(2, Level::Pip), Some(&PROXIMAL));
+        assert_eq!(topographical_modifier(5, Level::Pip), Some(&PROXIMAL));
+        assert_eq!(topographical_modifier(1, Level::Pip), None);
+        assert_eq!(topographical_modifier(3, Level::Mcp), None);
+    }
+}

@@ -1,0 +1,318 @@
+//! DICOM instance to [`Radiograph`]: pixel data decoded in pure Rust (every transfer syntax
+//! that dicom-pixeldata decodes natively, JPEG 2000 through `openjp2`), then Modality LUT
+//! (rescale, PS3.3 C.11.1), VOI window when present (PS3.3 C.11.2), normalisation to
+//! [0, 1] and inversion of MONOCHROME1 so that bone is always bright.
+
+use std::path::Path;
+
+use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::{FileDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, VoiLutFunction, WindowLevel};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use snafu::{ResultExt, Snafu, ensure};
+
+use crate::image::Radiograph;
+use crate::pipeline::naming::FilmOrientation;
+
+/// A DICOM file as read from disk or the network.
+pub type DicomFile = FileDicomObject<InMemDicomObject>;
+
+/// Largest image decoded by default: 120 megapixels (a 10000 x 12000 film still decodes;
+/// larger ones are refused before their pixels are allocated as f32).
+pub const DEFAULT_MAX_PIXELS: u64 = 120_000_000;
+
+#[derive(Debug, Snafu)]
+#[non_exhaustive]
+pub enum Error {
+    /// could not read DICOM file {}
+    #[snafu(display("could not read DICOM file {path}"))]
+    ReadFile {
+        path: String,
+        #[snafu(source(from(dicom_object::ReadError, Box::new)))]
+        source: Box<dicom_object::ReadError>,
+    },
+    #[snafu(display("not an image: no Pixel Data (SOP Class {sop_class})"))]
+    NoPixelData { sop_class: String },
+    #[snafu(display("cannot decode pixel data in transfer syntax {ts_uid} ({ts_name})"))]
+    DecodePixelData {
+        ts_uid: String,
+        ts_name: String,
+        #[snafu(source(from(dicom_pixeldata::Error, Box::new)))]
+        source: Box<dicom_pixeldata::Error>,
+    },
+    #[snafu(display(
+        "image of {columns} x {rows} pixels is larger than the limit of {max} pixels"
+    ))]
+    TooLarge { columns: u32, rows: u32, max: u64 },
+    #[snafu(display("image has no pixels ({columns} x {rows})"))]
+    Empty { columns: u32, rows: u32 },
+    #[snafu(display(
+        "unsupported photometric interpretation {pi} (expected MONOCHROME1, MONOCHROME2 or RGB)"
+    ))]
+    Photometric { pi: String },
+    #[snafu(display("unsupported Samples per Pixel {spp}"))]
+    SamplesPerPixel { spp: u16 },
+    #[snafu(display(
+        "pixel data holds {got} values where {columns} x {rows} x {spp} are declared"
+    ))]
+    ShortPixelData {
+        got: usize,
+        columns: u32,
+        rows: u32,
+        spp: u16,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Reads a DICOM Part 10 file.
+pub fn open(path: &Path) -> Result<DicomFile> {
+    OpenFileOptions::new()
+        .open_file(path)
+        .context(ReadFileSnafu {
+            path: path.display().to_string(),
+        })
+}
+
+/// The SOP Instance UID, from the dataset or else the file meta.
+pub fn sop_instance_uid(obj: &DicomFile) -> Option<String> {
+    string(obj, tags::SOP_INSTANCE_UID)
+        .or_else(|| Some(obj.meta().media_storage_sop_instance_uid().to_string()))
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Decodes the first frame of `obj` into a display-space radiograph.
+pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
+    if obj.get(tags::PIXEL_DATA).is_none() {
+        return NoPixelDataSnafu {
+            sop_class: string(obj, tags::SOP_CLASS_UID).unwrap_or_else(|| "unknown".into()),
+        }
+        .fail();
+    }
+    let rows = uint(obj, tags::ROWS).unwrap_or(0);
+    let columns = uint(obj, tags::COLUMNS).unwrap_or(0);
+    ensure!(rows > 0 && columns > 0, EmptySnafu { columns, rows });
+    ensure!(
+        u64::from(rows) * u64::from(columns) <= max_pixels,
+        TooLargeSnafu {
+            columns,
+            rows,
+            max: max_pixels
+        }
+    );
+
+    let ts_uid = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_string();
+    let ts_name = TransferSyntaxRegistry
+        .get(&ts_uid)
+        .map_or_else(|| "unknown".to_string(), |ts| ts.name().to_string());
+    let ts_ctx = || DecodePixelDataSnafu {
+        ts_uid: ts_uid.clone(),
+        ts_name: ts_name.clone(),
+    };
+    let decoded = obj.decode_pixel_data_frame(0).with_context(|_| ts_ctx())?;
+    let spp = decoded.samples_per_pixel();
+    let pi = decoded.photometric_interpretation().clone();
+    let invert = match &pi {
+        PhotometricInterpretation::Monochrome1 => true,
+        PhotometricInterpretation::Monochrome2 => false,
+        PhotometricInterpretation::Rgb if spp == 3 => false,
+        other => {
+            return PhotometricSnafu {
+                pi: other.to_string(),
+            }
+            .fail();
+        }
+    };
+    ensure!(spp == 1 || spp == 3, SamplesPerPixelSnafu { spp });
+    // Modality LUT only: dicom-pixeldata applies Rescale Slope/Intercept here (its default).
+    let values: Vec<f32> = decoded.to_vec_frame(0).with_context(|_| ts_ctx())?;
+    let n = rows as usize * columns as usize;
+    ensure!(
+        values.len() >= n * spp as usize,
+        ShortPixelDataSnafu {
+            got: values.len(),
+            columns,
+            rows,
+            spp
+        }
+    );
+    let mut gray: Vec<f32> = if spp == 3 {
+        values
+            .chunks_exact(3)
+            .take(n)
+            .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+            .collect()
+    } else {
+        let mut v = values;
+        v.truncate(n);
+        v
+    };
+    let window = decoded
+        .window()
+        .ok()
+        .flatten()
+        .and_then(|w| w.first().copied());
+    let function = decoded
+        .voi_lut_function()
+        .ok()
+        .flatten()
+        .and_then(|f| f.first().copied())
+        .unwrap_or_default();
+    to_display(&mut gray, window, function, invert);
+
+    Ok(Radiograph {
+        width: columns,
+        height: rows,
+        pixels: gray,
+        pixel_spacing_mm: pixel_spacing(obj),
+        orientation: orientation(obj),
+    })
+}
+
+/// Maps modality values to display values in [0, 1]: through the VOI window when one is
+/// given (PS3.3 C.11.2.1.2), else linearly from the image's minimum to its maximum; then
+/// inverts for MONOCHROME1, whose minimum value is displayed white.
+pub fn to_display(
+    values: &mut [f32],
+    window: Option<WindowLevel>,
+    function: VoiLutFunction,
+    invert: bool,
+) {
+    match window.filter(|w| w.width > 0.0) {
+        Some(w) => {
+            let (c, wd) = (w.center, w.width);
+            for v in values.iter_mut() {
+                let x = f64::from(*v);
+                let y = match function {
+                    // C.11.2.1.2.1: linear with the half-pixel offsets of the standard.
+                    VoiLutFunction::Linear => {
+                        if wd <= 1.0 {
+                            if x <= c - 0.5 { 0.0 } else { 1.0 }
+                        } else {
+                            ((x - (c - 0.5)) / (wd - 1.0) + 0.5).clamp(0.0, 1.0)
+                        }
+                    }
+                    // C.11.2.1.3.2
+                    VoiLutFunction::LinearExact => ((x - c) / wd + 0.5).clamp(0.0, 1.0),
+                    // C.11.2.1.3.1
+                    VoiLutFunction::Sigmoid => 1.0 / (1.0 + (-4.0 * (x - c) / wd).exp()),
+                };
+                *v = y as f32;
+            }
+        }
+        None => {
+            let (lo, hi) = values
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            let span = hi - lo;
+            let scale = if span > 0.0 { 1.0 / span } else { 0.0 };
+            for v in values.iter_mut() {
+                *v = (*v - lo) * scale;
+            }
+        }
+    }
+    if invert {
+        for v in values.iter_mut() {
+            *v = 1.0 - *v;
+        }
+    }
+}
+
+fn string(obj: &DicomFile, tag: dicom_core::Tag) -> Option<String> {
+    obj.get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+}
+
+fn uint(obj: &DicomFile, tag: dicom_core::Tag) -> Option<u32> {
+    obj.get(tag).and_then(|e| e.to_int::<u32>().ok())
+}
+
+/// Pixel Spacing, else Imager Pixel Spacing, as (row, column) mm; positive values only.
+fn pixel_spacing(obj: &DicomFile) -> Option<(f64, f64)> {
+    [tags::PIXEL_SPACING, tags::IMAGER_PIXEL_SPACING]
+        .into_iter()
+        .find_map(|tag| {
+            let v = obj.get(tag)?.to_multi_float64().ok()?;
+            match v.as_slice() {
+                [r, c, ..] if *r > 0.0 && *c > 0.0 && r.is_finite() && c.is_finite() => {
+                    Some((*r, *c))
+                }
+                _ => None,
+            }
+        })
+}
+
+/// Patient Orientation (0020,0020): the first value is the direction of the rows. A row
+/// running towards the patient's right (`R`) means the film is mirrored against the usual
+/// PA display, where the patient's right hand is on the image's left.
+fn orientation(obj: &DicomFile) -> FilmOrientation {
+    let mirrored = obj
+        .get(tags::PATIENT_ORIENTATION)
+        .and_then(|e| e.to_multi_str().ok().map(|v| v.to_vec()))
+        .and_then(|v| v.first().map(|s| s.trim().starts_with('R')))
+        .unwrap_or(false);
+    FilmOrientation { mirrored }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_max_normalisation_without_window() {
+        let mut v = vec![100.0, 300.0, 200.0];
+        to_display(&mut v, None, VoiLutFunction::Linear, false);
+        assert_eq!(v, vec![0.0, 1.0, 0.5]);
+    }
+
+    #[test]
+    fn monochrome1_is_inverted() {
+        // Stored 0 is white in MONOCHROME1: after inversion it is 1 (bright).
+        let mut v = vec![0.0, 1023.0];
+        to_display(&mut v, None, VoiLutFunction::Linear, true);
+        assert_eq!(v, vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn linear_window_follows_ps3_3_c_11_2_1_2() {
+        // c = 512, w = 257: x <= c - 0.5 - (w-1)/2 = 383.5 -> 0; x > c - 0.5 + (w-1)/2 = 639.5
+        // -> 1; x = 511.5 -> 0.5.
+        let mut v = vec![383.0, 511.5, 640.0];
+        let w = WindowLevel {
+            center: 512.0,
+            width: 257.0,
+        };
+        to_display(&mut v, Some(w), VoiLutFunction::Linear, false);
+        assert_eq!(v, vec![0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn linear_exact_and_sigmoid_windows() {
+        let w = WindowLevel {
+            center: 100.0,
+            width: 50.0,
+        };
+        let mut v = vec![75.0, 100.0, 125.0];
+        to_display(&mut v, Some(w), VoiLutFunction::LinearExact, false);
+        assert_eq!(v, vec![0.0, 0.5, 1.0]);
+        let mut v = vec![100.0];
+        to_display(&mut v, Some(w), VoiLutFunction::Sigmoid, false);
+        assert_eq!(v, vec![0.5]);
+    }
+
+    #[test]
+    fn constant_image_maps_to_zero_not_nan() {
+        let mut v = vec![7.0; 4];
+        to_display(&mut v, None, VoiLutFunction::Linear, false);
+        assert!(v.iter().all(|&x| x == 0.0));
+    }
+}

@@ -1,0 +1,7 @@
+//! DICOM: reading radiographs and writing the result objects.
+
+pub mod codes;
+pub mod decode;
+pub mod gsps;
+pub mod sr;
+pub mod uid;

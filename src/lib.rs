@@ -1,0 +1,19 @@
+//! rajoints: finds the PIP/IP and MCP joints of both hands on a rheumatoid-arthritis hand
+//! radiograph and labels ankylosis and subluxation/dislocation, by the two-detector SSD
+//! ensemble of the reference paper, and reports them as DICOM SR and GSPS.
+//!
+//! Data flows one way: [`dicom::decode`] (or [`render::png`] for PNG input) gives a
+//! grayscale [`image::Radiograph`]; [`pipeline`] scales it, cuts windows, runs the two
+//! detectors, selects, merges (Algorithm 1) and names joints, giving an
+//! [`analysis::Analysis`]; reports are written from that plain data ([`report`], [`render`],
+//! [`dicom::sr`], [`dicom::gsps`]).
+
+pub mod analysis;
+pub mod config;
+pub mod dicom;
+pub mod image;
+pub mod model;
+pub mod pipeline;
+pub mod render;
+pub mod report;
+pub mod runtime;

@@ -1,0 +1,3 @@
+//! Detector models: their manifests and the checks made before one is used.
+
+pub mod manifest;

@@ -1,0 +1,672 @@
+//! Joint naming (beyond the paper): which PIP/IP or MCP joint of which hand each final box is.
+//!
+//! A geometric hand model: the 10 joints of a hand have a typical layout (MCP row, PIP row
+//! further distal, thumb lateral and proximal). The boxes are split into hands, then a
+//! template of that layout is fitted to each hand by a similarity transform (rotation,
+//! scale, translation) alternating with an optimal one-to-one assignment of boxes to template
+//! joints (ICP with exact assignment). A box left unassigned, or too far from its template
+//! joint after the fit, gets no name: a wrong name is worse than none.
+//!
+//! Film convention: PA projection of both hands with the fingers up and the thumbs towards
+//! the middle of the film; the patient's right hand is on the image's left unless
+//! Patient Orientation (0020,0020) says the row direction runs towards the patient's right.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::bbox::BBox;
+
+/// Patient side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Side {
+    Right,
+    Left,
+}
+
+impl Side {
+    pub fn letter(self) -> char {
+        match self {
+            Side::Right => 'R',
+            Side::Left => 'L',
+        }
+    }
+}
+
+/// Joint row: metacarpophalangeal or (proximal) interphalangeal. The thumb has one
+/// interphalangeal joint (IP); fingers 2-5 have a PIP joint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    Mcp,
+    Pip,
+}
+
+/// One of the 20 joints the paper scores: `R-MCP1`..`R-MCP5`, `R-IP1`, `R-PIP2`..`R-PIP5`, and `L-`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JointId {
+    pub side: Side,
+    /// 1 = thumb, 2 = index, 3 = middle, 4 = ring, 5 = little.
+    pub finger: u8,
+    pub level: Level,
+}
+
+impl JointId {
+    /// Builds an id; `None` unless finger is 1..=5.
+    pub fn new(side: Side, finger: u8, level: Level) -> Option<JointId> {
+        (1..=5).contains(&finger).then_some(JointId {
+            side,
+            finger,
+            level,
+        })
+    }
+
+    /// The thumb IP joint, which has no subluxation label in the paper (its subluxation
+    /// detector learns the 18 other joints).
+    pub fn is_thumb_ip(&self) -> bool {
+        self.finger == 1 && self.level == Level::Pip
+    }
+
+    /// All 20 joints, right hand first, in the order MCP1..5, IP1, PIP2..5.
+    pub fn all() -> impl Iterator<Item = JointId> {
+        [Side::Right, Side::Left].into_iter().flat_map(|side| {
+            TEMPLATE.iter().map(move |&(finger, level, _, _)| JointId {
+                side,
+                finger,
+                level,
+            })
+        })
+    }
+}
+
+impl fmt::Display for JointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let row = match (self.level, self.finger) {
+            (Level::Mcp, _) => "MCP",
+            (Level::Pip, 1) => "IP",
+            (Level::Pip, _) => "PIP",
+        };
+        write!(f, "{}-{}{}", self.side.letter(), row, self.finger)
+    }
+}
+
+/// The text is not a joint id of the form `R-PIP2`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseJointIdError(pub String);
+
+impl fmt::Display for ParseJointIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a joint id (expected R-/L- then MCP1-5, IP1 or PIP2-5)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseJointIdError {}
+
+impl FromStr for JointId {
+    type Err = ParseJointIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseJointIdError(s.to_string());
+        let (side, rest) = s.split_once('-').ok_or_else(err)?;
+        let side = match side {
+            "R" => Side::Right,
+            "L" => Side::Left,
+            _ => return Err(err()),
+        };
+        let (level, digit) = if let Some(d) = rest.strip_prefix("MCP") {
+            (Level::Mcp, d)
+        } else if let Some(d) = rest.strip_prefix("PIP") {
+            (Level::Pip, d)
+        } else if let Some(d) = rest.strip_prefix("IP") {
+            (Level::Pip, d)
+        } else {
+            return Err(err());
+        };
+        let finger: u8 = digit.parse().map_err(|_| err())?;
+        // The thumb's joint is IP1, never PIP1; the other fingers' are PIPn, never IPn.
+        let is_ip = rest.starts_with("IP");
+        if level == Level::Pip && (finger == 1) != is_ip {
+            return Err(err());
+        }
+        JointId::new(side, finger, level).ok_or_else(err)
+    }
+}
+
+impl Serialize for JointId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for JointId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Joint layout of the hand on the image's left (patient's right in a standard PA film),
+/// fingers up, thumb towards +x; millimetres, y down, origin at MCP3. Mirrored in x for the
+/// other hand. Typical adult proportions: MCP spacing about 18-20 mm, proximal phalanx of
+/// the middle finger about 45 mm, thumb MCP proximal and lateral to MCP2.
+pub const TEMPLATE: [(u8, Level, f32, f32); 10] = [
+    (1, Level::Mcp, 40.0, 38.0),
+    (2, Level::Mcp, 20.0, 2.0),
+    (3, Level::Mcp, 0.0, 0.0),
+    (4, Level::Mcp, -18.0, 5.0),
+    (5, Level::Mcp, -34.0, 14.0),
+    (1, Level::Pip, 58.0, 5.0),
+    (2, Level::Pip, 26.0, -42.0),
+    (3, Level::Pip, 3.0, -47.0),
+    (4, Level::Pip, -17.0, -43.0),
+    (5, Level::Pip, -35.0, -28.0),
+];
+
+/// How far (template millimetres) a box may lie from its template joint after the fit and
+/// still be named. Hands vary in spread and flexion; 12 mm is about two thirds of the
+/// spacing between neighbouring MCP joints, so a box cannot be nearer another joint.
+const MAX_RESIDUAL: f32 = 12.0;
+
+/// Cost of leaving a box unassigned, as a squared template distance: boxes further than
+/// this from every free template joint are better left unnamed (false positives, metal).
+const UNASSIGNED_COST: f32 = 16.0 * 16.0;
+
+/// How the image relates to the patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FilmOrientation {
+    /// True when the image's left is the patient's left (row direction towards the
+    /// patient's right, Patient Orientation first value `R`).
+    pub mirrored: bool,
+}
+
+/// Names the boxes of one image of `image_width` pixels. Returns one entry per box, in
+/// the same order: the joint's id, or `None` when it cannot be named confidently.
+///
+/// Whether the film shows one hand or two is decided by the fit: the boxes are split in
+/// two by x (the best two-means split) and two hands are taken when the two templates fit
+/// clearly better than one (a single template can name at most ten boxes).
+pub fn name_joints(
+    boxes: &[BBox],
+    image_width: f32,
+    orientation: FilmOrientation,
+) -> Vec<Option<JointId>> {
+    let centres: Vec<(f32, f32)> = boxes.iter().map(BBox::centre).collect();
+    let mut names = vec![None; boxes.len()];
+    let all: Vec<usize> = (0..centres.len()).collect();
+    let one = fit_group(&centres, &all, None);
+    let two = split_x(&centres).and_then(|(l, r)| {
+        let (ml, mr) = (mean_x(&centres, &l), mean_x(&centres, &r));
+        // Two hands on one film lie far apart; a split inside one hand does not.
+        (mr - ml >= 0.2 * image_width).then(|| {
+            // Thumbs towards the middle: the image-left hand's thumb points towards +x.
+            [
+                fit_group(&centres, &l, Some(true)),
+                fit_group(&centres, &r, Some(false)),
+            ]
+        })
+    });
+    let hands: Vec<GroupFit> = match two {
+        Some([a, b]) if a.cost + b.cost + UNASSIGNED_COST < one.cost => vec![a, b],
+        _ => vec![one],
+    };
+    for hand in hands {
+        let side = match (hand.thumb_plus_x, orientation.mirrored) {
+            (true, false) | (false, true) => Side::Right,
+            _ => Side::Left,
+        };
+        for (k, assigned) in hand.assignment {
+            if let Some((t, residual)) = assigned
+                && residual <= MAX_RESIDUAL
+            {
+                let (finger, level, _, _) = TEMPLATE[t];
+                names[k] = JointId::new(side, finger, level);
+            }
+        }
+    }
+    names
+}
+
+/// A template fitted to a group of boxes.
+struct GroupFit {
+    /// Box index and its assignment (template joint, residual in template mm).
+    assignment: Vec<(usize, Option<(usize, f32)>)>,
+    cost: f32,
+    thumb_plus_x: bool,
+}
+
+/// Fits the group with the given chirality, or the better of both when `None`. A group
+/// too small to fit costs the unassigned cost of each box.
+fn fit_group(centres: &[(f32, f32)], group: &[usize], thumb_plus_x: Option<bool>) -> GroupFit {
+    let pts: Vec<(f32, f32)> = group.iter().map(|&i| centres[i]).collect();
+    let chiralities = match thumb_plus_x {
+        Some(c) => vec![c],
+        None => vec![true, false],
+    };
+    let mut best: Option<(HandFit, bool)> = None;
+    for c in chiralities {
+        if let Some(f) = fit_hand(&pts, c)
+            && best.as_ref().is_none_or(|(b, _)| f.cost < b.cost)
+        {
+            best = Some((f, c));
+        }
+    }
+    match best {
+        Some((fit, c)) => GroupFit {
+            assignment: group.iter().copied().zip(fit.assignment).collect(),
+            cost: fit.cost,
+            thumb_plus_x: c,
+        },
+        None => GroupFit {
+            assignment: group.iter().map(|&i| (i, None)).collect(),
+            cost: group.len() as f32 * UNASSIGNED_COST,
+            thumb_plus_x: thumb_plus_x.unwrap_or(true),
+        },
+    }
+}
+
+fn mean_x(centres: &[(f32, f32)], group: &[usize]) -> f32 {
+    group.iter().map(|&i| centres[i].0).sum::<f32>() / group.len().max(1) as f32
+}
+
+/// The best two-means split of the centres by x (each side at least two boxes).
+fn split_x(centres: &[(f32, f32)]) -> Option<(Vec<usize>, Vec<usize>)> {
+    let mut order: Vec<usize> = (0..centres.len()).collect();
+    order.sort_by(|&a, &b| centres[a].0.total_cmp(&centres[b].0));
+    let xs: Vec<f32> = order.iter().map(|&i| centres[i].0).collect();
+    let mut best: Option<(f32, usize)> = None;
+    for cut in 2..xs.len().saturating_sub(1) {
+        let (l, r) = xs.split_at(cut);
+        let cost = sum_sq_dev(l) + sum_sq_dev(r);
+        if best.is_none_or(|(c, _)| cost < c) {
+            best = Some((cost, cut));
+        }
+    }
+    best.map(|(_, cut)| (order[..cut].to_vec(), order[cut..].to_vec()))
+}
+
+fn mean(v: &[f32]) -> f32 {
+    v.iter().sum::<f32>() / v.len().max(1) as f32
+}
+
+fn sum_sq_dev(v: &[f32]) -> f32 {
+    let m = mean(v);
+    v.iter().map(|x| (x - m) * (x - m)).sum()
+}
+
+/// Result of fitting the template to one hand's box centres.
+struct HandFit {
+    /// Per box: the template joint index and its residual in template millimetres.
+    assignment: Vec<Option<(usize, f32)>>,
+    cost: f32,
+}
+
+/// 2-D similarity transform `p -> s R p + t`, R a rotation by `theta`.
+#[derive(Clone, Copy, Debug)]
+struct Similarity {
+    s: f32,
+    theta: f32,
+    tx: f32,
+    ty: f32,
+}
+
+impl Similarity {
+    fn apply(&self, (x, y): (f32, f32)) -> (f32, f32) {
+        let (sin, cos) = self.theta.sin_cos();
+        (
+            self.s * (cos * x - sin * y) + self.tx,
+            self.s * (sin * x + cos * y) + self.ty,
+        )
+    }
+}
+
+/// Fits the template (mirrored unless `thumb_plus_x`) to `pts` (image pixels); `None` for
+/// fewer than three boxes, which cannot fix a rotation and a scale with any confidence.
+fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
+    if pts.len() < 3 {
+        return None;
+    }
+    let flip = if thumb_plus_x { 1.0 } else { -1.0 };
+    let template: Vec<(f32, f32)> = TEMPLATE.iter().map(|&(_, _, x, y)| (x * flip, y)).collect();
+    let spread = |v: &[(f32, f32)]| {
+        let (mx, my) = centroid(v);
+        (v.iter()
+            .map(|p| (p.0 - mx).powi(2) + (p.1 - my).powi(2))
+            .sum::<f32>()
+            / v.len() as f32)
+            .sqrt()
+    };
+    let (px, py) = centroid(pts);
+    let (tx, ty) = centroid(&template);
+    let base_scale = spread(pts) / spread(&template).max(1e-6);
+    let mut best: Option<HandFit> = None;
+    // Several starting poses: ICP only finds the nearest minimum.
+    for theta0 in [-0.5f32, -0.25, 0.0, 0.25, 0.5] {
+        for scale_factor in [0.8f32, 1.0, 1.25] {
+            let s = (base_scale * scale_factor).max(1e-6);
+            let mut sim = Similarity {
+                s,
+                theta: theta0,
+                tx: 0.0,
+                ty: 0.0,
+            };
+            let (rx, ry) = sim.apply((tx, ty));
+            sim.tx = px - rx;
+            sim.ty = py - ry;
+            let fit = icp(pts, &template, sim);
+            if best.as_ref().is_none_or(|b| fit.cost < b.cost) {
+                best = Some(fit);
+            }
+        }
+    }
+    best
+}
+
+fn centroid(v: &[(f32, f32)]) -> (f32, f32) {
+    let n = v.len().max(1) as f32;
+    (
+        v.iter().map(|p| p.0).sum::<f32>() / n,
+        v.iter().map(|p| p.1).sum::<f32>() / n,
+    )
+}
+
+fn icp(pts: &[(f32, f32)], template: &[(f32, f32)], mut sim: Similarity) -> HandFit {
+    let mut assignment = Vec::new();
+    let mut cost = f32::INFINITY;
+    for _ in 0..20 {
+        // Distances measured in template units, so thresholds do not depend on pixel size.
+        let placed: Vec<(f32, f32)> = template.iter().map(|&p| sim.apply(p)).collect();
+        let inv_s2 = 1.0 / (sim.s * sim.s);
+        let d2: Vec<Vec<f32>> = pts
+            .iter()
+            .map(|p| {
+                placed
+                    .iter()
+                    .map(|q| ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)) * inv_s2)
+                    .collect()
+            })
+            .collect();
+        let (new_assignment, new_cost) = assign(&d2, UNASSIGNED_COST);
+        let pairs: Vec<Pair> = new_assignment
+            .iter()
+            .enumerate()
+            .filter_map(|(k, a)| a.map(|t| (template[t], pts[k])))
+            .collect();
+        let stable = new_assignment == assignment;
+        assignment = new_assignment;
+        cost = new_cost;
+        if stable || pairs.len() < 2 {
+            break;
+        }
+        match umeyama(&pairs) {
+            Some(next) => sim = next,
+            None => break,
+        }
+    }
+    let placed: Vec<(f32, f32)> = template.iter().map(|&p| sim.apply(p)).collect();
+    let assignment = assignment
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            a.map(|t| {
+                let d = ((pts[k].0 - placed[t].0).powi(2) + (pts[k].1 - placed[t].1).powi(2))
+                    .sqrt()
+                    / sim.s;
+                (t, d)
+            })
+        })
+        .collect();
+    HandFit { assignment, cost }
+}
+
+/// Optimal assignment of rows (boxes) to at most one column (template joint) each, every
+/// column used at most once, a row left out at `unassigned` cost. Exact dynamic programme
+/// over subsets of the (at most 10) columns.
+fn assign(cost: &[Vec<f32>], unassigned: f32) -> (Vec<Option<usize>>, f32) {
+    let n = cost.len();
+    let m = cost.first().map_or(0, Vec::len);
+    let states = 1usize << m;
+    // dp[i][mask]: least cost for the first i rows using exactly the columns in mask.
+    let mut dp = vec![vec![f32::INFINITY; states]; n + 1];
+    let mut choice = vec![vec![None::<usize>; states]; n + 1];
+    dp[0][0] = 0.0;
+    for i in 0..n {
+        for mask in 0..states {
+            let here = dp[i][mask];
+            if !here.is_finite() {
+                continue;
+            }
+            if here + unassigned < dp[i + 1][mask] {
+                dp[i + 1][mask] = here + unassigned;
+                choice[i + 1][mask] = None;
+            }
+            for (j, c) in cost[i].iter().enumerate() {
+                let bit = 1 << j;
+                if mask & bit == 0 && here + c < dp[i + 1][mask | bit] {
+                    dp[i + 1][mask | bit] = here + c;
+                    choice[i + 1][mask | bit] = Some(j);
+                }
+            }
+        }
+    }
+    let (mut mask, total) =
+        dp[n].iter().enumerate().fold(
+            (0, f32::INFINITY),
+            |acc, (k, &v)| if v < acc.1 { (k, v) } else { acc },
+        );
+    let mut out = vec![None; n];
+    for i in (1..=n).rev() {
+        let c = choice[i][mask];
+        out[i - 1] = c;
+        if let Some(j) = c {
+            mask &= !(1 << j);
+        }
+    }
+    (out, total)
+}
+
+/// Least-squares similarity transform taking each pair's first point to its second
+/// (Umeyama 1991, without reflection). `None` when the source points coincide.
+/// A template point and the box centre it is paired with.
+type Pair = ((f32, f32), (f32, f32));
+
+fn umeyama(pairs: &[Pair]) -> Option<Similarity> {
+    let n = pairs.len() as f32;
+    let (mut sx, mut sy, mut dx, mut dy) = (0.0, 0.0, 0.0, 0.0);
+    for &((ax, ay), (bx, by)) in pairs {
+        sx += ax;
+        sy += ay;
+        dx += bx;
+        dy += by;
+    }
+    let (sx, sy, dx, dy) = (sx / n, sy / n, dx / n, dy / n);
+    let (mut a, mut b, mut var) = (0.0f32, 0.0f32, 0.0f32);
+    for &((ax, ay), (bx, by)) in pairs {
+        let (ux, uy) = (ax - sx, ay - sy);
+        let (vx, vy) = (bx - dx, by - dy);
+        a += ux * vx + uy * vy;
+        b += ux * vy - uy * vx;
+        var += ux * ux + uy * uy;
+    }
+    if var <= 1e-9 {
+        return None;
+    }
+    let theta = b.atan2(a);
+    let s = (a * a + b * b).sqrt() / var;
+    if !(s.is_finite() && s > 0.0) {
+        return None;
+    }
+    let mut sim = Similarity {
+        s,
+        theta,
+        tx: 0.0,
+        ty: 0.0,
+    };
+    let (rx, ry) = sim.apply((sx, sy));
+    sim.tx = dx - rx;
+    sim.ty = dy - ry;
+    Some(sim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Boxes of 40 px centred on the template joints of one hand, placed by
+    /// x' = ox + scale * (flip * x), y' = oy + scale * y.
+    fn hand(ox: f32, oy: f32, scale: f32, thumb_plus_x: bool) -> Vec<BBox> {
+        let flip = if thumb_plus_x { 1.0 } else { -1.0 };
+        TEMPLATE
+            .iter()
+            .map(|&(_, _, x, y)| {
+                let (cx, cy) = (ox + scale * flip * x, oy + scale * y);
+                BBox::new(cx - 20.0, cy - 20.0, cx + 20.0, cy + 20.0)
+            })
+            .collect()
+    }
+
+    fn names(v: &[Option<JointId>]) -> Vec<String> {
+        v.iter()
+            .map(|n| n.map_or("-".to_string(), |n| n.to_string()))
+            .collect()
+    }
+
+    const RIGHT_HAND: [&str; 10] = [
+        "R-MCP1", "R-MCP2", "R-MCP3", "R-MCP4", "R-MCP5", "R-IP1", "R-PIP2", "R-PIP3", "R-PIP4",
+        "R-PIP5",
+    ];
+    const LEFT_HAND: [&str; 10] = [
+        "L-MCP1", "L-MCP2", "L-MCP3", "L-MCP4", "L-MCP5", "L-IP1", "L-PIP2", "L-PIP3", "L-PIP4",
+        "L-PIP5",
+    ];
+
+    #[test]
+    fn joint_ids_print_and_parse() {
+        for s in RIGHT_HAND.iter().chain(LEFT_HAND.iter()) {
+            let id: JointId = s.parse().unwrap();
+            assert_eq!(id.to_string(), *s);
+        }
+        for bad in ["R-PIP1", "R-IP2", "X-MCP1", "R-MCP6", "R-MCP", "RMCP1", ""] {
+            assert!(bad.parse::<JointId>().is_err(), "{bad}");
+        }
+        assert_eq!(JointId::all().count(), 20);
+        assert!("L-IP1".parse::<JointId>().unwrap().is_thumb_ip());
+    }
+
+    #[test]
+    fn names_both_hands_of_a_standard_pa_film() {
+        // 2000 px film, 6 px per template mm; right hand on the image's left.
+        let mut boxes = hand(500.0, 900.0, 6.0, true);
+        boxes.extend(hand(1500.0, 900.0, 6.0, false));
+        let got = names(&name_joints(&boxes, 2000.0, FilmOrientation::default()));
+        let want: Vec<String> = RIGHT_HAND
+            .iter()
+            .chain(LEFT_HAND.iter())
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn mirrored_film_swaps_the_sides() {
+        let mut boxes = hand(500.0, 900.0, 6.0, true);
+        boxes.extend(hand(1500.0, 900.0, 6.0, false));
+        let got = names(&name_joints(
+            &boxes,
+            2000.0,
+            FilmOrientation { mirrored: true },
+        ));
+        let want: Vec<String> = LEFT_HAND
+            .iter()
+            .chain(RIGHT_HAND.iter())
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn names_survive_missing_joints_rotation_and_jitter() {
+        // Rotate the image-left hand by 0.2 rad about its MCP3, jitter each box a few px,
+        // then drop MCP4 and PIP3.
+        let (sin, cos) = 0.2f32.sin_cos();
+        let mut boxes: Vec<BBox> = hand(0.0, 0.0, 5.0, true)
+            .iter()
+            .enumerate()
+            .map(|(k, b)| {
+                let (x, y) = b.centre();
+                let (rx, ry) = (cos * x - sin * y + 450.0, sin * x + cos * y + 800.0);
+                let j = if k % 2 == 0 { 4.0 } else { -4.0 };
+                BBox::new(rx - 20.0 + j, ry - 20.0, rx + 20.0 + j, ry + 20.0 - j)
+            })
+            .collect();
+        boxes.remove(7); // PIP3
+        boxes.remove(3); // MCP4
+        boxes.extend(hand(1500.0, 800.0, 5.0, false));
+        let got = names(&name_joints(&boxes, 2000.0, FilmOrientation::default()));
+        let mut want: Vec<&str> = RIGHT_HAND.to_vec();
+        want.remove(7);
+        want.remove(3);
+        want.extend(LEFT_HAND);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_box_far_from_any_joint_gets_no_name() {
+        let mut boxes = hand(500.0, 900.0, 6.0, true);
+        boxes.extend(hand(1500.0, 900.0, 6.0, false));
+        // A box in the middle of the right palm, 30 template mm below MCP3.
+        boxes.push(BBox::new(480.0, 1060.0, 520.0, 1100.0));
+        let got = name_joints(&boxes, 2000.0, FilmOrientation::default());
+        assert_eq!(got[20], None);
+        assert_eq!(got.iter().filter(|n| n.is_some()).count(), 20);
+    }
+
+    #[test]
+    fn a_lone_hand_is_named_by_its_thumb() {
+        // One hand centred on a 1000 px film, thumb towards +x: a right hand in PA.
+        let boxes = hand(450.0, 600.0, 6.0, true);
+        let got = names(&name_joints(&boxes, 1000.0, FilmOrientation::default()));
+        assert_eq!(got, RIGHT_HAND.to_vec());
+        let boxes = hand(550.0, 600.0, 6.0, false);
+        let got = names(&name_joints(&boxes, 1000.0, FilmOrientation::default()));
+        assert_eq!(got, LEFT_HAND.to_vec());
+    }
+
+    #[test]
+    fn too_few_boxes_get_no_names() {
+        let boxes = hand(500.0, 900.0, 6.0, true)[..2].to_vec();
+        assert_eq!(
+            name_joints(&boxes, 2000.0, FilmOrientation::default()),
+            vec![None, None]
+        );
+        assert!(name_joints(&[], 2000.0, FilmOrientation::default()).is_empty());
+    }
+
+    #[test]
+    fn assignment_is_optimal_and_leaves_outliers_out() {
+        // Greedy would give row 0 column 0 (cost 1) and row 1 column 1 (cost 10): 11.
+        // Optimal: row 0 -> 1 (2), row 1 -> 0 (3): 5. Row 2 costs more than leaving it out.
+        let cost = vec![vec![1.0, 2.0], vec![3.0, 10.0], vec![100.0, 100.0]];
+        let (a, total) = assign(&cost, 50.0);
+        assert_eq!(a, vec![Some(1), Some(0), None]);
+        assert_eq!(total, 55.0);
+    }
+
+    #[test]
+    fn umeyama_recovers_a_known_similarity() {
+        let truth = Similarity {
+            s: 2.0,
+            theta: 0.3,
+            tx: 5.0,
+            ty: -7.0,
+        };
+        let src = [(0.0, 0.0), (10.0, 0.0), (0.0, 5.0), (3.0, 8.0)];
+        let pairs: Vec<_> = src.iter().map(|&p| (p, truth.apply(p))).collect();
+        let got = umeyama(&pairs).unwrap();
+        assert!((got.s - 2.0).abs() < 1e-4 && (got.theta - 0.3).abs() < 1e-4);
+        assert!((got.tx - 5.0).abs() < 1e-3 && (got.ty + 7.0).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,155 @@
+//! Scaling the radiograph to the detectors' resolution. The paper halves its 2010 x 1670
+//! films ("Training setup": resized to 50%); we scale to the model's training pixel spacing
+//! when both are known, so that joints have the size the detector learned, else by the
+//! configured factor (default 0.5).
+//!
+//! Resampling is area averaging (each output pixel is the mean of the input area it
+//! covers), so a factor of 0.5 is exactly the mean of each 2 x 2 block.
+
+use crate::image::Radiograph;
+
+/// A radiograph resampled for the detectors, with the exact factors used per axis.
+#[derive(Debug, Clone)]
+pub struct Scaled {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<f32>,
+    /// Output pixels per source pixel along x and y (`width / source width`).
+    pub fx: f64,
+    pub fy: f64,
+}
+
+/// Scale factors (x, y) for an image: `spacing / target` per axis when both are known and
+/// positive, else `fallback` for both.
+pub fn factors(spacing_mm: Option<(f64, f64)>, target_mm: f64, fallback: f64) -> (f64, f64) {
+    match spacing_mm {
+        Some((row, col)) if target_mm > 0.0 => (col / target_mm, row / target_mm),
+        _ => (fallback, fallback),
+    }
+}
+
+/// Resamples `img` by about `(fx, fy)`; the output size is rounded to whole pixels (at
+/// least 1) and the factors returned are the exact ones of that size.
+pub fn resample(img: &Radiograph, fx: f64, fy: f64) -> Scaled {
+    let (w, h) = (img.width as usize, img.height as usize);
+    let ow = ((w as f64 * fx).round() as usize).max(1);
+    let oh = ((h as f64 * fy).round() as usize).max(1);
+    if ow == w && oh == h {
+        return Scaled {
+            width: w,
+            height: h,
+            pixels: img.pixels.clone(),
+            fx: 1.0,
+            fy: 1.0,
+        };
+    }
+    let xw = area_weights(w, ow);
+    let yw = area_weights(h, oh);
+    // Horizontal pass into an oh-independent buffer, then vertical: separable, O(w*h).
+    let mut rows = vec![0f32; h * ow];
+    for y in 0..h {
+        let src = &img.pixels[y * w..(y + 1) * w];
+        let dst = &mut rows[y * ow..(y + 1) * ow];
+        for (o, taps) in xw.iter().enumerate() {
+            dst[o] = taps.iter().map(|&(i, wt)| src[i] * wt).sum();
+        }
+    }
+    let mut out = vec![0f32; ow * oh];
+    for (o, taps) in yw.iter().enumerate() {
+        let dst = &mut out[o * ow..(o + 1) * ow];
+        for &(i, wt) in taps {
+            let src = &rows[i * ow..(i + 1) * ow];
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d += s * wt;
+            }
+        }
+    }
+    Scaled {
+        width: ow,
+        height: oh,
+        pixels: out,
+        fx: ow as f64 / w as f64,
+        fy: oh as f64 / h as f64,
+    }
+}
+
+/// For each output pixel, the input pixels it covers and their weights (summing to 1).
+/// Output pixel `o` covers input interval `[o * n / m, (o + 1) * n / m)`; when upscaling
+/// that interval is shorter than a pixel and the nearest input pixel is taken.
+fn area_weights(n: usize, m: usize) -> Vec<Vec<(usize, f32)>> {
+    let ratio = n as f64 / m as f64;
+    (0..m)
+        .map(|o| {
+            let a = o as f64 * ratio;
+            let b = (o as f64 + 1.0) * ratio;
+            let first = (a.floor() as usize).min(n - 1);
+            let last = ((b.ceil() as usize).max(first + 1)).min(n);
+            let mut taps: Vec<(usize, f32)> = (first..last)
+                .map(|i| {
+                    let lo = a.max(i as f64);
+                    let hi = b.min(i as f64 + 1.0);
+                    (i, (hi - lo).max(0.0))
+                })
+                .filter(|&(_, wt)| wt > 0.0)
+                .map(|(i, wt)| (i, wt as f32))
+                .collect();
+            let total: f32 = taps.iter().map(|t| t.1).sum();
+            if total > 0.0 {
+                taps.iter_mut().for_each(|t| t.1 /= total);
+            } else {
+                taps = vec![(first, 1.0)];
+            }
+            taps
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::naming::FilmOrientation;
+
+    fn img(w: u32, h: u32, pixels: Vec<f32>) -> Radiograph {
+        Radiograph {
+            width: w,
+            height: h,
+            pixels,
+            pixel_spacing_mm: None,
+            orientation: FilmOrientation::default(),
+        }
+    }
+
+    #[test]
+    fn halving_averages_two_by_two_blocks() {
+        // 4x2 image: blocks [0,1;4,5] -> 2.5 and [2,3;6,7] -> 4.5.
+        let src = img(4, 2, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        let s = resample(&src, 0.5, 0.5);
+        assert_eq!((s.width, s.height), (2, 1));
+        assert_eq!(s.pixels, vec![2.5, 4.5]);
+        assert_eq!((s.fx, s.fy), (0.5, 0.5));
+    }
+
+    #[test]
+    fn a_third_of_a_pixel_overlaps_by_area() {
+        // 3 -> 2: output 0 covers [0, 1.5): 1 * a + 0.5 * b, normalised by 1.5.
+        let src = img(3, 1, vec![3.0, 6.0, 9.0]);
+        let s = resample(&src, 2.0 / 3.0, 1.0);
+        assert_eq!(s.width, 2);
+        assert!((s.pixels[0] - 4.0).abs() < 1e-6 && (s.pixels[1] - 8.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn factors_follow_pixel_spacing_per_axis() {
+        // 0.0625 mm columns, 0.125 mm rows, model trained at 0.25 mm: x by 0.25, y by 0.5.
+        assert_eq!(factors(Some((0.125, 0.0625)), 0.25, 0.5), (0.25, 0.5));
+        assert_eq!(factors(None, 0.25, 0.5), (0.5, 0.5));
+        assert_eq!(factors(Some((0.125, 0.0625)), 0.0, 0.5), (0.5, 0.5));
+    }
+
+    #[test]
+    fn unit_factor_keeps_the_image() {
+        let src = img(2, 2, vec![1.0, 2.0, 3.0, 4.0]);
+        let s = resample(&src, 1.0, 1.0);
+        assert_eq!(s.pixels, src.pixels);
+    }
+}

@@ -1,0 +1,101 @@
+//! Sliding windows over the scaled image (paper, "Individual SSD predictions", Fig. 3a):
+//! square windows of the model's input size, shifted by the stride (150) in x and y until
+//! the whole image is covered; parts outside the image are zero-padded.
+
+/// One window: its top-left corner in scaled-image pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub x0: usize,
+    pub y0: usize,
+}
+
+/// Window origins along one axis of `len` pixels: 0, stride, 2*stride, ... up to the first
+/// window that reaches the end. Always at least one window (an image smaller than a
+/// window is one padded window).
+pub fn origins(len: usize, size: usize, stride: usize) -> Vec<usize> {
+    let stride = stride.max(1);
+    let extra = len.saturating_sub(size);
+    let n = extra.div_ceil(stride) + 1;
+    (0..n).map(|k| k * stride).collect()
+}
+
+/// All windows, row by row.
+pub fn windows(width: usize, height: usize, size: usize, stride: usize) -> Vec<Window> {
+    let xs = origins(width, size, stride);
+    origins(height, size, stride)
+        .into_iter()
+        .flat_map(|y0| xs.iter().map(move |&x0| Window { x0, y0 }))
+        .collect()
+}
+
+/// Copies the window at `w` of a `width`-wide image into `out` (size x size, row-major),
+/// writing `pad` where the window lies outside the image.
+pub fn crop(
+    pixels: &[f32],
+    width: usize,
+    height: usize,
+    w: Window,
+    size: usize,
+    pad: f32,
+    out: &mut [f32],
+) {
+    for r in 0..size {
+        let dst = &mut out[r * size..(r + 1) * size];
+        let y = w.y0 + r;
+        if y >= height {
+            dst.fill(pad);
+            continue;
+        }
+        let inside = width.saturating_sub(w.x0).min(size);
+        let row = &pixels[y * width..(y + 1) * width];
+        dst[..inside].copy_from_slice(&row[w.x0..w.x0 + inside]);
+        dst[inside..].fill(pad);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_size_paper_film_needs_six_by_five_windows() {
+        // 2010 x 1670 halved: 1005 x 835. x: (1005-300)/150 = 4.7 -> 5 shifts -> 6 windows,
+        // the last at 750 covering to 1050 (45 px padding). y: (835-300)/150 = 3.57 -> 5.
+        assert_eq!(origins(1005, 300, 150), vec![0, 150, 300, 450, 600, 750]);
+        assert_eq!(origins(835, 300, 150), vec![0, 150, 300, 450, 600]);
+        assert_eq!(windows(1005, 835, 300, 150).len(), 30);
+    }
+
+    #[test]
+    fn exact_fit_adds_no_extra_window() {
+        assert_eq!(origins(600, 300, 150), vec![0, 150, 300]);
+        assert_eq!(origins(300, 300, 150), vec![0]);
+    }
+
+    #[test]
+    fn small_image_is_one_padded_window() {
+        assert_eq!(origins(120, 300, 150), vec![0]);
+        let pixels = vec![1.0; 2 * 3]; // 2 wide, 3 high
+        let mut out = vec![9.0; 4 * 4];
+        crop(&pixels, 2, 3, Window { x0: 0, y0: 0 }, 4, 0.0, &mut out);
+        let want = [
+            1.0, 1.0, 0.0, 0.0, //
+            1.0, 1.0, 0.0, 0.0, //
+            1.0, 1.0, 0.0, 0.0, //
+            0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn crop_takes_the_right_pixels() {
+        // 4x4 image with value = 10*row + col; 2x2 window at (2, 1) -> 12, 13, 22, 23.
+        let pixels: Vec<f32> = (0..16).map(|i| (10 * (i / 4) + i % 4) as f32).collect();
+        let mut out = vec![0.0; 4];
+        crop(&pixels, 4, 4, Window { x0: 2, y0: 1 }, 2, -1.0, &mut out);
+        assert_eq!(out, vec![12.0, 13.0, 22.0, 23.0]);
+        // Window at (3, 3) hangs over both edges.
+        crop(&pixels, 4, 4, Window { x0: 3, y0: 3 }, 2, -1.0, &mut out);
+        assert_eq!(out, vec![33.0, -1.0, -1.0, -1.0]);
+    }
+}

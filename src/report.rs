@@ -1,0 +1,86 @@
+//! The `rajoints analyze` JSON report (issue 2 contract) and its file names.
+
+use std::path::{Path, PathBuf};
+
+use snafu::{ResultExt, Snafu};
+
+use crate::analysis::Analysis;
+
+#[derive(Debug, Snafu)]
+#[non_exhaustive]
+pub enum Error {
+    #[snafu(display("could not write {}", path.display()))]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[snafu(display("could not serialise the report"))]
+    Serialise { source: serde_json::Error },
+}
+
+/// Writes `analysis` as pretty JSON to `path` (through a temporary file and a rename, so
+/// a reader never sees half a report).
+pub fn write_json(path: &Path, analysis: &Analysis) -> Result<(), Error> {
+    let mut text = serde_json::to_string_pretty(analysis).context(SerialiseSnafu)?;
+    text.push('\n');
+    write_atomically(path, text.as_bytes())
+}
+
+/// Writes `bytes` to a temporary sibling of `path`, then renames it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = path.with_extension("part");
+    std::fs::write(&tmp, bytes).context(WriteSnafu { path: &tmp })?;
+    std::fs::rename(&tmp, path).context(WriteSnafu { path })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analysis::*;
+    use crate::pipeline::bbox::BBox;
+
+    #[test]
+    fn json_follows_the_contract() {
+        let info = ModelInfo {
+            name: "a".into(),
+            version: "1".into(),
+            sha256: "00".into(),
+        };
+        let a = Analysis {
+            source: SourceInfo {
+                file: "x.dcm".into(),
+                sop_instance_uid: None,
+                rows: 10,
+                columns: 20,
+            },
+            models: ModelsInfo {
+                ankylosis: info.clone(),
+                subluxation: info,
+            },
+            joints: vec![Joint {
+                id: "L-IP1".parse().ok(),
+                bbox: BBox::new(1.0, 2.0, 3.0, 4.0),
+                score: 0.5,
+                ankylosis: FindingLabel {
+                    present: true,
+                    probability: 0.5,
+                },
+                subluxation: None,
+            }],
+            timing_ms: Timing::default(),
+        };
+        let v: serde_json::Value = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["source"]["sop_instance_uid"], serde_json::Value::Null);
+        assert_eq!(v["joints"][0]["id"], "L-IP1");
+        assert_eq!(
+            v["joints"][0]["box"],
+            serde_json::json!([1.0, 2.0, 3.0, 4.0])
+        );
+        assert_eq!(v["joints"][0]["ankylosis"]["present"], true);
+        assert_eq!(v["joints"][0]["subluxation"], serde_json::Value::Null);
+        for k in ["decode", "preprocess", "inference", "postprocess", "total"] {
+            assert!(v["timing_ms"][k].is_number(), "{k}");
+        }
+        let back: Analysis = serde_json::from_value(v).unwrap();
+        assert_eq!(back.joints, a.joints);
+    }
+}

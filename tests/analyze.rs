@@ -1,0 +1,368 @@
+//! `rajoints analyze` end to end with the hand-made blob test models
+//! (`models/make_test_models.py`): squares of brightness 1.0 are "present" for both
+//! detectors, 0.5 "absent" for both, 0.8 "present" for the subluxation detector only.
+
+mod common;
+
+use std::path::Path;
+
+use common::{CrImage, Square, analyze, paint};
+use rajoints::analysis::Analysis;
+use rajoints::pipeline::naming::{JointId, Side, TEMPLATE};
+
+/// Half-scale pixels per template millimetre: joints 40+ px apart at half scale.
+const S: f32 = 3.0;
+
+/// The 20 joints laid out as both hands of a PA film, one 60x60 square each (30x30 on the
+/// 10-px anchor grid at half scale), with the brightness chosen per joint.
+fn film(value: impl Fn(JointId) -> f32) -> (u32, u32, Vec<(JointId, Square)>) {
+    let mut out = Vec::new();
+    for (side, ox, flip) in [(Side::Right, 160.0, 1.0), (Side::Left, 560.0, -1.0)] {
+        for &(finger, level, x, y) in TEMPLATE.iter() {
+            let id = JointId::new(side, finger, level).unwrap();
+            let (cx, cy) = (ox + S * flip * x, 180.0 + S * y);
+            // Top-left on the 10-px grid of the half-scale image, then doubled.
+            let hx = ((cx - 15.0) / 10.0).round() as u32 * 10;
+            let hy = ((cy - 15.0) / 10.0).round() as u32 * 10;
+            out.push((
+                id,
+                Square {
+                    x: 2 * hx,
+                    y: 2 * hy,
+                    side: 60,
+                    value: value(id),
+                },
+            ));
+        }
+    }
+    (1440, 680, out)
+}
+
+fn read(path: &Path) -> (serde_json::Value, Analysis) {
+    let text = std::fs::read_to_string(path).unwrap();
+    (
+        serde_json::from_str(&text).unwrap(),
+        serde_json::from_str(&text).unwrap(),
+    )
+}
+
+/// Writes the film of `joints` as DICOM, analyses it and checks every joint: found once,
+/// named, box equal to its square, labels as `expect` says (ankylosis, subluxation).
+fn check_film(
+    w: u32,
+    h: u32,
+    joints: &[(JointId, Square)],
+    expect: impl Fn(JointId) -> (bool, bool),
+) -> Analysis {
+    let mut squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
+    // A white 2x2 dot in a corner: without a VOI window the display range is the image's
+    // min..max, so this keeps 1.0 = white whatever the squares hold.
+    squares.push(Square {
+        x: 0,
+        y: 0,
+        side: 2,
+        value: 1.0,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let dcm = dir.path().join("hands.dcm");
+    CrImage::from_display(w, h, &paint(w, h, &squares)).write(&dcm, "2.25.4242");
+    let out = dir.path().join("out");
+    let run = analyze(&[&dcm], &out, &[]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for ext in ["json", "png"] {
+        assert!(
+            out.join(format!("hands.{ext}")).is_file(),
+            "hands.{ext} missing"
+        );
+    }
+    let (v, a) = read(&out.join("hands.json"));
+    assert_eq!(v["source"]["sop_instance_uid"], "2.25.4242");
+    assert_eq!(
+        (
+            v["source"]["rows"].as_u64(),
+            v["source"]["columns"].as_u64()
+        ),
+        (Some(h as u64), Some(w as u64))
+    );
+    assert_eq!(
+        v["models"]["ankylosis"]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    let t = &v["timing_ms"];
+    assert!(t["total"].as_f64().unwrap() >= t["inference"].as_f64().unwrap());
+    assert_eq!(a.joints.len(), joints.len(), "{:#?}", a.joints);
+    for (id, sq) in joints {
+        let j = a
+            .joints
+            .iter()
+            .find(|j| j.id == Some(*id))
+            .unwrap_or_else(|| panic!("{id} not found: {:#?}", a.joints));
+        let want = [
+            sq.x as f32,
+            sq.y as f32,
+            (sq.x + 60) as f32,
+            (sq.y + 60) as f32,
+        ];
+        assert_eq!(<[f32; 4]>::from(j.bbox), want, "{id}");
+        let (ank, sub) = expect(*id);
+        assert_eq!(j.ankylosis.present, ank, "{id} ankylosis");
+        match (&j.subluxation, id.is_thumb_ip()) {
+            (None, true) => {}
+            (Some(s), false) => assert_eq!(s.present, sub, "{id} subluxation"),
+            other => panic!("{id}: subluxation {other:?}"),
+        }
+    }
+    a
+}
+
+#[test]
+fn finds_names_and_labels_all_twenty_joints() {
+    let r_pip2: JointId = "R-PIP2".parse().unwrap();
+    let (w, h, joints) = film(|id| if id == r_pip2 { 1.0 } else { 0.5 });
+    check_film(w, h, &joints, |id| (id == r_pip2, id == r_pip2));
+}
+
+#[test]
+fn a_joint_seen_by_one_detector_gets_c_neg_for_the_other_finding() {
+    // The 0.8 square at L-MCP3 is seen by the subluxation detector alone. Thumb IPs are
+    // left out so that it has 18 joints, its M2: with 20 it would keep the 18 most
+    // confident and drop this, the least confident one (top-M working as specified).
+    let l_mcp3: JointId = "L-MCP3".parse().unwrap();
+    let (w, h, mut joints) = film(|id| if id == l_mcp3 { 0.8 } else { 0.5 });
+    joints.retain(|(id, _)| !id.is_thumb_ip());
+    let a = check_film(w, h, &joints, |id| (false, id == l_mcp3));
+    let l = a.joints.iter().find(|j| j.id == Some(l_mcp3)).unwrap();
+    assert_eq!(l.ankylosis.probability, 0.0);
+    assert!(l.subluxation.unwrap().probability > 0.9);
+}
+
+#[test]
+fn png_input_in_8_and_16_bits_gives_the_same_boxes() {
+    let (w, h, joints) = film(|_| 0.5);
+    let squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
+    let img = rajoints::image::Radiograph {
+        width: w,
+        height: h,
+        pixels: paint(w, h, &squares),
+        pixel_spacing_mm: None,
+        orientation: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (p8, p16) = (dir.path().join("h8.png"), dir.path().join("h16.png"));
+    rajoints::render::png::write_gray(&p8, &img, false).unwrap();
+    rajoints::render::png::write_gray(&p16, &img, true).unwrap();
+    let out = dir.path().join("out");
+    let run = analyze(&[&p8, &p16], &out, &[]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (v8, a8) = read(&out.join("h8.json"));
+    let (_, a16) = read(&out.join("h16.json"));
+    assert_eq!(v8["source"]["sop_instance_uid"], serde_json::Value::Null);
+    assert_eq!(a8.joints.len(), 20);
+    let boxes = |a: &Analysis| {
+        a.joints
+            .iter()
+            .map(|j| (j.id, <[f32; 4]>::from(j.bbox)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(boxes(&a8), boxes(&a16));
+    assert!(
+        !out.join("h8.sr.dcm").exists(),
+        "no SR for PNG input: nothing to reference"
+    );
+}
+
+#[test]
+fn mirrored_patient_orientation_swaps_hands() {
+    let (w, h, joints) = film(|_| 0.5);
+    let squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let dcm = dir.path().join("m.dcm");
+    let mut img = CrImage::from_display(w, h, &paint(w, h, &squares));
+    img.patient_orientation = Some("R\\F");
+    img.write(&dcm, "2.25.99");
+    let out = dir.path().join("out");
+    assert!(analyze(&[&dcm], &out, &[]).status.success());
+    let (_, a) = read(&out.join("m.json"));
+    let (_, sq) = joints
+        .iter()
+        .find(|(id, _)| id.to_string() == "R-MCP3")
+        .unwrap();
+    let j = a
+        .joints
+        .iter()
+        .find(|j| j.bbox.x0 == sq.x as f32 && j.bbox.y0 == sq.y as f32)
+        .unwrap();
+    assert_eq!(j.id.map(|i| i.to_string()).as_deref(), Some("L-MCP3"));
+}
+
+#[test]
+fn one_bad_file_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.dcm");
+    let (w, h, joints) = film(|_| 0.5);
+    let squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
+    CrImage::from_display(w, h, &paint(w, h, &squares)).write(&good, "2.25.5");
+    // Truncated: the first half of a valid file.
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = dir.path().join("truncated.dcm");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let garbage = dir.path().join("garbage.dcm");
+    std::fs::write(&garbage, b"not a DICOM file at all").unwrap();
+    let missing = dir.path().join("missing.dcm");
+    let out = dir.path().join("out");
+    let run = analyze(&[&truncated, &good, &garbage, &missing], &out, &[]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(out.join("good.json").is_file(), "{stderr}");
+    assert!(!out.join("truncated.json").exists());
+    assert!(stderr.contains("3 of 4 inputs failed"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn non_image_and_unsupported_transfer_syntax_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_pixels = dir.path().join("nopixels.dcm");
+    let mut o = CrImage::from_display(4, 4, &[0.0; 16]).dataset("2.25.6");
+    o.remove_element(dicom_dictionary_std::tags::PIXEL_DATA);
+    o.with_meta(
+        dicom_object::FileMetaTableBuilder::new()
+            .transfer_syntax(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN),
+    )
+    .unwrap()
+    .write_to_file(&no_pixels)
+    .unwrap();
+    // JPEG-LS: not decodable in pure Rust (no CharLS).
+    let jls = dir.path().join("jpegls.dcm");
+    common::write_encapsulated(&jls, "1.2.840.10008.1.2.4.80");
+    let out = dir.path().join("out");
+    let run = analyze(&[&no_pixels, &jls], &out, &[]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not an image: no Pixel Data"), "{stderr}");
+    assert!(stderr.contains("1.2.840.10008.1.2.4.80"), "{stderr}");
+}
+
+#[test]
+fn image_smaller_than_a_window_and_a_huge_image_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100 x 80: one padded window at half scale; one 0.5 square -> one joint, unnamed.
+    let small = dir.path().join("small.dcm");
+    let sq = Square {
+        x: 20,
+        y: 20,
+        side: 60,
+        value: 0.5,
+    };
+    CrImage::from_display(100, 80, &paint(100, 80, &[sq])).write(&small, "2.25.7");
+    // 10000 x 10000, 8-bit PNG.
+    let huge = dir.path().join("huge.png");
+    let img = rajoints::image::Radiograph {
+        width: 10_000,
+        height: 10_000,
+        pixels: vec![0.0; 100_000_000],
+        pixel_spacing_mm: None,
+        orientation: Default::default(),
+    };
+    rajoints::render::png::write_gray(&huge, &img, false).unwrap();
+    drop(img);
+    let out = dir.path().join("out");
+    let run = analyze(&[&small, &huge], &out, &["--set", "output.png=false"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (_, a) = read(&out.join("small.json"));
+    assert_eq!(a.joints.len(), 1);
+    assert_eq!(<[f32; 4]>::from(a.joints[0].bbox), [20.0, 20.0, 80.0, 80.0]);
+    assert_eq!(a.joints[0].id, None);
+    let (_, a) = read(&out.join("huge.json"));
+    assert!(a.joints.is_empty());
+    // Above the configured limit: refused with a message, not an allocation failure.
+    let run = analyze(&[&huge], &out, &["--set", "pipeline.max_pixels=1000000"]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("larger than the limit"));
+}
+
+#[test]
+fn a_model_whose_checksum_differs_is_refused() {
+    let (a, _) = common::test_models();
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["ankylosis.toml", "ankylosis.onnx"] {
+        std::fs::copy(a.parent().unwrap().join(f), dir.path().join(f)).unwrap();
+    }
+    let mut onnx = std::fs::read(dir.path().join("ankylosis.onnx")).unwrap();
+    onnx.push(0);
+    std::fs::write(dir.path().join("ankylosis.onnx"), onnx).unwrap();
+    let png = dir.path().join("x.png");
+    let img = rajoints::image::Radiograph {
+        width: 10,
+        height: 10,
+        pixels: vec![0.0; 100],
+        pixel_spacing_mm: None,
+        orientation: Default::default(),
+    };
+    rajoints::render::png::write_gray(&png, &img, false).unwrap();
+    let (_, sub) = common::test_models();
+    let bad = dir.path().join("ankylosis.toml");
+    let run = common::rajoints(&[
+        "analyze",
+        png.to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ])
+    .args([
+        "--ankylosis-model",
+        bad.to_str().unwrap(),
+        "--subluxation-model",
+        sub.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("does not match its manifest"), "{stderr}");
+}
+
+#[test]
+fn missing_onnx_runtime_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("x.png");
+    let img = rajoints::image::Radiograph {
+        width: 10,
+        height: 10,
+        pixels: vec![0.0; 100],
+        pixel_spacing_mm: None,
+        orientation: Default::default(),
+    };
+    rajoints::render::png::write_gray(&png, &img, false).unwrap();
+    let (a, s) = common::test_models();
+    let run = common::rajoints(&[
+        "analyze",
+        png.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ])
+    .args([
+        "--ankylosis-model",
+        a.to_str().unwrap(),
+        "--subluxation-model",
+        s.to_str().unwrap(),
+    ])
+    .env("ORT_DYLIB_PATH", dir.path().join("nowhere.so"))
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("could not load ONNX Runtime"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,0 +1,228 @@
+//! Test harness: the real binary, the hand-made test models, and synthetic radiographs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dicom_core::value::{PixelFragmentSequence, PrimitiveValue};
+use dicom_core::{DataElement, VR, dicom_value};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The models written by `models/make_test_models.py` (`make test-models`).
+pub fn test_models() -> (PathBuf, PathBuf) {
+    let dir = repo().join("target/test-models");
+    let (a, s) = (dir.join("ankylosis.toml"), dir.join("subluxation.toml"));
+    assert!(
+        a.is_file() && s.is_file(),
+        "test models missing in {}: run `make test` (or `make test-models`)",
+        dir.display()
+    );
+    (a, s)
+}
+
+/// `rajoints analyze` with the test models.
+pub fn analyze(files: &[&Path], out: &Path, extra: &[&str]) -> Output {
+    let (a, s) = test_models();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rajoints"));
+    cmd.arg("analyze").args(files).arg("--out").arg(out);
+    cmd.arg("--ankylosis-model")
+        .arg(a)
+        .arg("--subluxation-model")
+        .arg(s);
+    cmd.args(extra);
+    cmd.output().expect("run rajoints")
+}
+
+pub fn rajoints(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rajoints"));
+    cmd.args(args);
+    cmd
+}
+
+/// A square joint stand-in for the blob test models: top-left corner and side in
+/// full-resolution pixels, and its brightness in [0, 1].
+#[derive(Debug, Clone, Copy)]
+pub struct Square {
+    pub x: u32,
+    pub y: u32,
+    pub side: u32,
+    pub value: f32,
+}
+
+/// A black film of `w x h` with `squares` painted on, as display values in [0, 1].
+pub fn paint(w: u32, h: u32, squares: &[Square]) -> Vec<f32> {
+    let mut px = vec![0f32; (w * h) as usize];
+    for s in squares {
+        for y in s.y..(s.y + s.side).min(h) {
+            for x in s.x..(s.x + s.side).min(w) {
+                px[(y * w + x) as usize] = s.value;
+            }
+        }
+    }
+    px
+}
+
+/// Attributes of a CR image that tests vary.
+#[derive(Debug, Clone)]
+pub struct CrImage {
+    pub columns: u32,
+    pub rows: u32,
+    /// Stored values (BitsStored 10 unless `bits` says otherwise).
+    pub stored: Vec<u16>,
+    pub bits: u16,
+    pub photometric: &'static str,
+    pub rescale: Option<(f64, f64)>,
+    pub window: Option<(f64, f64)>,
+    pub pixel_spacing: Option<(f64, f64)>,
+    pub patient_orientation: Option<&'static str>,
+}
+
+impl CrImage {
+    /// MONOCHROME2, 10 bits, value v in [0, 1] stored as round(v * 1000).
+    pub fn from_display(columns: u32, rows: u32, display: &[f32]) -> CrImage {
+        CrImage {
+            columns,
+            rows,
+            stored: display
+                .iter()
+                .map(|v| (v * 1000.0).round() as u16)
+                .collect(),
+            bits: 10,
+            photometric: "MONOCHROME2",
+            rescale: None,
+            window: None,
+            pixel_spacing: None,
+            patient_orientation: None,
+        }
+    }
+
+    pub fn dataset(&self, sop_instance_uid: &str) -> InMemDicomObject {
+        let mut o = InMemDicomObject::new_empty();
+        let s = |o: &mut InMemDicomObject, tag, vr, v: &str| {
+            o.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+        };
+        s(
+            &mut o,
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE,
+        );
+        s(&mut o, tags::SOP_INSTANCE_UID, VR::UI, sop_instance_uid);
+        s(&mut o, tags::STUDY_INSTANCE_UID, VR::UI, "2.25.1001");
+        s(&mut o, tags::SERIES_INSTANCE_UID, VR::UI, "2.25.1002");
+        s(&mut o, tags::PATIENT_NAME, VR::PN, "Test^Phantom");
+        s(&mut o, tags::PATIENT_ID, VR::LO, "PHANTOM-1");
+        s(&mut o, tags::PATIENT_BIRTH_DATE, VR::DA, "19600101");
+        s(&mut o, tags::PATIENT_SEX, VR::CS, "F");
+        s(&mut o, tags::STUDY_DATE, VR::DA, "20260101");
+        s(&mut o, tags::STUDY_TIME, VR::TM, "120000");
+        s(&mut o, tags::ACCESSION_NUMBER, VR::SH, "A1");
+        s(&mut o, tags::STUDY_ID, VR::SH, "1");
+        s(&mut o, tags::REFERRING_PHYSICIAN_NAME, VR::PN, "");
+        s(&mut o, tags::MODALITY, VR::CS, "CR");
+        s(&mut o, tags::BODY_PART_EXAMINED, VR::CS, "HAND");
+        s(&mut o, tags::SERIES_NUMBER, VR::IS, "1");
+        s(&mut o, tags::INSTANCE_NUMBER, VR::IS, "1");
+        s(
+            &mut o,
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            self.photometric,
+        );
+        if let Some(po) = self.patient_orientation {
+            s(&mut o, tags::PATIENT_ORIENTATION, VR::CS, po);
+        }
+        if let Some((slope, intercept)) = self.rescale {
+            s(&mut o, tags::RESCALE_SLOPE, VR::DS, &slope.to_string());
+            s(
+                &mut o,
+                tags::RESCALE_INTERCEPT,
+                VR::DS,
+                &intercept.to_string(),
+            );
+            s(&mut o, tags::RESCALE_TYPE, VR::LO, "US");
+        }
+        if let Some((c, w)) = self.window {
+            s(&mut o, tags::WINDOW_CENTER, VR::DS, &c.to_string());
+            s(&mut o, tags::WINDOW_WIDTH, VR::DS, &w.to_string());
+        }
+        if let Some((r, c)) = self.pixel_spacing {
+            s(&mut o, tags::PIXEL_SPACING, VR::DS, &format!("{r}\\{c}"));
+            s(
+                &mut o,
+                tags::IMAGER_PIXEL_SPACING,
+                VR::DS,
+                &format!("{r}\\{c}"),
+            );
+        }
+        o.put(DataElement::new(
+            tags::SAMPLES_PER_PIXEL,
+            VR::US,
+            dicom_value!(U16, [1]),
+        ));
+        o.put(DataElement::new(
+            tags::ROWS,
+            VR::US,
+            dicom_value!(U16, [self.rows as u16]),
+        ));
+        o.put(DataElement::new(
+            tags::COLUMNS,
+            VR::US,
+            dicom_value!(U16, [self.columns as u16]),
+        ));
+        o.put(DataElement::new(
+            tags::BITS_ALLOCATED,
+            VR::US,
+            dicom_value!(U16, [16]),
+        ));
+        o.put(DataElement::new(
+            tags::BITS_STORED,
+            VR::US,
+            dicom_value!(U16, [self.bits]),
+        ));
+        o.put(DataElement::new(
+            tags::HIGH_BIT,
+            VR::US,
+            dicom_value!(U16, [self.bits - 1]),
+        ));
+        o.put(DataElement::new(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            dicom_value!(U16, [0]),
+        ));
+        o.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U16(self.stored.clone().into()),
+        ));
+        o
+    }
+
+    pub fn write(&self, path: &Path, sop_instance_uid: &str) {
+        self.dataset(sop_instance_uid)
+            .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+            .expect("meta")
+            .write_to_file(path)
+            .expect("write test DICOM");
+    }
+}
+
+/// A DICOM file whose pixel data is encapsulated in `ts` with meaningless fragments.
+pub fn write_encapsulated(path: &Path, ts: &str) {
+    let img = CrImage::from_display(16, 16, &[0.0; 256]);
+    let mut o = img.dataset("2.25.77");
+    o.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PixelFragmentSequence::new(vec![], vec![vec![0xFF, 0xD8, 0x00, 0x01]]),
+    ));
+    o.with_meta(FileMetaTableBuilder::new().transfer_syntax(ts))
+        .expect("meta")
+        .write_to_file(path)
+        .expect("write encapsulated DICOM");
+}
