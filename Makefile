@@ -7,9 +7,8 @@ PY := $(VENV)/bin/python
 ORT_VERSION := 1.31.1
 ORT_LIB := .ort/libonnxruntime.so
 TEST_MODELS := target/test-models
-# Debian packages the tests drive for real: DCMTK (storescu, storescp, echoscu, dsrdump)
-# and dicom3tools (dciodvfy).
-APT_PACKAGES := dcmtk dicom3tools
+# Debian packages the tests drive for real: DCMTK (storescu, storescp, echoscu, dsrdump,
+# dcmcjpeg, dcmcrle), dicom3tools (dciodvfy), GDCM (gdcmconv, the JPEG 2000 encoder).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build run test deps apt venv ort test-models lint fmt clean
@@ -36,6 +35,7 @@ apt: .stamp/apt
 	@missing=""; \
 	command -v dsrdump >/dev/null || missing="$$missing dcmtk"; \
 	command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
+	command -v gdcmconv >/dev/null || missing="$$missing libgdcm-tools"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

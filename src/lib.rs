@@ -9,10 +9,12 @@
 //! [`dicom::sr`], [`dicom::gsps`]).
 
 pub mod analysis;
+pub mod annotations;
 pub mod config;
 pub mod dicom;
 pub mod image;
 pub mod model;
+pub mod phantom;
 pub mod pipeline;
 pub mod render;
 pub mod report;

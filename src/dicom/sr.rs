@@ -1,1 +1,1880 @@
-//! (being written)
+//! The analysis as a DICOM Comprehensive SR (PS3.3 A.35.3), content tree TID 1500
+//! "Measurement Report" with one TID 1410 planar ROI group per joint.
+//!
+//! Layout follows /work/shared/reference/dicom-sr.md §1-4, which records what highdicom
+//! 0.28.2 writes and what dciodvfy, dsrdump and OHIF accept:
+//!
+//! ```text
+//! CONTAINER (126000,DCM,"Imaging Measurement Report")            TID 1500
+//! ├ HAS CONCEPT MOD Language = en-US                               TID 1500 row 2 (TID 1204)
+//! ├ HAS OBS CONTEXT Observer Type = Device, Device Observer ...    TID 1002 / TID 1004
+//! ├ HAS CONCEPT MOD Procedure reported = Imaging procedure         TID 1500 row 4
+//! ├ CONTAINS Image Library > Image Library Group > IMAGE source    TID 1600 / 1601 / 1602 / 1603
+//! └ CONTAINS Imaging Measurements
+//!   └ CONTAINS Measurement Group, one per joint                    TID 1410
+//!     tracking ids, finding category/finding/site, TID 4019 algorithm, NUM probabilities,
+//!     qualitative evaluations, geometric purpose, SCOORD POLYLINE box SELECTED FROM source
+//! ```
+//!
+//! Patient and study attributes are copied from the source image, never passed in, so the
+//! report cannot disagree with the image it describes (the highdicom habit). Every UID is
+//! derived from the source and the model identities ([`uid::derive_uid`]), so sending the
+//! same image twice never produces two reports.
+//!
+//! The templates are private types, one per TID, turned into [`ContentItem`]s; the only
+//! entry points are [`build_sr`] and [`write_sr`]. The building blocks shared with
+//! [`super::gsps`] (source parsing, patient/study copy, equipment, file meta) live here too.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dicom_core::value::{C, DataSetSequence};
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::{FileDicomObject, InMemDicomObject};
+use snafu::{OptionExt, ResultExt, Snafu, ensure};
+
+use super::codes::{self, Code, LOCAL_SCHEME};
+use super::uid::derive_uid;
+use crate::analysis::{Analysis, FindingLabel, Joint};
+use crate::pipeline::bbox::BBox;
+use crate::pipeline::naming::JointId;
+
+/// Why an SR (or a GSPS, which shares the source checks) could not be built or written.
+#[derive(Debug, Snafu)]
+#[non_exhaustive]
+pub enum Error {
+    /// The source image lacks a Type 1 attribute the report must reference.
+    #[snafu(display("source image has no {alias}"))]
+    MissingSourceAttribute { alias: &'static str },
+
+    /// A source attribute the report reads has a value it cannot use.
+    #[snafu(display("source image attribute {alias} is not usable: {reason}"))]
+    InvalidSourceAttribute { alias: &'static str, reason: String },
+
+    /// The analysis was made from another image than the dataset given.
+    #[snafu(display(
+        "analysis does not belong to this image: {what} is {analysis} in the analysis, {image} in the image"
+    ))]
+    SourceMismatch {
+        what: &'static str,
+        analysis: String,
+        image: String,
+    },
+
+    /// A joint's box has a non-finite coordinate or no area.
+    #[snafu(display("joint {index}: box {bbox:?} is not a finite box with positive area"))]
+    ImproperBox { index: usize, bbox: BBox },
+
+    /// A joint's probability is not a number in [0, 1].
+    #[snafu(display("joint {index}: {finding} probability {probability} is not in [0, 1]"))]
+    InvalidProbability {
+        index: usize,
+        finding: &'static str,
+        probability: f32,
+    },
+
+    /// A joint id with a finger outside 1..=5 (the fields of `JointId` are public).
+    #[snafu(display("joint {index}: {id:?} is not one of the 20 scored joints"))]
+    InvalidJointId { index: usize, id: JointId },
+
+    /// The file meta group could not be built.
+    #[snafu(display("could not build the file meta group"))]
+    BuildFileMeta { source: dicom_object::WithMetaError },
+
+    /// Writing the file failed.
+    #[snafu(display("could not write {}", path.display()))]
+    WriteFile {
+        path: PathBuf,
+        source: dicom_object::WriteError,
+    },
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// SOP Class UID of Comprehensive SR Storage (PS3.4 Table B.5-1), reference §1.
+pub const COMPREHENSIVE_SR: &str = uids::COMPREHENSIVE_SR_STORAGE;
+
+/// Series Number default of the SR series; high so that it sorts after acquired series.
+pub const DEFAULT_SR_SERIES_NUMBER: i32 = 9901;
+
+/// Series Description default: the output is not a cleared medical device.
+pub const DEFAULT_SR_SERIES_DESCRIPTION: &str = "RA joints AI (not for diagnostic use)";
+
+/// Algorithm Name (TID 4019 row 1) default.
+pub const DEFAULT_ALGORITHM_NAME: &str = "rajoints SSD ensemble";
+
+// --------------------------------------------------------------------------------------
+// Options
+// --------------------------------------------------------------------------------------
+
+/// Who made the object: General Equipment (PS3.3 C.7.5.1) and the SR's device observer
+/// (TID 1004). Shared by SR and GSPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Producer {
+    /// Manufacturer (0008,0070) and Device Observer Manufacturer (121014).
+    pub manufacturer: String,
+    /// Manufacturer's Model Name (0008,1090) and Device Observer Model Name (121015).
+    pub model_name: String,
+    /// Software Versions (0018,1020).
+    pub software_version: String,
+    /// Device Serial Number (0018,1000) and Device Observer Serial Number (121016), e.g.
+    /// the installation's name; left out when `None`.
+    pub device_serial_number: Option<String>,
+    /// Device Observer UID (121012); `None` derives it from manufacturer, model name and
+    /// serial number, so one installation keeps one UID across restarts.
+    pub device_observer_uid: Option<String>,
+}
+
+impl Default for Producer {
+    fn default() -> Self {
+        Producer {
+            manufacturer: "rajoints project".to_string(),
+            model_name: "rajoints".to_string(),
+            software_version: env!("CARGO_PKG_VERSION").to_string(),
+            device_serial_number: None,
+            device_observer_uid: None,
+        }
+    }
+}
+
+impl Producer {
+    /// The Device Observer UID: the configured one or one derived from the identity.
+    pub fn device_observer_uid(&self) -> String {
+        match &self.device_observer_uid {
+            Some(uid) => uid.clone(),
+            None => derive_uid(&[
+                "device-observer",
+                &self.manufacturer,
+                &self.model_name,
+                self.device_serial_number.as_deref().unwrap_or(""),
+            ]),
+        }
+    }
+}
+
+/// A UTC date and time to the second, for Content Date/Time and the like (DA and TM
+/// without fractions). Objects carry Timezone Offset From UTC (0008,0201) `+0000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp {
+    year: u16,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+}
+
+impl Timestamp {
+    /// A checked UTC timestamp; `None` for an impossible date or time (leap seconds are
+    /// not representable, nor years before 1 or after 9999).
+    pub fn new(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Option<Self> {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        let ok = (1..=9999).contains(&year)
+            && (1..=days).contains(&day)
+            && hour < 24
+            && minute < 60
+            && second < 60;
+        ok.then_some(Timestamp {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        })
+    }
+
+    /// The UTC calendar time of `t`; times before 1970 read as 1970-01-01 00:00:00.
+    pub fn from_system_time(t: SystemTime) -> Self {
+        let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        let (year, month, day) = civil_from_days(days);
+        Timestamp {
+            // Clamped: u64 seconds cannot leave 1970..=9999 before the year 292 billion,
+            // but the DA value has four digits.
+            year: year.clamp(1970, 9999) as u16,
+            month,
+            day,
+            hour: (rem / 3600) as u8,
+            minute: (rem / 60 % 60) as u8,
+            second: (rem % 60) as u8,
+        }
+    }
+
+    /// The current UTC time.
+    pub fn now() -> Self {
+        Self::from_system_time(SystemTime::now())
+    }
+
+    /// DA value `YYYYMMDD`.
+    pub fn date(&self) -> String {
+        format!("{:04}{:02}{:02}", self.year, self.month, self.day)
+    }
+
+    /// TM value `HHMMSS`.
+    pub fn time(&self) -> String {
+        format!("{:02}{:02}{:02}", self.hour, self.minute, self.second)
+    }
+}
+
+/// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01
+/// (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms", `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Everything about the SR that is not read from the source image or the analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SrOptions {
+    pub producer: Producer,
+    /// Algorithm Name (TID 4019 row 1). The Algorithm Version is made from the two model
+    /// identities of the analysis.
+    pub algorithm_name: String,
+    /// Algorithm Parameters (TID 4019 row 3), one string each, e.g. `t_conf=0.9`. They also
+    /// enter the derived UIDs: other thresholds give another report.
+    pub algorithm_parameters: Vec<String>,
+    /// Series Description (0008,103E).
+    pub series_description: String,
+    /// Series Number (0020,0011).
+    pub series_number: i32,
+    /// Instance Number (0020,0013).
+    pub instance_number: i32,
+    /// Content Date/Time (SR Document General, Type 1), also used for Series and
+    /// Instance Creation Date/Time. Passed in so that output can be reproduced.
+    pub content_time: Timestamp,
+}
+
+impl SrOptions {
+    /// Defaults for everything but the time.
+    pub fn new(content_time: Timestamp) -> Self {
+        SrOptions {
+            producer: Producer::default(),
+            algorithm_name: DEFAULT_ALGORITHM_NAME.to_string(),
+            algorithm_parameters: Vec::new(),
+            series_description: DEFAULT_SR_SERIES_DESCRIPTION.to_string(),
+            series_number: DEFAULT_SR_SERIES_NUMBER,
+            instance_number: 1,
+            content_time,
+        }
+    }
+}
+
+// --------------------------------------------------------------------------------------
+// The source image
+// --------------------------------------------------------------------------------------
+
+/// What the reports need from the source image, read and checked once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceImage {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub study_instance_uid: String,
+    pub series_instance_uid: String,
+    /// Modality (0008,0060), when present.
+    pub modality: Option<String>,
+    pub rows: u32,
+    pub columns: u32,
+    /// Number of Frames (0028,0008); 1 when absent. Only frame 1 is analysed.
+    pub number_of_frames: u32,
+    /// Patient Orientation (0020,0020) (row direction, column direction), when both present.
+    pub patient_orientation: Option<(String, String)>,
+    /// (row spacing, column spacing) in mm from Imager Pixel Spacing (0018,1164), or Pixel
+    /// Spacing (0028,0030) when there is none (PS3.3 C.8.11.4.1.1 and 10.7.1.3).
+    pub pixel_spacing: Option<(f64, f64)>,
+}
+
+impl SourceImage {
+    /// Reads the identifying attributes; fails on a missing Type 1 UID or image size.
+    pub fn from_dataset(ds: &InMemDicomObject) -> Result<Self> {
+        let uid = |tag, alias| required_str(ds, tag, alias);
+        let size = |tag, alias| -> Result<u32> {
+            let e = ds.get(tag).context(MissingSourceAttributeSnafu { alias })?;
+            let v: u32 = e.to_int().ok().context(InvalidSourceAttributeSnafu {
+                alias,
+                reason: "not an integer",
+            })?;
+            ensure!(
+                v > 0,
+                InvalidSourceAttributeSnafu {
+                    alias,
+                    reason: "zero"
+                }
+            );
+            Ok(v)
+        };
+        let number_of_frames = match ds.get(tags::NUMBER_OF_FRAMES) {
+            Some(e) if e.value().multiplicity() > 0 => e
+                .to_int::<u32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .context(InvalidSourceAttributeSnafu {
+                    alias: "NumberOfFrames",
+                    reason: "not a positive integer",
+                })?,
+            _ => 1,
+        };
+        let patient_orientation = ds
+            .get(tags::PATIENT_ORIENTATION)
+            .and_then(|e| e.to_multi_str().ok())
+            .and_then(|v| match &v[..] {
+                [row, col] if !row.trim().is_empty() && !col.trim().is_empty() => {
+                    Some((row.trim().to_string(), col.trim().to_string()))
+                }
+                _ => None,
+            });
+        let pixel_spacing = [
+            (tags::IMAGER_PIXEL_SPACING, "ImagerPixelSpacing"),
+            (tags::PIXEL_SPACING, "PixelSpacing"),
+        ]
+        .into_iter()
+        .find_map(|(tag, _)| {
+            let v = ds.get(tag)?.to_multi_float64().ok()?;
+            match v[..] {
+                [r, c] if r.is_finite() && c.is_finite() && r > 0.0 && c > 0.0 => Some((r, c)),
+                _ => None,
+            }
+        });
+        Ok(SourceImage {
+            sop_class_uid: uid(tags::SOP_CLASS_UID, "SOPClassUID")?,
+            sop_instance_uid: uid(tags::SOP_INSTANCE_UID, "SOPInstanceUID")?,
+            study_instance_uid: uid(tags::STUDY_INSTANCE_UID, "StudyInstanceUID")?,
+            series_instance_uid: uid(tags::SERIES_INSTANCE_UID, "SeriesInstanceUID")?,
+            modality: optional_str(ds, tags::MODALITY),
+            rows: size(tags::ROWS, "Rows")?,
+            columns: size(tags::COLUMNS, "Columns")?,
+            number_of_frames,
+            patient_orientation,
+            pixel_spacing,
+        })
+    }
+
+    /// The image reference used by every IMAGE item and GSPS reference: frame 1 of a
+    /// multi-frame image (the one analysed), no frame number otherwise (PS3.3 C.17.3.2.1
+    /// says no Referenced Frame Number means all frames).
+    pub(crate) fn image_ref(&self) -> ImageRef {
+        ImageRef {
+            sop_class_uid: self.sop_class_uid.clone(),
+            sop_instance_uid: self.sop_instance_uid.clone(),
+            frame: (self.number_of_frames > 1).then_some(1),
+        }
+    }
+
+    /// Checks that `analysis` was made from this image and that its numbers can be
+    /// encoded: finite boxes with area, probabilities in [0, 1], valid joint ids.
+    pub(crate) fn check_analysis(&self, analysis: &Analysis) -> Result<()> {
+        if let Some(uid) = &analysis.source.sop_instance_uid {
+            ensure!(
+                *uid == self.sop_instance_uid,
+                SourceMismatchSnafu {
+                    what: "SOP Instance UID",
+                    analysis: uid.clone(),
+                    image: self.sop_instance_uid.clone(),
+                }
+            );
+        }
+        let (a, i) = (
+            (analysis.source.rows, analysis.source.columns),
+            (self.rows, self.columns),
+        );
+        ensure!(
+            a == i,
+            SourceMismatchSnafu {
+                what: "image size (rows, columns)",
+                analysis: format!("{a:?}"),
+                image: format!("{i:?}"),
+            }
+        );
+        for (index, joint) in analysis.joints.iter().enumerate() {
+            ensure!(
+                joint.bbox.is_proper(),
+                ImproperBoxSnafu {
+                    index,
+                    bbox: joint.bbox
+                }
+            );
+            let labels = [
+                ("ankylosis", Some(joint.ankylosis)),
+                ("subluxation", joint.subluxation),
+            ];
+            for (finding, label) in labels {
+                if let Some(l) = label {
+                    ensure!(
+                        (0.0..=1.0).contains(&l.probability),
+                        InvalidProbabilitySnafu {
+                            index,
+                            finding,
+                            probability: l.probability
+                        }
+                    );
+                }
+            }
+            if let Some(id) = joint.id {
+                ensure!(
+                    codes::joint(id.finger, id.level).is_some(),
+                    InvalidJointIdSnafu { index, id }
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A Type 1 string attribute, trimmed; error when absent or empty.
+fn required_str(ds: &InMemDicomObject, tag: Tag, alias: &'static str) -> Result<String> {
+    optional_str(ds, tag).context(MissingSourceAttributeSnafu { alias })
+}
+
+/// A string attribute, trimmed of padding; `None` when absent, empty or not a string.
+pub(crate) fn optional_str(ds: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let v = ds.get(tag)?.to_str().ok()?;
+    let v = v.trim_matches(|c: char| c == ' ' || c == '\0');
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+// --------------------------------------------------------------------------------------
+// Identity shared by SR and GSPS
+// --------------------------------------------------------------------------------------
+
+/// The parts that fix the content of a derived object: the two models (version and
+/// SHA-256) and the algorithm parameters.
+pub(crate) fn model_identity(analysis: &Analysis, parameters: &[String]) -> Vec<String> {
+    let m = &analysis.models;
+    let mut parts = vec![
+        m.ankylosis.version.clone(),
+        m.ankylosis.sha256.clone(),
+        m.subluxation.version.clone(),
+        m.subluxation.sha256.clone(),
+    ];
+    parts.extend(parameters.iter().cloned());
+    parts
+}
+
+/// `derive_uid([kind, key, identity...])`.
+pub(crate) fn derive_with(kind: &str, key: &str, identity: &[String]) -> String {
+    let mut parts: Vec<&str> = vec![kind, key];
+    parts.extend(identity.iter().map(String::as_str));
+    derive_uid(&parts)
+}
+
+/// Tracking Identifier text of a joint: its name (`R-PIP2`), or `joint-<n>` with `n` its
+/// 1-based position in the analysis when it has no name.
+pub fn tracking_identifier(joint: &Joint, index: usize) -> String {
+    match joint.id {
+        Some(id) => id.to_string(),
+        None => format!("joint-{}", index + 1),
+    }
+}
+
+/// A box as a closed 5-point polyline in (column, row) image pixels:
+/// `x0,y0, x1,y0, x1,y1, x0,y1, x0,y0` (reference §2 "Box encoding", PS3.3 C.18.6.1.2).
+pub fn box_polyline(b: &BBox) -> [f32; 10] {
+    [b.x0, b.y0, b.x1, b.y0, b.x1, b.y1, b.x0, b.y1, b.x0, b.y0]
+}
+
+// --------------------------------------------------------------------------------------
+// Dataset helpers
+// --------------------------------------------------------------------------------------
+
+pub(crate) fn put_str(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: impl Into<String>) {
+    obj.put(DataElement::new(
+        tag,
+        vr,
+        PrimitiveValue::from(value.into()),
+    ));
+}
+
+pub(crate) fn put_strs(obj: &mut InMemDicomObject, tag: Tag, vr: VR, values: Vec<String>) {
+    obj.put(DataElement::new(
+        tag,
+        vr,
+        PrimitiveValue::Strs(C::from_vec(values)),
+    ));
+}
+
+pub(crate) fn put_empty(obj: &mut InMemDicomObject, tag: Tag, vr: VR) {
+    obj.put(DataElement::new(tag, vr, PrimitiveValue::Empty));
+}
+
+pub(crate) fn put_seq(obj: &mut InMemDicomObject, tag: Tag, items: Vec<InMemDicomObject>) {
+    obj.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items)));
+}
+
+/// A code sequence item (PS3.3 Table 8.8-1 "Basic Code Sequence Macro").
+pub(crate) fn code_item(code: &Code) -> InMemDicomObject {
+    let mut item = InMemDicomObject::new_empty();
+    put_str(&mut item, tags::CODE_VALUE, VR::SH, code.value);
+    put_str(
+        &mut item,
+        tags::CODING_SCHEME_DESIGNATOR,
+        VR::SH,
+        code.scheme,
+    );
+    put_str(&mut item, tags::CODE_MEANING, VR::LO, code.meaning);
+    item
+}
+
+/// A Referenced SOP Class/Instance UID item, with Referenced Frame Number if set.
+pub(crate) fn sop_ref_item(r: &ImageRef) -> InMemDicomObject {
+    let mut item = InMemDicomObject::new_empty();
+    put_str(
+        &mut item,
+        tags::REFERENCED_SOP_CLASS_UID,
+        VR::UI,
+        &r.sop_class_uid,
+    );
+    put_str(
+        &mut item,
+        tags::REFERENCED_SOP_INSTANCE_UID,
+        VR::UI,
+        &r.sop_instance_uid,
+    );
+    if let Some(frame) = r.frame {
+        put_str(
+            &mut item,
+            tags::REFERENCED_FRAME_NUMBER,
+            VR::IS,
+            frame.to_string(),
+        );
+    }
+    item
+}
+
+/// A decimal string (DS, at most 16 characters) for a finite number.
+pub(crate) fn format_ds(v: f64) -> Option<String> {
+    if !v.is_finite() {
+        return None;
+    }
+    let shortest = format!("{v}");
+    if shortest.len() <= 16 {
+        return Some(shortest);
+    }
+    // Too many digits for DS: drop precision until it fits. Fixed notation keeps the
+    // significant digits of ordinary magnitudes; exponent notation those of extreme ones.
+    let fixed = v.abs() >= 1e-4 && v.abs() < 1e15;
+    (0..=15)
+        .rev()
+        .map(|p| {
+            if fixed {
+                format!("{v:.p$}")
+            } else {
+                format!("{v:.p$e}")
+            }
+        })
+        .find(|s| s.len() <= 16)
+}
+
+/// Patient Module (PS3.3 C.7.1.1) Type 2 attributes: copied, or written empty.
+const PATIENT_TYPE2: [(Tag, VR); 4] = [
+    (tags::PATIENT_NAME, VR::PN),
+    (tags::PATIENT_ID, VR::LO),
+    (tags::PATIENT_BIRTH_DATE, VR::DA),
+    (tags::PATIENT_SEX, VR::CS),
+];
+
+/// General Study Module (PS3.3 C.7.2.1) Type 2 attributes: copied, or written empty.
+const STUDY_TYPE2: [(Tag, VR); 5] = [
+    (tags::STUDY_DATE, VR::DA),
+    (tags::STUDY_TIME, VR::TM),
+    (tags::REFERRING_PHYSICIAN_NAME, VR::PN),
+    (tags::STUDY_ID, VR::SH),
+    (tags::ACCESSION_NUMBER, VR::SH),
+];
+
+/// Type 3 attributes of the Patient, General Study and Patient Study modules copied when
+/// the source has them; they identify the patient or study as the archive knows them.
+const COPIED_IF_PRESENT: [Tag; 13] = [
+    tags::ISSUER_OF_PATIENT_ID,
+    tags::ISSUER_OF_PATIENT_ID_QUALIFIERS_SEQUENCE,
+    tags::PATIENT_BIRTH_TIME,
+    tags::OTHER_PATIENT_I_DS_SEQUENCE,
+    tags::PATIENT_COMMENTS,
+    tags::PATIENT_IDENTITY_REMOVED,
+    tags::DEIDENTIFICATION_METHOD,
+    tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+    tags::ISSUER_OF_ACCESSION_NUMBER_SEQUENCE,
+    tags::STUDY_DESCRIPTION,
+    tags::PATIENT_AGE,
+    tags::PATIENT_SIZE,
+    tags::PATIENT_WEIGHT,
+];
+
+/// Copies the Patient, General Study and Patient Study modules unchanged from the source.
+pub(crate) fn copy_patient_and_study(
+    source: &InMemDicomObject,
+    image: &SourceImage,
+    out: &mut InMemDicomObject,
+) {
+    for (tag, vr) in PATIENT_TYPE2.iter().chain(STUDY_TYPE2.iter()) {
+        match source.get(*tag) {
+            Some(e) => {
+                out.put(e.clone());
+            }
+            None => put_empty(out, *tag, *vr),
+        }
+    }
+    for tag in COPIED_IF_PRESENT {
+        if let Some(e) = source.get(tag) {
+            out.put(e.clone());
+        }
+    }
+    put_str(
+        out,
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        &image.study_instance_uid,
+    );
+}
+
+/// General Equipment Module (PS3.3 C.7.5.1).
+pub(crate) fn put_equipment(producer: &Producer, out: &mut InMemDicomObject) {
+    put_str(out, tags::MANUFACTURER, VR::LO, &producer.manufacturer);
+    put_str(
+        out,
+        tags::MANUFACTURER_MODEL_NAME,
+        VR::LO,
+        &producer.model_name,
+    );
+    put_str(
+        out,
+        tags::SOFTWARE_VERSIONS,
+        VR::LO,
+        &producer.software_version,
+    );
+    if let Some(serial) = &producer.device_serial_number {
+        put_str(out, tags::DEVICE_SERIAL_NUMBER, VR::LO, serial);
+    }
+}
+
+/// SOP Common Module (PS3.3 C.12.1) attributes other than the character set.
+pub(crate) fn put_sop_common(
+    out: &mut InMemDicomObject,
+    class: &str,
+    instance: &str,
+    at: Timestamp,
+) {
+    put_str(out, tags::SOP_CLASS_UID, VR::UI, class);
+    put_str(out, tags::SOP_INSTANCE_UID, VR::UI, instance);
+    put_str(out, tags::INSTANCE_CREATION_DATE, VR::DA, at.date());
+    put_str(out, tags::INSTANCE_CREATION_TIME, VR::TM, at.time());
+    put_str(out, tags::TIMEZONE_OFFSET_FROM_UTC, VR::SH, "+0000");
+}
+
+/// Declares UTF-8 (ISO_IR 192) when any copied or written text is not ASCII; without
+/// Specific Character Set (0008,0005) only the default repertoire is allowed (PS3.5 §6.1).
+pub(crate) fn set_character_set(out: &mut InMemDicomObject) {
+    fn non_ascii(obj: &InMemDicomObject) -> bool {
+        obj.iter().any(|e| match e.items() {
+            Some(items) => items.iter().any(non_ascii),
+            None => e
+                .value()
+                .to_multi_str()
+                .is_ok_and(|v| v.iter().any(|s| !s.is_ascii())),
+        })
+    }
+    if non_ascii(out) {
+        put_str(out, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
+    } else {
+        out.remove_element(tags::SPECIFIC_CHARACTER_SET);
+    }
+}
+
+/// Implementation Version Name (0002,0013): `RAJOINTS_<version>`, cut to SH's 16 chars.
+fn implementation_version_name() -> String {
+    let mut name = format!("RAJOINTS_{}", env!("CARGO_PKG_VERSION"));
+    name.truncate(16);
+    name
+}
+
+/// Wraps a finished dataset in a file meta group, Explicit VR Little Endian (PS3.10 §7.1).
+pub(crate) fn into_file(
+    obj: InMemDicomObject,
+) -> Result<FileDicomObject<InMemDicomObject>, dicom_object::WithMetaError> {
+    obj.with_meta(
+        FileMetaTableBuilder::new()
+            .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+            .implementation_class_uid(derive_uid(&["rajoints", "implementation-class"]))
+            .implementation_version_name(implementation_version_name()),
+    )
+}
+
+// --------------------------------------------------------------------------------------
+// Content items (PS3.3 C.17.3)
+// --------------------------------------------------------------------------------------
+
+/// Relationship Type (0040,A010), PS3.3 C.17.3.2.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relationship {
+    Contains,
+    HasObsContext,
+    HasAcqContext,
+    HasConceptMod,
+    SelectedFrom,
+}
+
+impl Relationship {
+    fn as_str(self) -> &'static str {
+        match self {
+            Relationship::Contains => "CONTAINS",
+            Relationship::HasObsContext => "HAS OBS CONTEXT",
+            Relationship::HasAcqContext => "HAS ACQ CONTEXT",
+            Relationship::HasConceptMod => "HAS CONCEPT MOD",
+            Relationship::SelectedFrom => "SELECTED FROM",
+        }
+    }
+}
+
+/// A referenced image (frame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImageRef {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    /// Referenced Frame Number (0008,1160), for multi-frame images.
+    pub frame: Option<u32>,
+}
+
+/// The value of a content item, one variant per Value Type (0040,A040) used here
+/// (PS3.3 Table C.17.3-7).
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    /// Continuity of Content SEPARATE: the children are independent statements.
+    Container,
+    Text(String),
+    Code(&'static Code),
+    /// Numeric Value (DS, already formatted) with its units.
+    Num {
+        value: String,
+        unit: &'static Code,
+    },
+    UidRef(String),
+    Image(ImageRef),
+    /// SCOORD of Graphic Type POLYLINE; a closed box here (first point = last).
+    Polyline(Vec<f32>),
+}
+
+/// One SR content item with its by-value children.
+#[derive(Debug, Clone, PartialEq)]
+struct ContentItem {
+    relationship: Relationship,
+    name: &'static Code,
+    value: Value,
+    children: Vec<ContentItem>,
+}
+
+impl ContentItem {
+    fn new(relationship: Relationship, name: &'static Code, value: Value) -> Self {
+        ContentItem {
+            relationship,
+            name,
+            value,
+            children: Vec::new(),
+        }
+    }
+
+    fn with_children(mut self, children: Vec<ContentItem>) -> Self {
+        self.children = children;
+        self
+    }
+
+    fn container(
+        relationship: Relationship,
+        name: &'static Code,
+        children: Vec<ContentItem>,
+    ) -> Self {
+        ContentItem::new(relationship, name, Value::Container).with_children(children)
+    }
+
+    fn text(relationship: Relationship, name: &'static Code, text: impl Into<String>) -> Self {
+        ContentItem::new(relationship, name, Value::Text(text.into()))
+    }
+
+    fn code(relationship: Relationship, name: &'static Code, value: &'static Code) -> Self {
+        ContentItem::new(relationship, name, Value::Code(value))
+    }
+
+    /// A NUM item; `None` for a non-finite value (DS cannot hold it).
+    fn num(
+        relationship: Relationship,
+        name: &'static Code,
+        value: f64,
+        unit: &'static Code,
+    ) -> Option<Self> {
+        let value = format_ds(value)?;
+        Some(ContentItem::new(
+            relationship,
+            name,
+            Value::Num { value, unit },
+        ))
+    }
+
+    /// The content item as a Content Sequence item (PS3.3 Table C.17.3-2 and -3).
+    fn to_dataset(&self) -> InMemDicomObject {
+        let mut item = InMemDicomObject::new_empty();
+        put_str(
+            &mut item,
+            tags::RELATIONSHIP_TYPE,
+            VR::CS,
+            self.relationship.as_str(),
+        );
+        put_concept_name(&mut item, self.name);
+        put_value(&mut item, &self.value);
+        if !self.children.is_empty() {
+            put_seq(
+                &mut item,
+                tags::CONTENT_SEQUENCE,
+                self.children.iter().map(ContentItem::to_dataset).collect(),
+            );
+        }
+        item
+    }
+}
+
+fn put_concept_name(item: &mut InMemDicomObject, name: &Code) {
+    put_seq(
+        item,
+        tags::CONCEPT_NAME_CODE_SEQUENCE,
+        vec![code_item(name)],
+    );
+}
+
+/// Value Type and the value attributes of each type (PS3.3 C.17.3.3 "Document Content
+/// Macro" and the content item macros of C.18).
+fn put_value(item: &mut InMemDicomObject, value: &Value) {
+    let value_type = match value {
+        Value::Container => "CONTAINER",
+        Value::Text(_) => "TEXT",
+        Value::Code(_) => "CODE",
+        Value::Num { .. } => "NUM",
+        Value::UidRef(_) => "UIDREF",
+        Value::Image(_) => "IMAGE",
+        Value::Polyline(_) => "SCOORD",
+    };
+    put_str(item, tags::VALUE_TYPE, VR::CS, value_type);
+    match value {
+        // C.18.8: Type 1 for CONTAINER.
+        Value::Container => put_str(item, tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE"),
+        Value::Text(t) => put_str(item, tags::TEXT_VALUE, VR::UT, t.as_str()),
+        Value::Code(c) => put_seq(item, tags::CONCEPT_CODE_SEQUENCE, vec![code_item(c)]),
+        Value::Num { value, unit } => {
+            // C.18.1: Measured Value Sequence with Numeric Value and units.
+            let mut measured = InMemDicomObject::new_empty();
+            put_str(&mut measured, tags::NUMERIC_VALUE, VR::DS, value.as_str());
+            put_seq(
+                &mut measured,
+                tags::MEASUREMENT_UNITS_CODE_SEQUENCE,
+                vec![code_item(unit)],
+            );
+            put_seq(item, tags::MEASURED_VALUE_SEQUENCE, vec![measured]);
+        }
+        Value::UidRef(uid) => put_str(item, tags::UID, VR::UI, uid.as_str()),
+        Value::Image(r) => put_seq(item, tags::REFERENCED_SOP_SEQUENCE, vec![sop_ref_item(r)]),
+        Value::Polyline(points) => {
+            // C.18.6: Graphic Data is (column, row) pairs in image pixels.
+            put_str(item, tags::GRAPHIC_TYPE, VR::CS, "POLYLINE");
+            item.put(DataElement::new(
+                tags::GRAPHIC_DATA,
+                VR::FL,
+                PrimitiveValue::F32(C::from_slice(points)),
+            ));
+        }
+    }
+}
+
+// --------------------------------------------------------------------------------------
+// Templates
+// --------------------------------------------------------------------------------------
+
+use Relationship::{Contains, HasAcqContext, HasConceptMod, HasObsContext, SelectedFrom};
+
+/// TID 1002 "Observer Context" for a device observer, with TID 1004 "Device Observer
+/// Identifying Attributes".
+struct DeviceObserverContext<'a> {
+    producer: &'a Producer,
+}
+
+impl DeviceObserverContext<'_> {
+    fn items(&self) -> Vec<ContentItem> {
+        let p = self.producer;
+        let mut v = vec![
+            // TID 1002 row 1: Observer Type = Device (CID 270).
+            ContentItem::code(HasObsContext, &codes::OBSERVER_TYPE, &codes::DEVICE),
+            // TID 1004 row 1: Device Observer UID, the one mandatory row.
+            ContentItem::new(
+                HasObsContext,
+                &codes::DEVICE_OBSERVER_UID,
+                Value::UidRef(p.device_observer_uid()),
+            ),
+            ContentItem::text(
+                HasObsContext,
+                &codes::DEVICE_OBSERVER_MANUFACTURER,
+                &p.manufacturer,
+            ),
+            ContentItem::text(
+                HasObsContext,
+                &codes::DEVICE_OBSERVER_MODEL_NAME,
+                &p.model_name,
+            ),
+        ];
+        if let Some(serial) = &p.device_serial_number {
+            v.push(ContentItem::text(
+                HasObsContext,
+                &codes::DEVICE_OBSERVER_SERIAL_NUMBER,
+                serial,
+            ));
+        }
+        v
+    }
+}
+
+/// TID 4019 "Algorithm Identification": name, version, one parameter per item, each
+/// HAS CONCEPT MOD of the group it qualifies (reference §4).
+struct AlgorithmIdentification {
+    name: String,
+    version: String,
+    parameters: Vec<String>,
+}
+
+impl AlgorithmIdentification {
+    /// The algorithm as configured, with the version made from both model identities.
+    fn new(analysis: &Analysis, options: &SrOptions) -> Self {
+        let m = &analysis.models;
+        let version = format!(
+            "ankylosis: {} {} (sha256 {}); subluxation/dislocation: {} {} (sha256 {})",
+            m.ankylosis.name,
+            m.ankylosis.version,
+            m.ankylosis.sha256,
+            m.subluxation.name,
+            m.subluxation.version,
+            m.subluxation.sha256
+        );
+        AlgorithmIdentification {
+            name: options.algorithm_name.clone(),
+            version,
+            parameters: options.algorithm_parameters.clone(),
+        }
+    }
+
+    fn items(&self) -> Vec<ContentItem> {
+        let mut v = vec![
+            ContentItem::text(HasConceptMod, &codes::ALGORITHM_NAME, &self.name),
+            ContentItem::text(HasConceptMod, &codes::ALGORITHM_VERSION, &self.version),
+        ];
+        v.extend(
+            self.parameters
+                .iter()
+                .map(|p| ContentItem::text(HasConceptMod, &codes::ALGORITHM_PARAMETERS, p)),
+        );
+        v
+    }
+}
+
+/// TID 1600 "Image Library" with one TID 1601 entry (the source image) described by
+/// TID 1602 and, for projection radiographs, TID 1603. Descriptors the source lacks are
+/// left out (highdicom writes them only when present too).
+struct ImageLibrary<'a> {
+    image: &'a SourceImage,
+}
+
+impl ImageLibrary<'_> {
+    fn item(&self) -> ContentItem {
+        let img = self.image;
+        let mut descriptors = Vec::new();
+        if let Some(m) = img
+            .modality
+            .as_deref()
+            .and_then(codes::acquisition_modality)
+        {
+            descriptors.push(ContentItem::code(HasAcqContext, &codes::MODALITY, m));
+        }
+        descriptors.extend(ContentItem::num(
+            HasAcqContext,
+            &codes::PIXEL_DATA_ROWS,
+            f64::from(img.rows),
+            &codes::PIXELS,
+        ));
+        descriptors.extend(ContentItem::num(
+            HasAcqContext,
+            &codes::PIXEL_DATA_COLUMNS,
+            f64::from(img.columns),
+            &codes::PIXELS,
+        ));
+        if let Some((row, col)) = &img.patient_orientation {
+            descriptors.push(ContentItem::text(
+                HasAcqContext,
+                &codes::PATIENT_ORIENTATION_ROW,
+                row,
+            ));
+            descriptors.push(ContentItem::text(
+                HasAcqContext,
+                &codes::PATIENT_ORIENTATION_COLUMN,
+                col,
+            ));
+        }
+        if let Some((row_spacing, col_spacing)) = img.pixel_spacing {
+            // Horizontal = between columns (second value), vertical = between rows (first).
+            descriptors.extend(ContentItem::num(
+                HasAcqContext,
+                &codes::HORIZONTAL_PIXEL_SPACING,
+                col_spacing,
+                &codes::MILLIMETER,
+            ));
+            descriptors.extend(ContentItem::num(
+                HasAcqContext,
+                &codes::VERTICAL_PIXEL_SPACING,
+                row_spacing,
+                &codes::MILLIMETER,
+            ));
+        }
+        // The library entry references the whole instance, not one frame.
+        let whole = ImageRef {
+            frame: None,
+            ..img.image_ref()
+        };
+        let entry = ContentItem::new(Contains, &codes::SOURCE, Value::Image(whole))
+            .with_children(descriptors);
+        let group = ContentItem::container(Contains, &codes::IMAGE_LIBRARY_GROUP, vec![entry]);
+        ContentItem::container(Contains, &codes::IMAGE_LIBRARY, vec![group])
+    }
+}
+
+/// What a joint's Finding Site says: the generic finger joint, and when the joint is named,
+/// its laterality, modifier and exact local code (reference §3 options (b) and (c)).
+struct JointSite {
+    id: Option<JointId>,
+}
+
+impl JointSite {
+    /// TID 1410 "Finding" row: the exact joint; none for an unnamed joint.
+    fn finding(&self) -> Option<ContentItem> {
+        let id = self.id?;
+        let code = codes::joint(id.finger, id.level)?;
+        Some(ContentItem::code(Contains, &codes::FINDING, code))
+    }
+
+    /// TID 1410 "Finding Site" row (TID 1419 style) with its concept modifiers.
+    fn finding_site(&self) -> ContentItem {
+        let mut modifiers = Vec::new();
+        if let Some(id) = self.id {
+            modifiers.push(ContentItem::code(
+                HasConceptMod,
+                &codes::LATERALITY,
+                codes::laterality(id.side),
+            ));
+            if let Some(m) = codes::topographical_modifier(id.finger, id.level) {
+                modifiers.push(ContentItem::code(
+                    HasConceptMod,
+                    &codes::TOPOGRAPHICAL_MODIFIER,
+                    m,
+                ));
+            }
+        }
+        ContentItem::code(HasConceptMod, &codes::FINDING_SITE, &codes::FINGER_JOINT)
+            .with_children(modifiers)
+    }
+}
+
+/// One special-finding label of a joint as TID 1410 rows: its probability NUM (TID 300,
+/// percent) and its qualitative evaluation (CODE, Present/Absent).
+struct FindingEvaluation {
+    probability_name: &'static Code,
+    evaluation_name: &'static Code,
+    label: FindingLabel,
+}
+
+impl FindingEvaluation {
+    fn measurement(&self) -> Option<ContentItem> {
+        ContentItem::num(
+            Contains,
+            self.probability_name,
+            (f64::from(self.label.probability) * 100.0 * 100.0).round() / 100.0,
+            &codes::PERCENT,
+        )
+    }
+
+    fn evaluation(&self) -> ContentItem {
+        ContentItem::code(
+            Contains,
+            self.evaluation_name,
+            codes::presence(self.label.present),
+        )
+    }
+}
+
+/// TID 1410 "Planar ROI Measurements and Qualitative Evaluations" for one joint, rows in
+/// the order highdicom writes them (reference §2).
+struct PlanarRoiMeasurementGroup<'a> {
+    tracking_identifier: String,
+    tracking_uid: String,
+    site: JointSite,
+    algorithm: &'a AlgorithmIdentification,
+    /// Ankylosis always; subluxation unless the joint is the thumb IP (`None` in the
+    /// analysis), whose evaluation and NUM are then left out.
+    findings: Vec<FindingEvaluation>,
+    region: BBox,
+    source: ImageRef,
+}
+
+impl<'a> PlanarRoiMeasurementGroup<'a> {
+    fn new(
+        joint: &Joint,
+        index: usize,
+        sr_instance_uid: &str,
+        algorithm: &'a AlgorithmIdentification,
+        source: ImageRef,
+    ) -> Self {
+        let tracking_identifier = tracking_identifier(joint, index);
+        let mut findings = vec![FindingEvaluation {
+            probability_name: &codes::ANKYLOSIS_PROBABILITY,
+            evaluation_name: &codes::ANKYLOSIS_OF_JOINT,
+            label: joint.ankylosis,
+        }];
+        if let Some(label) = joint.subluxation {
+            findings.push(FindingEvaluation {
+                probability_name: &codes::SUBLUXATION_PROBABILITY,
+                evaluation_name: &codes::SUBLUXATION_OF_JOINT,
+                label,
+            });
+        }
+        PlanarRoiMeasurementGroup {
+            // Index and name both enter the UID: unnamed joints share no name, and a name
+            // could in principle repeat.
+            tracking_uid: derive_uid(&[
+                "tracking",
+                sr_instance_uid,
+                &index.to_string(),
+                &tracking_identifier,
+            ]),
+            tracking_identifier,
+            site: JointSite { id: joint.id },
+            algorithm,
+            findings,
+            region: joint.bbox,
+            source,
+        }
+    }
+
+    fn item(&self) -> ContentItem {
+        let mut rows = vec![
+            // TID 4108 "Tracking Identifier": OHIF requires both (reference §5).
+            ContentItem::text(
+                HasObsContext,
+                &codes::TRACKING_IDENTIFIER,
+                &self.tracking_identifier,
+            ),
+            ContentItem::new(
+                HasObsContext,
+                &codes::TRACKING_UNIQUE_IDENTIFIER,
+                Value::UidRef(self.tracking_uid.clone()),
+            ),
+            ContentItem::code(
+                Contains,
+                &codes::FINDING_CATEGORY,
+                &codes::ANATOMICAL_STRUCTURE,
+            ),
+        ];
+        rows.extend(self.site.finding());
+        rows.push(self.site.finding_site());
+        rows.extend(self.algorithm.items());
+        rows.extend(
+            self.findings
+                .iter()
+                .filter_map(FindingEvaluation::measurement),
+        );
+        rows.extend(self.findings.iter().map(FindingEvaluation::evaluation));
+        rows.push(ContentItem::code(
+            Contains,
+            &codes::GEOMETRIC_PURPOSE_OF_REGION,
+            &codes::BOUNDED_BY,
+        ));
+        // The region: SCOORD with its source image as the one SELECTED FROM child
+        // (PS3.3 C.18.6: image coordinates need the image they are in).
+        let image = ContentItem::new(
+            SelectedFrom,
+            &codes::SOURCE,
+            Value::Image(self.source.clone()),
+        );
+        rows.push(
+            ContentItem::new(
+                Contains,
+                &codes::IMAGE_REGION,
+                Value::Polyline(box_polyline(&self.region).to_vec()),
+            )
+            .with_children(vec![image]),
+        );
+        ContentItem::container(Contains, &codes::MEASUREMENT_GROUP, rows)
+    }
+}
+
+/// TID 1500 "Measurement Report": the document root and its rows.
+struct MeasurementReport<'a> {
+    observer: DeviceObserverContext<'a>,
+    library: ImageLibrary<'a>,
+    groups: Vec<PlanarRoiMeasurementGroup<'a>>,
+}
+
+impl MeasurementReport<'_> {
+    /// The root content item's attributes (SR Document Content Module, PS3.3 C.17.3),
+    /// written into the top level of the dataset: the root has no Relationship Type.
+    fn put_root(&self, out: &mut InMemDicomObject) {
+        let mut rows = vec![
+            // TID 1500 row 2 (TID 1204): Language of Content Item and Descendants.
+            ContentItem::code(
+                HasConceptMod,
+                &codes::LANGUAGE_OF_CONTENT,
+                &codes::ENGLISH_US,
+            ),
+        ];
+        rows.extend(self.observer.items());
+        // TID 1500 row 4: Procedure reported (CID 100).
+        rows.push(ContentItem::code(
+            HasConceptMod,
+            &codes::PROCEDURE_REPORTED,
+            &codes::IMAGING_PROCEDURE,
+        ));
+        rows.push(self.library.item());
+        rows.push(ContentItem::container(
+            Contains,
+            &codes::IMAGING_MEASUREMENTS,
+            self.groups
+                .iter()
+                .map(PlanarRoiMeasurementGroup::item)
+                .collect(),
+        ));
+
+        put_concept_name(out, &codes::IMAGING_MEASUREMENT_REPORT);
+        put_value(out, &Value::Container);
+        let mut template = InMemDicomObject::new_empty();
+        put_str(&mut template, tags::MAPPING_RESOURCE, VR::CS, "DCMR");
+        put_str(&mut template, tags::TEMPLATE_IDENTIFIER, VR::CS, "1500");
+        put_seq(out, tags::CONTENT_TEMPLATE_SEQUENCE, vec![template]);
+        put_seq(
+            out,
+            tags::CONTENT_SEQUENCE,
+            rows.iter().map(ContentItem::to_dataset).collect(),
+        );
+    }
+}
+
+// --------------------------------------------------------------------------------------
+// The document
+// --------------------------------------------------------------------------------------
+
+/// Builds the Comprehensive SR of `analysis`, made from the image `source` (a dataset or a
+/// `FileDicomObject`, which derefs to one).
+///
+/// UIDs: SOP Instance = `derive_uid(["sr", source SOP Instance UID, ank version, ank sha256,
+/// subl version, subl sha256, parameters...])`; Series = the same with `"sr-series"` and the
+/// source Series Instance UID, so all SRs of one source series and model set share a
+/// series. The result carries a file meta group (Explicit VR Little Endian); write it with
+/// [`write_sr`] or `FileDicomObject::write_to_file`, or send its dataset (`into_inner`).
+///
+/// Fails when the source lacks SOP Class/Instance, Study or Series Instance UID, Rows or
+/// Columns, or the analysis does not match the image or holds a number DICOM cannot carry.
+pub fn build_sr(
+    source: &InMemDicomObject,
+    analysis: &Analysis,
+    options: &SrOptions,
+) -> Result<FileDicomObject<InMemDicomObject>> {
+    let image = SourceImage::from_dataset(source)?;
+    image.check_analysis(analysis)?;
+    let identity = model_identity(analysis, &options.algorithm_parameters);
+    let instance_uid = derive_with("sr", &image.sop_instance_uid, &identity);
+    let series_uid = derive_with("sr-series", &image.series_instance_uid, &identity);
+    let at = options.content_time;
+
+    let algorithm = AlgorithmIdentification::new(analysis, options);
+    let report = MeasurementReport {
+        observer: DeviceObserverContext {
+            producer: &options.producer,
+        },
+        library: ImageLibrary { image: &image },
+        groups: analysis
+            .joints
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                PlanarRoiMeasurementGroup::new(j, i, &instance_uid, &algorithm, image.image_ref())
+            })
+            .collect(),
+    };
+
+    let mut out = InMemDicomObject::new_empty();
+    copy_patient_and_study(source, &image, &mut out);
+
+    // SR Document Series Module (PS3.3 C.17.1).
+    put_str(&mut out, tags::MODALITY, VR::CS, "SR");
+    put_str(&mut out, tags::SERIES_INSTANCE_UID, VR::UI, &series_uid);
+    put_str(
+        &mut out,
+        tags::SERIES_NUMBER,
+        VR::IS,
+        options.series_number.to_string(),
+    );
+    put_str(&mut out, tags::SERIES_DATE, VR::DA, at.date());
+    put_str(&mut out, tags::SERIES_TIME, VR::TM, at.time());
+    put_str(
+        &mut out,
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        &options.series_description,
+    );
+    put_seq(
+        &mut out,
+        tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE,
+        Vec::new(),
+    );
+
+    put_equipment(&options.producer, &mut out);
+
+    // SR Document General Module (PS3.3 C.17.2).
+    put_str(
+        &mut out,
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        options.instance_number.to_string(),
+    );
+    put_str(&mut out, tags::CONTENT_DATE, VR::DA, at.date());
+    put_str(&mut out, tags::CONTENT_TIME, VR::TM, at.time());
+    // The tree is whole; nobody has verified it (VERIFIED needs a Verifying Observer).
+    put_str(&mut out, tags::COMPLETION_FLAG, VR::CS, "COMPLETE");
+    put_str(&mut out, tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED");
+    put_seq(
+        &mut out,
+        tags::PERFORMED_PROCEDURE_CODE_SEQUENCE,
+        Vec::new(),
+    );
+    put_seq(
+        &mut out,
+        tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE,
+        vec![evidence_item(&image)],
+    );
+
+    // SR Document Content Module (PS3.3 C.17.3): the root container.
+    report.put_root(&mut out);
+
+    // SOP Common Module (PS3.3 C.12.1), with the private scheme declared (C.12.1.1.5).
+    put_sop_common(&mut out, COMPREHENSIVE_SR, &instance_uid, at);
+    let mut scheme = InMemDicomObject::new_empty();
+    put_str(
+        &mut scheme,
+        tags::CODING_SCHEME_DESIGNATOR,
+        VR::SH,
+        LOCAL_SCHEME.designator,
+    );
+    put_str(
+        &mut scheme,
+        tags::CODING_SCHEME_NAME,
+        VR::ST,
+        LOCAL_SCHEME.name,
+    );
+    put_str(
+        &mut scheme,
+        tags::CODING_SCHEME_RESPONSIBLE_ORGANIZATION,
+        VR::ST,
+        LOCAL_SCHEME.responsible_organization,
+    );
+    put_seq(
+        &mut out,
+        tags::CODING_SCHEME_IDENTIFICATION_SEQUENCE,
+        vec![scheme],
+    );
+    set_character_set(&mut out);
+
+    into_file(out).context(BuildFileMetaSnafu)
+}
+
+/// Current Requested Procedure Evidence Sequence item (PS3.3 Table C.17-3 and the
+/// Hierarchical SOP Instance Reference Macro, Table C.17-3a): study > series > image.
+fn evidence_item(image: &SourceImage) -> InMemDicomObject {
+    let whole = ImageRef {
+        frame: None,
+        ..image.image_ref()
+    };
+    let mut series = InMemDicomObject::new_empty();
+    put_str(
+        &mut series,
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        &image.series_instance_uid,
+    );
+    put_seq(
+        &mut series,
+        tags::REFERENCED_SOP_SEQUENCE,
+        vec![sop_ref_item(&whole)],
+    );
+    let mut study = InMemDicomObject::new_empty();
+    put_str(
+        &mut study,
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        &image.study_instance_uid,
+    );
+    put_seq(&mut study, tags::REFERENCED_SERIES_SEQUENCE, vec![series]);
+    study
+}
+
+/// Writes an SR (or any object from this module's builders) as a DICOM file: preamble,
+/// `DICM`, file meta group, dataset.
+pub fn write_sr(sr: &FileDicomObject<InMemDicomObject>, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    sr.write_to_file(path).context(WriteFileSnafu { path })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::analysis::{ModelInfo, ModelsInfo, SourceInfo, Timing};
+
+    const SOURCE_UID: &str = "1.2.826.0.1.3680043.8.498.1";
+
+    pub(crate) fn source() -> InMemDicomObject {
+        let mut ds = InMemDicomObject::new_empty();
+        put_str(
+            &mut ds,
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE,
+        );
+        put_str(&mut ds, tags::SOP_INSTANCE_UID, VR::UI, SOURCE_UID);
+        put_str(
+            &mut ds,
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            "1.2.826.0.1.3680043.8.498.2",
+        );
+        put_str(
+            &mut ds,
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            "1.2.826.0.1.3680043.8.498.3",
+        );
+        put_str(&mut ds, tags::MODALITY, VR::CS, "CR");
+        put_str(&mut ds, tags::PATIENT_NAME, VR::PN, "Doe^Jane");
+        put_str(&mut ds, tags::PATIENT_ID, VR::LO, "P123");
+        put_str(&mut ds, tags::STUDY_ID, VR::SH, "S1");
+        put_str(&mut ds, tags::ACCESSION_NUMBER, VR::SH, "A1");
+        put_strs(
+            &mut ds,
+            tags::PATIENT_ORIENTATION,
+            VR::CS,
+            vec!["R".into(), "F".into()],
+        );
+        put_strs(
+            &mut ds,
+            tags::IMAGER_PIXEL_SPACING,
+            VR::DS,
+            vec!["0.15".into(), "0.1".into()],
+        );
+        ds.put(DataElement::new(
+            tags::ROWS,
+            VR::US,
+            PrimitiveValue::from(48_u16),
+        ));
+        ds.put(DataElement::new(
+            tags::COLUMNS,
+            VR::US,
+            PrimitiveValue::from(64_u16),
+        ));
+        ds
+    }
+
+    fn text_of(obj: &InMemDicomObject, tag: Tag) -> Option<Cow<'_, str>> {
+        obj.get(tag).and_then(|e| e.to_str().ok())
+    }
+
+    fn label(present: bool, probability: f32) -> FindingLabel {
+        FindingLabel {
+            present,
+            probability,
+        }
+    }
+
+    pub(crate) fn analysis() -> Analysis {
+        let model = |name: &str| ModelInfo {
+            name: name.to_string(),
+            version: "1.0".to_string(),
+            sha256: "ab".repeat(32),
+        };
+        Analysis {
+            source: SourceInfo {
+                file: "x.dcm".to_string(),
+                sop_instance_uid: Some(SOURCE_UID.to_string()),
+                rows: 48,
+                columns: 64,
+            },
+            models: ModelsInfo {
+                ankylosis: model("ank"),
+                subluxation: model("subl"),
+            },
+            joints: vec![
+                Joint {
+                    id: Some("R-PIP2".parse().unwrap()),
+                    bbox: BBox::new(10.0, 5.0, 20.5, 15.25),
+                    score: 0.9,
+                    ankylosis: label(true, 0.97),
+                    subluxation: Some(label(false, 0.1)),
+                },
+                Joint {
+                    id: Some("R-IP1".parse().unwrap()),
+                    bbox: BBox::new(30.0, 20.0, 40.0, 30.0),
+                    score: 0.8,
+                    ankylosis: label(false, 0.02),
+                    subluxation: None,
+                },
+                Joint {
+                    id: None,
+                    bbox: BBox::new(1.0, 2.0, 3.0, 4.0),
+                    score: 0.7,
+                    ankylosis: label(false, 0.0),
+                    subluxation: Some(label(true, 0.6)),
+                },
+            ],
+            timing_ms: Timing::default(),
+        }
+    }
+
+    fn options() -> SrOptions {
+        SrOptions::new(Timestamp::new(2024, 2, 29, 13, 5, 9).unwrap())
+    }
+
+    fn items(obj: &InMemDicomObject, tag: Tag) -> &[InMemDicomObject] {
+        obj.get(tag).and_then(|e| e.items()).unwrap_or(&[])
+    }
+
+    fn concept(item: &InMemDicomObject, tag: Tag) -> Option<String> {
+        items(item, tag)
+            .first()
+            .and_then(|c| text_of(c, tags::CODE_VALUE))
+            .map(|s| s.trim().to_string())
+    }
+
+    /// The content item of `parent` whose concept name has code value `value`.
+    fn child<'a>(parent: &'a InMemDicomObject, value: &str) -> Vec<&'a InMemDicomObject> {
+        items(parent, tags::CONTENT_SEQUENCE)
+            .iter()
+            .filter(|i| concept(i, tags::CONCEPT_NAME_CODE_SEQUENCE).as_deref() == Some(value))
+            .collect()
+    }
+
+    fn groups(sr: &InMemDicomObject) -> Vec<&InMemDicomObject> {
+        let measurements = child(sr, "126010");
+        assert_eq!(measurements.len(), 1);
+        child(measurements[0], "125007")
+    }
+
+    #[test]
+    fn one_measurement_group_per_joint_in_order() {
+        let sr = build_sr(&source(), &analysis(), &options()).unwrap();
+        let g = groups(&sr);
+        assert_eq!(g.len(), 3);
+        let ids: Vec<String> = g
+            .iter()
+            .map(|g| {
+                text_of(child(g, "112039")[0], tags::TEXT_VALUE)
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(ids, ["R-PIP2", "R-IP1", "joint-3"]);
+        let uids: std::collections::HashSet<String> = g
+            .iter()
+            .map(|g| {
+                text_of(child(g, "112040")[0], tags::UID)
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(uids.len(), 3);
+    }
+
+    #[test]
+    fn box_coordinates_equal_the_joint_box() {
+        let a = analysis();
+        let sr = build_sr(&source(), &a, &options()).unwrap();
+        for (g, joint) in groups(&sr).iter().zip(&a.joints) {
+            let scoord = child(g, "111030");
+            assert_eq!(scoord.len(), 1);
+            let data = scoord[0]
+                .get(tags::GRAPHIC_DATA)
+                .unwrap()
+                .value()
+                .to_multi_float64()
+                .unwrap();
+            let b = joint.bbox;
+            let want = [b.x0, b.y0, b.x1, b.y0, b.x1, b.y1, b.x0, b.y1, b.x0, b.y0].map(f64::from);
+            assert_eq!(data, want);
+            assert_eq!(
+                text_of(scoord[0], tags::GRAPHIC_TYPE).unwrap().trim(),
+                "POLYLINE"
+            );
+            let selected = items(scoord[0], tags::CONTENT_SEQUENCE);
+            assert_eq!(selected.len(), 1);
+            assert_eq!(
+                text_of(&selected[0], tags::RELATIONSHIP_TYPE)
+                    .unwrap()
+                    .trim(),
+                "SELECTED FROM"
+            );
+            let sop = &items(&selected[0], tags::REFERENCED_SOP_SEQUENCE)[0];
+            assert_eq!(
+                text_of(sop, tags::REFERENCED_SOP_INSTANCE_UID)
+                    .unwrap()
+                    .trim_end_matches('\0'),
+                SOURCE_UID
+            );
+        }
+    }
+
+    #[test]
+    fn thumb_ip_has_no_subluxation_items() {
+        let sr = build_sr(&source(), &analysis(), &options()).unwrap();
+        let g = groups(&sr);
+        let ip = g[1];
+        assert!(child(ip, "SUBL-P").is_empty());
+        assert!(child(ip, "263031003").is_empty());
+        assert_eq!(child(ip, "ANKY-P").len(), 1);
+        assert_eq!(child(ip, "111227009").len(), 1);
+        // The others carry both.
+        for other in [g[0], g[2]] {
+            assert_eq!(child(other, "SUBL-P").len(), 1);
+            assert_eq!(child(other, "263031003").len(), 1);
+        }
+    }
+
+    #[test]
+    fn findings_and_probabilities_are_coded() {
+        let sr = build_sr(&source(), &analysis(), &options()).unwrap();
+        let g = groups(&sr)[0];
+        assert_eq!(
+            concept(child(g, "111227009")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "52101004"
+        );
+        assert_eq!(
+            concept(child(g, "263031003")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "272519000"
+        );
+        let num = child(g, "ANKY-P")[0];
+        let mv = &items(num, tags::MEASURED_VALUE_SEQUENCE)[0];
+        assert_eq!(text_of(mv, tags::NUMERIC_VALUE).unwrap().trim(), "97");
+        assert_eq!(
+            concept(mv, tags::MEASUREMENT_UNITS_CODE_SEQUENCE).unwrap(),
+            "%"
+        );
+        // Named joint: Finding = local code, Finding Site with laterality and modifier.
+        assert_eq!(
+            concept(child(g, "121071")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "PIP2"
+        );
+        let site = child(g, "363698007")[0];
+        assert_eq!(
+            concept(site, tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "125682004"
+        );
+        assert_eq!(
+            concept(child(site, "272741003")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "24028007"
+        );
+        assert_eq!(
+            concept(child(site, "106233006")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "40415009"
+        );
+        // Unnamed joint: no Finding, a bare Finding Site.
+        let unnamed = groups(&sr)[2];
+        assert!(child(unnamed, "121071").is_empty());
+        assert!(items(child(unnamed, "363698007")[0], tags::CONTENT_SEQUENCE).is_empty());
+    }
+
+    #[test]
+    fn patient_and_study_are_copied_from_the_source() {
+        let src = source();
+        let sr = build_sr(&src, &analysis(), &options()).unwrap();
+        for tag in [
+            tags::PATIENT_NAME,
+            tags::PATIENT_ID,
+            tags::STUDY_INSTANCE_UID,
+            tags::STUDY_ID,
+            tags::ACCESSION_NUMBER,
+        ] {
+            assert_eq!(text_of(&sr, tag), text_of(&src, tag), "{tag}");
+        }
+        // Type 2 attributes the source lacks are present and empty.
+        assert_eq!(
+            sr.get(tags::PATIENT_BIRTH_DATE)
+                .unwrap()
+                .value()
+                .multiplicity(),
+            0
+        );
+        assert_eq!(
+            sr.get(tags::REFERRING_PHYSICIAN_NAME)
+                .unwrap()
+                .value()
+                .multiplicity(),
+            0
+        );
+        assert_ne!(
+            text_of(&sr, tags::SERIES_INSTANCE_UID),
+            text_of(&src, tags::SERIES_INSTANCE_UID)
+        );
+        assert_eq!(text_of(&sr, tags::MODALITY).unwrap(), "SR");
+    }
+
+    #[test]
+    fn uids_are_deterministic_and_depend_on_the_models() {
+        let a = analysis();
+        let one = build_sr(&source(), &a, &options()).unwrap();
+        let two = build_sr(&source(), &a, &options()).unwrap();
+        let bytes = |f: &FileDicomObject<InMemDicomObject>| {
+            let mut v = Vec::new();
+            f.write_all(&mut v).unwrap();
+            v
+        };
+        assert_eq!(bytes(&one), bytes(&two));
+        let mut b = a.clone();
+        b.models.subluxation.sha256 = "cd".repeat(32);
+        let three = build_sr(&source(), &b, &options()).unwrap();
+        assert_ne!(
+            text_of(&one, tags::SOP_INSTANCE_UID),
+            text_of(&three, tags::SOP_INSTANCE_UID)
+        );
+        assert_ne!(
+            text_of(&one, tags::SERIES_INSTANCE_UID),
+            text_of(&three, tags::SERIES_INSTANCE_UID)
+        );
+        assert_eq!(
+            one.meta().media_storage_sop_instance_uid(),
+            text_of(&one, tags::SOP_INSTANCE_UID).unwrap()
+        );
+        assert_eq!(
+            one.meta().transfer_syntax().trim_end_matches('\0'),
+            uids::EXPLICIT_VR_LITTLE_ENDIAN
+        );
+    }
+
+    #[test]
+    fn source_without_required_uids_is_rejected() {
+        for (tag, alias) in [
+            (tags::STUDY_INSTANCE_UID, "StudyInstanceUID"),
+            (tags::SOP_INSTANCE_UID, "SOPInstanceUID"),
+            (tags::SOP_CLASS_UID, "SOPClassUID"),
+            (tags::SERIES_INSTANCE_UID, "SeriesInstanceUID"),
+        ] {
+            let mut src = source();
+            src.remove_element(tag);
+            match build_sr(&src, &analysis(), &options()) {
+                Err(Error::MissingSourceAttribute { alias: got }) => assert_eq!(got, alias),
+                other => panic!("{alias}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn analysis_of_another_image_is_rejected() {
+        let mut a = analysis();
+        a.source.sop_instance_uid = Some("1.2.3".to_string());
+        assert!(matches!(
+            build_sr(&source(), &a, &options()),
+            Err(Error::SourceMismatch { .. })
+        ));
+        let mut a = analysis();
+        a.source.rows = 100;
+        assert!(matches!(
+            build_sr(&source(), &a, &options()),
+            Err(Error::SourceMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn unencodable_numbers_are_rejected() {
+        let mut a = analysis();
+        a.joints[0].bbox.x1 = f32::NAN;
+        assert!(matches!(
+            build_sr(&source(), &a, &options()),
+            Err(Error::ImproperBox { index: 0, .. })
+        ));
+        let mut a = analysis();
+        a.joints[2].subluxation = Some(label(true, 1.5));
+        assert!(matches!(
+            build_sr(&source(), &a, &options()),
+            Err(Error::InvalidProbability { index: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn private_scheme_is_declared() {
+        let sr = build_sr(&source(), &analysis(), &options()).unwrap();
+        let schemes = items(&sr, tags::CODING_SCHEME_IDENTIFICATION_SEQUENCE);
+        assert_eq!(
+            text_of(&schemes[0], tags::CODING_SCHEME_DESIGNATOR).unwrap(),
+            "99RAJ"
+        );
+    }
+
+    #[test]
+    fn non_ascii_names_switch_to_utf8() {
+        let mut src = source();
+        put_str(&mut src, tags::PATIENT_NAME, VR::PN, "Müller^Jörg");
+        let sr = build_sr(&src, &analysis(), &options()).unwrap();
+        assert_eq!(
+            text_of(&sr, tags::SPECIFIC_CHARACTER_SET).unwrap(),
+            "ISO_IR 192"
+        );
+        let plain = build_sr(&source(), &analysis(), &options()).unwrap();
+        assert!(plain.get(tags::SPECIFIC_CHARACTER_SET).is_none());
+    }
+
+    #[test]
+    fn timestamps_format_as_da_and_tm() {
+        let t = Timestamp::new(2024, 2, 29, 13, 5, 9).unwrap();
+        assert_eq!(
+            (t.date(), t.time()),
+            ("20240229".to_string(), "130509".to_string())
+        );
+        assert!(Timestamp::new(2023, 2, 29, 0, 0, 0).is_none());
+        assert!(Timestamp::new(2024, 13, 1, 0, 0, 0).is_none());
+        assert!(Timestamp::new(2024, 1, 1, 24, 0, 0).is_none());
+        let epoch = Timestamp::from_system_time(UNIX_EPOCH);
+        assert_eq!(epoch.date(), "19700101");
+        // 2000-03-01T12:34:56Z = 951914096 s after the epoch.
+        let t =
+            Timestamp::from_system_time(UNIX_EPOCH + std::time::Duration::from_secs(951_914_096));
+        assert_eq!(
+            (t.date(), t.time()),
+            ("20000301".to_string(), "123456".to_string())
+        );
+    }
+
+    #[test]
+    fn decimal_strings_fit_sixteen_characters() {
+        assert_eq!(format_ds(0.1).unwrap(), "0.1");
+        assert_eq!(format_ds(48.0).unwrap(), "48");
+        for v in [0.1 + 0.2, 1.0 / 3.0, 123_456_789.123_456_79, 1e-300, -1e300] {
+            let s = format_ds(v).unwrap();
+            assert!(s.len() <= 16, "{s}");
+            let back: f64 = s.parse().unwrap();
+            assert!((back - v).abs() <= v.abs() * 1e-6, "{s} vs {v}");
+        }
+        assert!(format_ds(f64::NAN).is_none());
+    }
+}

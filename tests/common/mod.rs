@@ -175,10 +175,11 @@ impl CrImage {
             VR::US,
             dicom_value!(U16, [self.columns as u16]),
         ));
+        let allocated = if self.bits <= 8 { 8 } else { 16 };
         o.put(DataElement::new(
             tags::BITS_ALLOCATED,
             VR::US,
-            dicom_value!(U16, [16]),
+            dicom_value!(U16, [allocated]),
         ));
         o.put(DataElement::new(
             tags::BITS_STORED,
@@ -195,11 +196,20 @@ impl CrImage {
             VR::US,
             dicom_value!(U16, [0]),
         ));
-        o.put(DataElement::new(
-            tags::PIXEL_DATA,
-            VR::OW,
-            PrimitiveValue::U16(self.stored.clone().into()),
-        ));
+        let pixels = if allocated == 8 {
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                PrimitiveValue::U8(self.stored.iter().map(|&v| v.min(255) as u8).collect()),
+            )
+        } else {
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::U16(self.stored.clone().into()),
+            )
+        };
+        o.put(pixels);
         o
     }
 

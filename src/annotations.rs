@@ -1,0 +1,145 @@
+//! The ground-truth annotation format `rajoints-annotations/1` (models/README.md): written
+//! by `rajoints phantom`, read by `rajoints eval` and the training code.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use snafu::{ResultExt, Snafu, ensure};
+
+use crate::pipeline::bbox::BBox;
+use crate::pipeline::naming::JointId;
+
+/// The value of the `format` field.
+pub const FORMAT: &str = "rajoints-annotations/1";
+
+/// `annotations.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Annotations {
+    pub format: String,
+    pub images: Vec<AnnotatedImage>,
+}
+
+/// One radiograph and its joints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnotatedImage {
+    /// Path relative to the dataset folder, e.g. `images/<id>.dcm`.
+    pub file: String,
+    pub sop_instance_uid: String,
+    pub patient_id: String,
+    /// Time point of the patient's study (0, 1, ...): the paper's image pairs.
+    pub timepoint: u32,
+    pub width: u32,
+    pub height: u32,
+    /// Who or what made the annotation (`rajoints-phantom <version>` for phantoms).
+    pub annotator: String,
+    pub joints: Vec<AnnotatedJoint>,
+}
+
+/// Ground truth of one joint.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AnnotatedJoint {
+    pub joint: JointId,
+    /// `[x0, y0, x1, y1]`, full-resolution pixels, pixel-edge convention, centred on the
+    /// joint space.
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    pub ankylosis: bool,
+    /// Subluxation or dislocation; `null` for the thumb IP joint.
+    pub subluxation: Option<bool>,
+}
+
+#[derive(Debug, Snafu)]
+#[non_exhaustive]
+pub enum Error {
+    #[snafu(display("could not read {}", path.display()))]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[snafu(display("{} is not valid annotation JSON", path.display()))]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[snafu(display("{}: format is `{found}`, expected `{FORMAT}`", path.display()))]
+    Format { path: PathBuf, found: String },
+    #[snafu(display("{}: image {file}: {problem}", path.display()))]
+    Invalid {
+        path: PathBuf,
+        file: String,
+        problem: String,
+    },
+}
+
+impl Annotations {
+    /// Reads and checks `annotations.json` (or the file inside a dataset folder).
+    pub fn load(path: &Path) -> Result<Annotations, Error> {
+        let path = if path.is_dir() {
+            path.join("annotations.json")
+        } else {
+            path.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&path).context(ReadSnafu { path: &path })?;
+        let a: Annotations = serde_json::from_str(&text).context(ParseSnafu { path: &path })?;
+        ensure!(
+            a.format == FORMAT,
+            FormatSnafu {
+                path: &path,
+                found: a.format.clone()
+            }
+        );
+        for img in &a.images {
+            let bad = |problem: String| InvalidSnafu {
+                path: &path,
+                file: img.file.clone(),
+                problem,
+            };
+            let mut seen = std::collections::HashSet::new();
+            for j in &img.joints {
+                ensure!(
+                    seen.insert(j.joint),
+                    bad(format!("joint {} annotated twice", j.joint))
+                );
+                ensure!(
+                    j.bbox.is_proper(),
+                    bad(format!("joint {} has an empty box", j.joint))
+                );
+                ensure!(
+                    j.joint.is_thumb_ip() == j.subluxation.is_none(),
+                    bad(format!(
+                        "joint {}: subluxation must be null exactly for the thumb IP joint",
+                        j.joint
+                    ))
+                );
+            }
+        }
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_format_and_refuses_inconsistent_subluxation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("annotations.json");
+        let good = r#"{"format": "rajoints-annotations/1", "images": [{"file": "images/a.dcm",
+            "sop_instance_uid": "2.25.1", "patient_id": "P1", "timepoint": 0, "width": 10,
+            "height": 10, "annotator": "x", "joints": [
+            {"joint": "R-IP1", "box": [1, 1, 4, 4], "ankylosis": false, "subluxation": null},
+            {"joint": "R-PIP2", "box": [5, 5, 8, 8], "ankylosis": true, "subluxation": false}]}]}"#;
+        std::fs::write(&p, good).unwrap();
+        let a = Annotations::load(dir.path()).unwrap();
+        assert_eq!(a.images[0].joints[1].joint.to_string(), "R-PIP2");
+        std::fs::write(
+            &p,
+            good.replace("\"subluxation\": null", "\"subluxation\": false"),
+        )
+        .unwrap();
+        assert!(matches!(Annotations::load(&p), Err(Error::Invalid { .. })));
+        std::fs::write(&p, good.replace("annotations/1", "annotations/9")).unwrap();
+        assert!(matches!(Annotations::load(&p), Err(Error::Format { .. })));
+    }
+}
