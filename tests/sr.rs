@@ -247,14 +247,14 @@ fn sr_parses_in_dsrdump_with_tracking_identifiers() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write_sr(dir.path(), &analysis());
     let out = run(Command::new(tool("dsrdump", "dcmtk"))
-        .args(["+Pc"])
+        .args(["+Pc", "+Pt"])
         .arg(&path));
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "dsrdump failed:\n{stderr}\n{stdout}");
     assert!(stderr.is_empty(), "dsrdump complained:\n{stderr}");
     assert!(stdout.contains("Imaging Measurement Report"), "{stdout}");
     assert!(
-        stdout.contains("TID 1500"),
+        stdout.contains("# TID 1500 (DCMR)"),
         "no template identification:\n{stdout}"
     );
     for id in ["R-PIP2", "R-IP1", "joint-3"] {

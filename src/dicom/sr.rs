@@ -81,13 +81,17 @@ pub enum Error {
 
     /// The file meta group could not be built.
     #[snafu(display("could not build the file meta group"))]
-    BuildFileMeta { source: dicom_object::WithMetaError },
+    BuildFileMeta {
+        #[snafu(source(from(dicom_object::WithMetaError, Box::new)))]
+        source: Box<dicom_object::WithMetaError>,
+    },
 
     /// Writing the file failed.
     #[snafu(display("could not write {}", path.display()))]
     WriteFile {
         path: PathBuf,
-        source: dicom_object::WriteError,
+        #[snafu(source(from(dicom_object::WriteError, Box::new)))]
+        source: Box<dicom_object::WriteError>,
     },
 }
 
@@ -170,7 +174,8 @@ impl Timestamp {
     /// A checked UTC timestamp; `None` for an impossible date or time (leap seconds are
     /// not representable, nor years before 1 or after 9999).
     pub fn new(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Option<Self> {
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let leap =
+            year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
         let days = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,

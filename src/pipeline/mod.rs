@@ -98,6 +98,9 @@ pub struct Pipeline {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub joints: Vec<Joint>,
+    /// Each detector's own selection (B¹ and B² of Algorithm 1), for evaluation.
+    pub ankylosis_ssd: Vec<Detection>,
+    pub subluxation_ssd: Vec<Detection>,
     pub timing: Timing,
 }
 
@@ -270,6 +273,8 @@ impl Pipeline {
         let post_ms = ms(t);
         Ok(Outcome {
             joints,
+            ankylosis_ssd: b1,
+            subluxation_ssd: b2,
             timing: Timing {
                 decode: decode_ms,
                 preprocess: prep_ms,

@@ -8,6 +8,7 @@ use dicom_core::value::{PixelFragmentSequence, PrimitiveValue};
 use dicom_core::{DataElement, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use rajoints::pipeline::naming::{JointId, Side, TEMPLATE};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -235,4 +236,32 @@ pub fn write_encapsulated(path: &Path, ts: &str) {
         .expect("meta")
         .write_to_file(path)
         .expect("write encapsulated DICOM");
+}
+
+/// Half-scale pixels per template millimetre: joints 40+ px apart at half scale.
+const S: f32 = 3.0;
+
+/// The 20 joints laid out as both hands of a PA film, one 60x60 square each (30x30 on the
+/// 10-px anchor grid at half scale), with the brightness chosen per joint.
+pub fn film(value: impl Fn(JointId) -> f32) -> (u32, u32, Vec<(JointId, Square)>) {
+    let mut out = Vec::new();
+    for (side, ox, flip) in [(Side::Right, 160.0, 1.0), (Side::Left, 560.0, -1.0)] {
+        for &(finger, level, x, y) in TEMPLATE.iter() {
+            let id = JointId::new(side, finger, level).unwrap();
+            let (cx, cy) = (ox + S * flip * x, 180.0 + S * y);
+            // Top-left on the 10-px grid of the half-scale image, then doubled.
+            let hx = ((cx - 15.0) / 10.0).round() as u32 * 10;
+            let hy = ((cy - 15.0) / 10.0).round() as u32 * 10;
+            out.push((
+                id,
+                Square {
+                    x: 2 * hx,
+                    y: 2 * hy,
+                    side: 60,
+                    value: value(id),
+                },
+            ));
+        }
+    }
+    (1440, 680, out)
 }

@@ -1,0 +1,442 @@
+//! Paper-style evaluation (Tables 1-3): predictions against ground truth, per fold and
+//! averaged over folds.
+
+pub mod folds;
+pub mod matching;
+pub mod metrics;
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::analysis::Joint;
+use crate::annotations::{AnnotatedImage, Annotations};
+use crate::pipeline::bbox::BBox;
+use crate::pipeline::select::Detection;
+use folds::Split;
+use metrics::{Confusion, Measures};
+
+/// One predicted joint as evaluation sees it: a box and the labels it carries (`None`: this
+/// prediction does not label that finding).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Predicted {
+    pub bbox: BBox,
+    pub ankylosis: Option<bool>,
+    pub subluxation: Option<bool>,
+}
+
+impl From<&Joint> for Predicted {
+    fn from(j: &Joint) -> Self {
+        Predicted {
+            bbox: j.bbox,
+            ankylosis: Some(j.ankylosis.present),
+            subluxation: j.subluxation.map(|s| s.present),
+        }
+    }
+}
+
+impl Predicted {
+    /// A box of one detector alone, labelling only its own finding.
+    pub fn from_detector(d: &Detection, ankylosis: bool) -> Predicted {
+        let label = Some(d.is_present());
+        Predicted {
+            bbox: d.bbox,
+            ankylosis: if ankylosis { label } else { None },
+            subluxation: if ankylosis { None } else { label },
+        }
+    }
+}
+
+/// The predictions for one image: the ensemble's, and each detector's alone when known.
+#[derive(Debug, Clone, Default)]
+pub struct ImagePrediction {
+    pub ensemble: Vec<Predicted>,
+    pub ankylosis_ssd: Option<Vec<Predicted>>,
+    pub subluxation_ssd: Option<Vec<Predicted>>,
+}
+
+/// Measures one image: detection by one-to-one matching at IoU > 0.45, then the labels of
+/// the matched joints. Joints whose ground truth or prediction has no label for a finding
+/// (thumb IP for subluxation) do not count for that finding.
+pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
+    let t: Vec<BBox> = truth.joints.iter().map(|j| j.bbox).collect();
+    let p: Vec<BBox> = pred.iter().map(|j| j.bbox).collect();
+    let matches = matching::match_boxes(&t, &p, matching::DETECTION_IOU);
+    let mut m = Measures {
+        images: 1,
+        joints: truth.joints.len() as u64,
+        detected: matches.len() as u64,
+        false_detections: (pred.len() - matches.len()) as u64,
+        ..Measures::default()
+    };
+    for &(g, k, iou) in &matches {
+        m.iou_sum += f64::from(iou);
+        let (gt, pr) = (&truth.joints[g], &pred[k]);
+        if let Some(a) = pr.ankylosis {
+            m.ankylosis.add(a, gt.ankylosis);
+        }
+        if let (Some(s), Some(truth_s)) = (pr.subluxation, gt.subluxation) {
+            m.subluxation.add(s, truth_s);
+        }
+    }
+    m
+}
+
+/// Results of one fold (or of the whole set).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FoldResult {
+    pub ensemble: Measures,
+    pub ankylosis_ssd: Option<Measures>,
+    pub subluxation_ssd: Option<Measures>,
+}
+
+/// The evaluation report, as written with `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub folds: Vec<FoldResult>,
+    /// All images together.
+    pub overall: FoldResult,
+}
+
+/// Evaluates `preds` (one per image of `ann`, same order), grouped by the folds of
+/// `split` when given, else as one fold.
+pub fn evaluate(ann: &Annotations, preds: &[ImagePrediction], split: Option<&Split>) -> Report {
+    let fold_of = split.map(Split::fold_of);
+    let n_folds = split.map_or(1, |s| s.folds.len());
+    let mut folds = vec![FoldResult::default(); n_folds];
+    let mut overall = FoldResult::default();
+    for (img, pred) in ann.images.iter().zip(preds) {
+        let f = fold_of
+            .as_ref()
+            .and_then(|m| m.get(img.file.as_str()).copied())
+            .unwrap_or(0);
+        let e = measure_image(img, &pred.ensemble);
+        let a = pred.ankylosis_ssd.as_ref().map(|p| measure_image(img, p));
+        let s = pred.subluxation_ssd.as_ref().map(|p| measure_image(img, p));
+        for target in [&mut folds[f], &mut overall] {
+            target.ensemble.merge(&e);
+            if let Some(a) = &a {
+                target
+                    .ankylosis_ssd
+                    .get_or_insert_with(Measures::default)
+                    .merge(a);
+            }
+            if let Some(s) = &s {
+                target
+                    .subluxation_ssd
+                    .get_or_insert_with(Measures::default)
+                    .merge(s);
+            }
+        }
+    }
+    Report { folds, overall }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{:.2}", v * 100.0))
+}
+
+fn ratio(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.3}"))
+}
+
+fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Vec<f64> = values.flatten().collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+impl Report {
+    /// The paper's three tables as text: detection rates (Table 1), subluxation/dislocation
+    /// (Table 2) and ankylosis (Table 3), one row per fold, then the mean over folds.
+    pub fn tables(&self) -> String {
+        let mut s = String::new();
+        let many = self.folds.len() > 1;
+        let rows: Vec<(String, &FoldResult)> = if many {
+            self.folds
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (format!("fold {}", i + 1), f))
+                .collect()
+        } else {
+            vec![("all".into(), &self.overall)]
+        };
+        let _ = writeln!(
+            s,
+            "Table 1. Detection rate [%] of PIP/IP and MCP joints (IoU > 0.45)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9}",
+            "", "images", "joints", "ankylosis SSD", "subluxation SSD", "ensemble", "false+"
+        );
+        let line1 = |s: &mut String, name: &str, r: &FoldResult| {
+            let _ = writeln!(
+                s,
+                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9}",
+                name,
+                r.ensemble.images,
+                r.ensemble.joints,
+                pct(r.ankylosis_ssd.as_ref().and_then(Measures::detection_rate)),
+                pct(r
+                    .subluxation_ssd
+                    .as_ref()
+                    .and_then(Measures::detection_rate)),
+                pct(r.ensemble.detection_rate()),
+                r.ensemble.false_detections
+            );
+        };
+        for (name, r) in &rows {
+            line1(&mut s, name, r);
+        }
+        if many {
+            let _ = writeln!(
+                s,
+                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9}",
+                "mean",
+                "",
+                "",
+                pct(mean_of(self.folds.iter().map(|f| {
+                    f.ankylosis_ssd.as_ref().and_then(Measures::detection_rate)
+                }))),
+                pct(mean_of(self.folds.iter().map(|f| {
+                    f.subluxation_ssd
+                        .as_ref()
+                        .and_then(Measures::detection_rate)
+                }))),
+                pct(mean_of(
+                    self.folds.iter().map(|f| f.ensemble.detection_rate())
+                )),
+            );
+        }
+        for (title, pick) in [
+            (
+                "Table 2. Subluxation/dislocation classification (ensemble)",
+                (|r: &Measures| r.subluxation) as fn(&Measures) -> Confusion,
+            ),
+            (
+                "Table 3. Ankylosis classification (ensemble)",
+                |r: &Measures| r.ankylosis,
+            ),
+        ] {
+            let _ = writeln!(s, "\n{title}");
+            let _ = writeln!(
+                s,
+                "{:<8} {:>9} {:>9} {:>9} {:>11} {:>9} {:>7} {:>6} {:>6}",
+                "", "accuracy", "precision", "recall", "specificity", "F-value", "IoU", "TP", "FN"
+            );
+            let mut all = Vec::new();
+            for (name, r) in &rows {
+                let c = pick(&r.ensemble);
+                let sc = c.scores();
+                all.push((sc, r.ensemble.mean_iou()));
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:>9} {:>9} {:>9} {:>11} {:>9} {:>7} {:>6} {:>6}",
+                    name,
+                    ratio(sc.accuracy),
+                    ratio(sc.precision),
+                    ratio(sc.recall),
+                    ratio(sc.specificity),
+                    ratio(sc.f_value),
+                    ratio(r.ensemble.mean_iou()),
+                    c.tp,
+                    c.fn_
+                );
+            }
+            if many {
+                let m = |f: fn(&metrics::Scores) -> Option<f64>| {
+                    ratio(mean_of(all.iter().map(|(sc, _)| f(sc))))
+                };
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:>9} {:>9} {:>9} {:>11} {:>9} {:>7}",
+                    "mean",
+                    m(|x| x.accuracy),
+                    m(|x| x.precision),
+                    m(|x| x.recall),
+                    m(|x| x.specificity),
+                    m(|x| x.f_value),
+                    ratio(mean_of(all.iter().map(|(_, i)| *i))),
+                );
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::AnnotatedJoint;
+
+    /// Three joints in a row: R-MCP2 (ankylosis), R-MCP3 (subluxation), R-IP1 (none).
+    fn truth() -> AnnotatedImage {
+        let j = |id: &str, x: f32, ank: bool, sub: Option<bool>| AnnotatedJoint {
+            joint: id.parse().unwrap(),
+            bbox: BBox::new(x, 0.0, x + 10.0, 10.0),
+            ankylosis: ank,
+            subluxation: sub,
+        };
+        AnnotatedImage {
+            file: "images/a.dcm".into(),
+            sop_instance_uid: "2.25.1".into(),
+            patient_id: "P".into(),
+            timepoint: 0,
+            width: 100,
+            height: 20,
+            annotator: "test".into(),
+            joints: vec![
+                j("R-MCP2", 0.0, true, Some(false)),
+                j("R-MCP3", 20.0, false, Some(true)),
+                j("R-IP1", 40.0, false, None),
+            ],
+        }
+    }
+
+    fn perfect() -> Vec<Predicted> {
+        truth()
+            .joints
+            .iter()
+            .map(|j| Predicted {
+                bbox: j.bbox,
+                ankylosis: Some(j.ankylosis),
+                subluxation: j.subluxation,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn perfect_prediction() {
+        let m = measure_image(&truth(), &perfect());
+        assert_eq!((m.joints, m.detected, m.false_detections), (3, 3, 0));
+        assert_eq!(
+            m.ankylosis,
+            Confusion {
+                tp: 1,
+                fp: 0,
+                tn: 2,
+                fn_: 0
+            }
+        );
+        // The thumb IP joint has no subluxation label: 2 joints count.
+        assert_eq!(
+            m.subluxation,
+            Confusion {
+                tp: 1,
+                fp: 0,
+                tn: 1,
+                fn_: 0
+            }
+        );
+        assert_eq!(m.mean_iou(), Some(1.0));
+        assert_eq!(m.ankylosis.scores().f_value, Some(1.0));
+    }
+
+    #[test]
+    fn empty_prediction() {
+        let m = measure_image(&truth(), &[]);
+        assert_eq!((m.detected, m.detection_rate()), (0, Some(0.0)));
+        assert_eq!(m.ankylosis.total(), 0);
+        assert_eq!(m.mean_iou(), None);
+    }
+
+    #[test]
+    fn one_missed_joint() {
+        let mut p = perfect();
+        p.remove(0); // the ankylosis joint
+        let m = measure_image(&truth(), &p);
+        assert_eq!(m.detected, 2);
+        assert!((m.detection_rate().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        // Missed joints do not enter classification: no positive left for ankylosis.
+        assert_eq!(
+            m.ankylosis,
+            Confusion {
+                tp: 0,
+                fp: 0,
+                tn: 2,
+                fn_: 0
+            }
+        );
+    }
+
+    #[test]
+    fn one_false_positive_box() {
+        let mut p = perfect();
+        p.push(Predicted {
+            bbox: BBox::new(70.0, 0.0, 80.0, 10.0),
+            ankylosis: Some(true),
+            subluxation: Some(true),
+        });
+        let m = measure_image(&truth(), &p);
+        assert_eq!((m.detected, m.false_detections), (3, 1));
+        assert_eq!(m.detection_rate(), Some(1.0));
+        assert_eq!(
+            m.ankylosis.fp, 0,
+            "an unmatched box is a false detection, not a label error"
+        );
+    }
+
+    #[test]
+    fn swapped_labels() {
+        // Ankylosis and subluxation labels exchanged on R-MCP2 and R-MCP3.
+        let mut p = perfect();
+        p[0].ankylosis = Some(false);
+        p[0].subluxation = Some(true);
+        p[1].ankylosis = Some(true);
+        p[1].subluxation = Some(false);
+        let m = measure_image(&truth(), &p);
+        assert_eq!(
+            m.ankylosis,
+            Confusion {
+                tp: 0,
+                fp: 1,
+                tn: 1,
+                fn_: 1
+            }
+        );
+        assert_eq!(
+            m.subluxation,
+            Confusion {
+                tp: 0,
+                fp: 1,
+                tn: 0,
+                fn_: 1
+            }
+        );
+        let s = m.ankylosis.scores();
+        assert_eq!(
+            (s.precision, s.recall, s.f_value),
+            (Some(0.0), Some(0.0), Some(0.0))
+        );
+        assert_eq!(s.accuracy, Some(1.0 / 3.0));
+    }
+
+    #[test]
+    fn shifted_box_still_detected_and_iou_averaged() {
+        // Shift 2 px: IoU = 80 / 120 = 2/3.
+        let mut p = perfect();
+        p[2].bbox = BBox::new(42.0, 0.0, 52.0, 10.0);
+        let m = measure_image(&truth(), &p);
+        assert_eq!(m.detected, 3);
+        assert!((m.mean_iou().unwrap() - (2.0 + 2.0 / 3.0) / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn tables_show_the_papers_measures() {
+        let ann = Annotations {
+            format: crate::annotations::FORMAT.into(),
+            images: vec![truth()],
+        };
+        let preds = vec![ImagePrediction {
+            ensemble: perfect(),
+            ..Default::default()
+        }];
+        let r = evaluate(&ann, &preds, None);
+        let t = r.tables();
+        assert!(
+            t.contains("Table 1") && t.contains("Table 2") && t.contains("Table 3"),
+            "{t}"
+        );
+        assert!(t.contains("100.00"), "{t}");
+    }
+}

@@ -1,0 +1,197 @@
+//! `rajoints eval` on a small dataset of square-joint films whose answers are known:
+//! every joint is found (detection rate 100 %), and the labels follow the squares'
+//! brightness (1.0: both findings present for the blob test models).
+
+mod common;
+
+use std::path::Path;
+
+use common::{CrImage, Square, film, paint};
+use rajoints::annotations::{AnnotatedImage, AnnotatedJoint, Annotations, FORMAT};
+
+/// Four films of two patients; patient B's R-PIP2 (film 2) has both findings.
+fn dataset(dir: &Path) -> Annotations {
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    let mut images = Vec::new();
+    for (k, patient) in ["A", "A", "B", "B"].iter().enumerate() {
+        let sick = k == 2;
+        let (w, h, joints) = film(|id| {
+            if sick && id.to_string() == "R-PIP2" {
+                1.0
+            } else {
+                0.5
+            }
+        });
+        let mut squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
+        squares.push(Square {
+            x: 0,
+            y: 0,
+            side: 2,
+            value: 1.0,
+        });
+        let file = format!("images/{k}.dcm");
+        let uid = format!("2.25.{}", 500 + k);
+        CrImage::from_display(w, h, &paint(w, h, &squares)).write(&dir.join(&file), &uid);
+        images.push(AnnotatedImage {
+            file,
+            sop_instance_uid: uid,
+            patient_id: patient.to_string(),
+            timepoint: (k % 2) as u32,
+            width: w,
+            height: h,
+            annotator: "test".into(),
+            joints: joints
+                .iter()
+                .map(|(id, sq)| {
+                    let present = sick && id.to_string() == "R-PIP2";
+                    AnnotatedJoint {
+                        joint: *id,
+                        bbox: [
+                            sq.x as f32,
+                            sq.y as f32,
+                            (sq.x + sq.side) as f32,
+                            (sq.y + sq.side) as f32,
+                        ]
+                        .into(),
+                        ankylosis: present,
+                        subluxation: if id.is_thumb_ip() {
+                            None
+                        } else {
+                            Some(present)
+                        },
+                    }
+                })
+                .collect(),
+        });
+    }
+    let ann = Annotations {
+        format: FORMAT.into(),
+        images,
+    };
+    std::fs::write(
+        dir.join("annotations.json"),
+        serde_json::to_string_pretty(&ann).unwrap(),
+    )
+    .unwrap();
+    ann
+}
+
+fn eval(args: &[&str]) -> std::process::Output {
+    let (a, s) = common::test_models();
+    common::rajoints(&["eval"])
+        .args(args)
+        .args([
+            "--ankylosis-model",
+            a.to_str().unwrap(),
+            "--subluxation-model",
+            s.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn perfect_detection_on_known_films_with_folds_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let json = dir.path().join("m.json");
+    let out = eval(&[
+        "--dataset",
+        dir.path().to_str().unwrap(),
+        "--folds",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Table 1") && stdout.contains("Table 3"),
+        "{stdout}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let overall = &v["overall"]["ensemble"];
+    assert_eq!(overall["joints"], 80);
+    assert_eq!(overall["detected"], 80);
+    assert_eq!(overall["false_detections"], 0);
+    // One ankylosis-positive joint, found and labelled: tp 1, fp 0, fn 0.
+    assert_eq!(overall["ankylosis"]["tp"], 1);
+    assert_eq!(overall["ankylosis"]["fp"], 0);
+    assert_eq!(overall["ankylosis"]["fn_"], 0);
+    // Per-detector rates: the ankylosis SSD keeps its top 20 of 20 joints.
+    assert_eq!(v["overall"]["ankylosis_ssd"]["detected"], 80);
+    // Two patient-level folds: both films of a patient in one fold.
+    let split: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("folds.json")).unwrap())
+            .unwrap();
+    assert_eq!(split["folds"].as_array().unwrap().len(), 2);
+    for f in split["folds"].as_array().unwrap() {
+        assert_eq!(f["patients"].as_array().unwrap().len(), 1);
+        assert_eq!(f["images"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(v["folds"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn reads_predictions_written_by_analyze() {
+    let dir = tempfile::tempdir().unwrap();
+    let ann = dataset(dir.path());
+    let files: Vec<std::path::PathBuf> = ann
+        .images
+        .iter()
+        .map(|i| dir.path().join(&i.file))
+        .collect();
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let pred = dir.path().join("pred");
+    let run = common::analyze(&refs, &pred, &["--set", "output.png=false"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json = dir.path().join("m.json");
+    let out = eval(&[
+        "--dataset",
+        dir.path().to_str().unwrap(),
+        "--pred",
+        pred.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["overall"]["ensemble"]["detected"], 80);
+    assert_eq!(v["overall"]["ensemble"]["subluxation"]["tp"], 1);
+    // From saved predictions the single detectors are unknown.
+    assert_eq!(v["overall"]["ankylosis_ssd"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_split_with_a_patient_in_two_folds_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let split = serde_json::json!({"format": "rajoints-folds/1", "folds": [
+        {"patients": ["A"], "images": ["images/0.dcm", "images/2.dcm"], "ankylosis_positive": 0, "subluxation_positive": 0},
+        {"patients": ["B"], "images": ["images/1.dcm", "images/3.dcm"], "ankylosis_positive": 0, "subluxation_positive": 0}]});
+    let path = dir.path().join("bad.json");
+    std::fs::write(&path, split.to_string()).unwrap();
+    let out = eval(&[
+        "--dataset",
+        dir.path().to_str().unwrap(),
+        "--split",
+        path.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("in folds"), "{stderr}");
+}
