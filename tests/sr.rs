@@ -276,7 +276,7 @@ fn sr_reads_back_in_highdicom_with_the_same_boxes() {
     let out = run(Command::new(python()).arg(script).arg(&path).arg(&json));
     assert!(
         out.status.success(),
-        "sr_check.py failed:\n{}{}",
+        "sr_check.py failed (if highdicom is missing, run `make test`):\n{}{}",
         text(&out.stdout),
         text(&out.stderr)
     );
@@ -308,6 +308,46 @@ fn gsps_passes_dciodvfy_without_errors() {
         all.contains("GrayscaleSoftcopyPresentationState"),
         "dciodvfy did not see a GSPS:\n{all}"
     );
+}
+
+#[test]
+fn gsps_reads_back_with_one_closed_box_per_joint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = analysis();
+    let path = write_gsps(dir.path(), &a);
+    let pr = dicom_object::open_file(&path).expect("GSPS reads back");
+    let annotations = pr
+        .get(tags::GRAPHIC_ANNOTATION_SEQUENCE)
+        .and_then(|e| e.items())
+        .expect("graphic annotations");
+    let mut boxes = Vec::new();
+    let mut texts = Vec::new();
+    for layer in annotations {
+        let objects = layer
+            .get(tags::GRAPHIC_OBJECT_SEQUENCE)
+            .and_then(|e| e.items());
+        for g in objects.unwrap_or(&[]) {
+            let data = g.get(tags::GRAPHIC_DATA).expect("graphic data");
+            boxes.push(data.to_multi_float64().expect("FL values"));
+        }
+        let objects = layer
+            .get(tags::TEXT_OBJECT_SEQUENCE)
+            .and_then(|e| e.items());
+        for t in objects.unwrap_or(&[]) {
+            let v = t.get(tags::UNFORMATTED_TEXT_VALUE).expect("text value");
+            texts.push(v.to_str().expect("text").trim().to_string());
+        }
+    }
+    assert_eq!(boxes.len(), a.joints.len());
+    for joint in &a.joints {
+        let b = joint.bbox;
+        let want: Vec<f64> = [b.x0, b.y0, b.x1, b.y0, b.x1, b.y1, b.x0, b.y1, b.x0, b.y0]
+            .map(f64::from)
+            .to_vec();
+        assert!(boxes.contains(&want), "no box {want:?} in {boxes:?}");
+    }
+    texts.sort();
+    assert_eq!(texts, ["R-IP1", "R-PIP2 ANK 97% SUBL 91%", "joint-3"]);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use snafu::{Report, ResultExt, Snafu, Whatever};
 use rajoints::analysis::{Analysis, SourceInfo};
 use rajoints::config::Config;
 use rajoints::dicom::decode;
+use rajoints::dicom::sr::{self, SrOptions, Timestamp};
 use rajoints::pipeline::Pipeline;
 use rajoints::{input, render, report};
 
@@ -41,7 +42,7 @@ enum FileError {
     #[snafu(display("could not write the overlay"))]
     Overlay { source: render::png::Error },
     #[snafu(display("could not write the structured report"))]
-    Sr { source: rajoints::dicom::sr::Error },
+    Sr { source: sr::Error },
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Whatever> {
@@ -142,13 +143,17 @@ fn analyze_one(
     Ok(analysis.joints.len())
 }
 
+/// Writes the TID 1500 SR of `analysis`, derived from the source instance.
 fn write_sr(
-    _obj: &decode::DicomFile,
-    _analysis: &Analysis,
-    _pipeline: &Pipeline,
-    _path: &Path,
+    obj: &decode::DicomFile,
+    analysis: &Analysis,
+    pipeline: &Pipeline,
+    path: &Path,
 ) -> Result<(), FileError> {
-    Ok(())
+    let mut opts = SrOptions::new(Timestamp::now());
+    opts.algorithm_parameters = pipeline.params.algorithm_parameters();
+    let sr = sr::build_sr(obj, analysis, &opts).context(SrSnafu)?;
+    sr::write_sr(&sr, path).context(SrSnafu)
 }
 
 #[cfg(test)]

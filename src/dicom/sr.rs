@@ -302,8 +302,9 @@ pub struct SourceImage {
     pub number_of_frames: u32,
     /// Patient Orientation (0020,0020) (row direction, column direction), when both present.
     pub patient_orientation: Option<(String, String)>,
-    /// (row spacing, column spacing) in mm from Imager Pixel Spacing (0018,1164), or Pixel
-    /// Spacing (0028,0030) when there is none (PS3.3 C.8.11.4.1.1 and 10.7.1.3).
+    /// (row spacing, column spacing) in mm, in that order (PS3.3 10.7.1.3), from Imager
+    /// Pixel Spacing (0018,1164) as highdicom's TID 1603 does, or Pixel Spacing (0028,0030)
+    /// when there is none.
     pub pixel_spacing: Option<(f64, f64)>,
 }
 
@@ -346,18 +347,16 @@ impl SourceImage {
                 }
                 _ => None,
             });
-        let pixel_spacing = [
-            (tags::IMAGER_PIXEL_SPACING, "ImagerPixelSpacing"),
-            (tags::PIXEL_SPACING, "PixelSpacing"),
-        ]
-        .into_iter()
-        .find_map(|(tag, _)| {
-            let v = ds.get(tag)?.to_multi_float64().ok()?;
-            match v[..] {
-                [r, c] if r.is_finite() && c.is_finite() && r > 0.0 && c > 0.0 => Some((r, c)),
-                _ => None,
-            }
-        });
+        // A spacing that is absent or unusable only drops two descriptors; it is not an error.
+        let pixel_spacing = [tags::IMAGER_PIXEL_SPACING, tags::PIXEL_SPACING]
+            .into_iter()
+            .find_map(|tag| {
+                let v = ds.get(tag)?.to_multi_float64().ok()?;
+                match v[..] {
+                    [r, c] if r.is_finite() && c.is_finite() && r > 0.0 && c > 0.0 => Some((r, c)),
+                    _ => None,
+                }
+            });
         Ok(SourceImage {
             sop_class_uid: uid(tags::SOP_CLASS_UID, "SOPClassUID")?,
             sop_instance_uid: uid(tags::SOP_INSTANCE_UID, "SOPInstanceUID")?,

@@ -54,6 +54,28 @@ impl Default for PipelineParams {
     }
 }
 
+impl PipelineParams {
+    /// The parameters as `key=value` strings, for the SR's Algorithm Parameters (TID 4019).
+    pub fn algorithm_parameters(&self) -> Vec<String> {
+        vec![
+            format!("stride={}", self.stride),
+            format!("t_conf={}", self.t_conf),
+            format!("t_iou1={}", self.t_iou1),
+            format!("m1={}", self.m1),
+            format!("m2={}", self.m2),
+            format!("t_iou2={}", self.t_iou2),
+            format!(
+                "scale={}",
+                match self.scale {
+                    ScaleMode::Spacing => "spacing",
+                    ScaleMode::Fixed => "fixed",
+                }
+            ),
+            format!("scale_factor={}", self.scale_factor),
+        ]
+    }
+}
+
 /// How the radiograph is scaled before tiling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

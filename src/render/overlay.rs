@@ -2,6 +2,8 @@
 //! green when no finding is present, red when ankylosis or subluxation is.
 
 use crate::analysis::Joint;
+// The same text the GSPS shows, so the PNG and the viewer agree.
+use crate::dicom::gsps::joint_label;
 use crate::image::Radiograph;
 
 use super::font;
@@ -9,19 +11,6 @@ use super::font;
 pub const GREEN: [u8; 3] = [40, 220, 60];
 pub const RED: [u8; 3] = [235, 40, 40];
 pub const GREY: [u8; 3] = [200, 200, 200];
-
-/// The label drawn above a box: its id (or `?`) and the findings present, e.g.
-/// `R-PIP2 ANK SUB`.
-pub fn label(j: &Joint) -> String {
-    let mut s = j.id.map_or_else(|| "?".to_string(), |id| id.to_string());
-    if j.ankylosis.present {
-        s.push_str(" ANK");
-    }
-    if j.subluxation.is_some_and(|f| f.present) {
-        s.push_str(" SUB");
-    }
-    s
-}
 
 /// Whether the joint has a finding (drawn red).
 pub fn has_finding(j: &Joint) -> bool {
@@ -46,7 +35,7 @@ pub fn render(img: &Radiograph, joints: &[Joint]) -> Vec<u8> {
         w,
         h,
     };
-    for j in joints {
+    for (k, j) in joints.iter().enumerate() {
         let colour = if has_finding(j) { RED } else { GREEN };
         let b = j.bbox;
         let (x0, y0) = (
@@ -61,7 +50,7 @@ pub fn render(img: &Radiograph, joints: &[Joint]) -> Vec<u8> {
         } else {
             y1 + 2
         };
-        canvas.text(x0, ty, &label(j), text_scale, colour);
+        canvas.text(x0, ty, &joint_label(j, k), text_scale, colour);
     }
     rgb
 }
@@ -132,19 +121,6 @@ mod tests {
                 probability: 0.0,
             }),
         }
-    }
-
-    #[test]
-    fn labels_name_the_joint_and_present_findings() {
-        assert_eq!(label(&joint(false)), "R-PIP2");
-        assert_eq!(label(&joint(true)), "R-PIP2 ANK");
-        let mut j = joint(false);
-        j.id = None;
-        j.subluxation = Some(FindingLabel {
-            present: true,
-            probability: 0.97,
-        });
-        assert_eq!(label(&j), "? SUB");
     }
 
     #[test]

@@ -265,3 +265,30 @@ pub fn film(value: impl Fn(JointId) -> f32) -> (u32, u32, Vec<(JointId, Square)>
     }
     (1440, 680, out)
 }
+
+/// Runs `tests/sr_check.py` (highdicom) and `dsrdump` on an SR written beside its JSON.
+pub fn check_sr(sr: &Path, json: &Path) {
+    let py = repo().join(".venv/bin/python");
+    assert!(py.is_file(), "{} missing: run `make test`", py.display());
+    let out = Command::new(&py)
+        .arg(repo().join("tests/sr_check.py"))
+        .arg(sr)
+        .arg(json)
+        .output()
+        .expect("run sr_check.py");
+    assert!(
+        out.status.success(),
+        "highdicom disagrees with the JSON:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("dsrdump")
+        .arg(sr)
+        .output()
+        .expect("dsrdump (DCMTK) not runnable: run `make test`");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "dsrdump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
