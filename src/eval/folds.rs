@@ -56,21 +56,28 @@ pub enum Error {
     },
 }
 
+/// Positive joints and images of one patient.
+#[derive(Debug, Default)]
+struct Tally<'a> {
+    ankylosis: u64,
+    subluxation: u64,
+    images: Vec<&'a str>,
+}
+
 /// Assigns patients to `k` folds: patients with the most positive joints first, each to
 /// the fold with the fewest positives so far (then fewest images, then lowest index), so
 /// the rare findings spread evenly. Deterministic for a given dataset.
 pub fn make(ann: &Annotations, k: usize) -> Result<Split, Error> {
-    // patient -> (ankylosis positives, subluxation positives, images)
-    let mut per: BTreeMap<&str, (u64, u64, Vec<&str>)> = BTreeMap::new();
+    let mut per: BTreeMap<&str, Tally> = BTreeMap::new();
     for img in &ann.images {
         let e = per.entry(img.patient_id.as_str()).or_default();
-        e.0 += img.joints.iter().filter(|j| j.ankylosis).count() as u64;
-        e.1 += img
+        e.ankylosis += img.joints.iter().filter(|j| j.ankylosis).count() as u64;
+        e.subluxation += img
             .joints
             .iter()
             .filter(|j| j.subluxation == Some(true))
             .count() as u64;
-        e.2.push(img.file.as_str());
+        e.images.push(img.file.as_str());
     }
     ensure!(
         k >= 1 && per.len() >= k,
@@ -79,12 +86,12 @@ pub fn make(ann: &Annotations, k: usize) -> Result<Split, Error> {
             patients: per.len()
         }
     );
-    let mut patients: Vec<(&str, (u64, u64, Vec<&str>))> = per.into_iter().collect();
+    let mut patients: Vec<(&str, Tally)> = per.into_iter().collect();
     // Subluxation is the rarer finding: it leads the order.
-    patients.sort_by(|a, b| {
-        (b.1.1, b.1.0, b.1.2.len())
-            .cmp(&(a.1.1, a.1.0, a.1.2.len()))
-            .then(a.0.cmp(b.0))
+    patients.sort_by(|(pa, a), (pb, b)| {
+        (b.subluxation, b.ankylosis, b.images.len())
+            .cmp(&(a.subluxation, a.ankylosis, a.images.len()))
+            .then(pa.cmp(pb))
     });
     let mut folds: Vec<Fold> = (0..k)
         .map(|_| Fold {
@@ -94,7 +101,15 @@ pub fn make(ann: &Annotations, k: usize) -> Result<Split, Error> {
             subluxation_positive: 0,
         })
         .collect();
-    for (pid, (ank, sub, images)) in patients {
+    for (
+        pid,
+        Tally {
+            ankylosis: ank,
+            subluxation: sub,
+            images,
+        },
+    ) in patients
+    {
         let target = (0..k)
             .min_by_key(|&f| {
                 let fo = &folds[f];
