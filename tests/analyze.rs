@@ -306,7 +306,7 @@ fn a_model_whose_checksum_differs_is_refused() {
 }
 
 #[test]
-fn missing_onnx_runtime_is_a_clear_error() {
+fn missing_or_wrong_onnx_runtime_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("x.png");
     let img = rajoints::image::Radiograph {
@@ -318,23 +318,26 @@ fn missing_onnx_runtime_is_a_clear_error() {
     };
     rajoints::render::png::write_gray(&png, &img, false).unwrap();
     let (a, s) = common::test_models();
-    let run = common::rajoints(&[
-        "analyze",
-        png.to_str().unwrap(),
-        "--out",
-        dir.path().to_str().unwrap(),
-    ])
-    .args([
-        "--ankylosis-model",
-        a.to_str().unwrap(),
-        "--subluxation-model",
-        s.to_str().unwrap(),
-    ])
-    .env("ORT_DYLIB_PATH", dir.path().join("nowhere.so"))
-    .output()
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("could not load ONNX Runtime"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Not there, and there but not a library.
+    for lib in [dir.path().join("nowhere.so"), png.clone()] {
+        let run = common::rajoints(&[
+            "analyze",
+            png.to_str().unwrap(),
+            "--out",
+            dir.path().to_str().unwrap(),
+        ])
+        .args([
+            "--ankylosis-model",
+            a.to_str().unwrap(),
+            "--subluxation-model",
+            s.to_str().unwrap(),
+        ])
+        .env("ORT_DYLIB_PATH", &lib)
+        .output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("could not load ONNX Runtime"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }

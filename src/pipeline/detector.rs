@@ -194,11 +194,7 @@ impl Detector {
                     continue;
                 }
                 let b = &boxes[(base + a) * 4..(base + a) * 4 + 4];
-                let bbox = BBox::new(b[0], b[1], b[2], b[3]).scale_translate(
-                    1.0,
-                    w.x0 as f32,
-                    w.y0 as f32,
-                );
+                let bbox = w.to_image(BBox::new(b[0], b[1], b[2], b[3]));
                 out.push(Detection {
                     bbox,
                     absent,

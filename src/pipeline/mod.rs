@@ -239,11 +239,7 @@ impl Pipeline {
         let t = Instant::now();
         let (w, h) = (img.width as f32, img.height as f32);
         // Scaled-image pixels to source pixels, clipped to the film.
-        let (sx, sy) = ((1.0 / scaled.fx) as f32, (1.0 / scaled.fy) as f32);
-        let to_source = |d: &mut Detection| {
-            let b = d.bbox;
-            d.bbox = bbox::BBox::new(b.x0 * sx, b.y0 * sy, b.x1 * sx, b.y1 * sy).clamp_to(w, h);
-        };
+        let to_source = |d: &mut Detection| d.bbox = scaled.to_source(d.bbox, w, h);
         cand_a.iter_mut().for_each(to_source);
         cand_s.iter_mut().for_each(to_source);
         let b1 = select::select(

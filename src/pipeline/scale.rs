@@ -6,6 +6,7 @@
 //! Resampling is area averaging (each output pixel is the mean of the input area it
 //! covers), so a factor of 0.5 is exactly the mean of each 2 x 2 block.
 
+use super::bbox::BBox;
 use crate::image::Radiograph;
 
 /// A radiograph resampled for the detectors, with the exact factors used per axis.
@@ -17,6 +18,16 @@ pub struct Scaled {
     /// Output pixels per source pixel along x and y (`width / source width`).
     pub fx: f64,
     pub fy: f64,
+}
+
+impl Scaled {
+    /// A box in scaled-image pixels to source pixels, clipped to the source image of
+    /// `width x height`. Pixel-edge coordinates scale exactly: edge x of the scaled image
+    /// is edge x / fx of the source.
+    pub fn to_source(&self, b: BBox, width: f32, height: f32) -> BBox {
+        let (sx, sy) = ((1.0 / self.fx) as f32, (1.0 / self.fy) as f32);
+        BBox::new(b.x0 * sx, b.y0 * sy, b.x1 * sx, b.y1 * sy).clamp_to(width, height)
+    }
 }
 
 /// Scale factors (x, y) for an image: `spacing / target` per axis when both are known and
@@ -144,6 +155,27 @@ mod tests {
         assert_eq!(factors(Some((0.125, 0.0625)), 0.25, 0.5), (0.25, 0.5));
         assert_eq!(factors(None, 0.25, 0.5), (0.5, 0.5));
         assert_eq!(factors(Some((0.125, 0.0625)), 0.0, 0.5), (0.5, 0.5));
+    }
+
+    #[test]
+    fn boxes_map_back_to_source_pixels_and_are_clipped() {
+        // Halved: [160, 320, 190, 350] -> [320, 640, 380, 700]; a box past the right edge
+        // of a 1000 px wide source is clipped to 1000.
+        let s = Scaled {
+            width: 500,
+            height: 400,
+            pixels: vec![],
+            fx: 0.5,
+            fy: 0.5,
+        };
+        assert_eq!(
+            s.to_source(BBox::new(160.0, 320.0, 190.0, 350.0), 1000.0, 800.0),
+            BBox::new(320.0, 640.0, 380.0, 700.0)
+        );
+        assert_eq!(
+            s.to_source(BBox::new(480.0, 0.0, 520.0, 30.0), 1000.0, 800.0),
+            BBox::new(960.0, 0.0, 1000.0, 60.0)
+        );
     }
 
     #[test]

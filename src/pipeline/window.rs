@@ -2,11 +2,20 @@
 //! square windows of the model's input size, shifted by the stride (150) in x and y until
 //! the whole image is covered; parts outside the image are zero-padded.
 
+use super::bbox::BBox;
+
 /// One window: its top-left corner in scaled-image pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub x0: usize,
     pub y0: usize,
+}
+
+impl Window {
+    /// A box in window pixels to scaled-image pixels (adds the window's origin).
+    pub fn to_image(&self, b: BBox) -> BBox {
+        b.scale_translate(1.0, self.x0 as f32, self.y0 as f32)
+    }
 }
 
 /// Window origins along one axis of `len` pixels: 0, stride, 2*stride, ... up to the first
@@ -64,6 +73,15 @@ mod tests {
         assert_eq!(origins(1005, 300, 150), vec![0, 150, 300, 450, 600, 750]);
         assert_eq!(origins(835, 300, 150), vec![0, 150, 300, 450, 600]);
         assert_eq!(windows(1005, 835, 300, 150).len(), 30);
+    }
+
+    #[test]
+    fn window_boxes_map_to_image_pixels() {
+        let w = Window { x0: 150, y0: 300 };
+        assert_eq!(
+            w.to_image(BBox::new(10.0, 20.0, 40.0, 50.0)),
+            BBox::new(160.0, 320.0, 190.0, 350.0)
+        );
     }
 
     #[test]
