@@ -29,6 +29,7 @@ pub struct Config {
     pub models: Models,
     pub pipeline: PipelineParams,
     pub output: Output,
+    pub node: Node,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +53,56 @@ pub struct Models {
 pub struct Output {
     pub png: bool,
     pub sr: bool,
+    pub gsps: bool,
+}
+
+/// `rajoints serve` settings (see `rajoints.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    pub ae_title: String,
+    pub listen: String,
+    pub http: String,
+    pub data_dir: PathBuf,
+    pub destinations: Vec<String>,
+    pub allowed_calling_ae_titles: Vec<String>,
+    pub max_associations: usize,
+    pub max_pdu_length: u32,
+    pub read_timeout_s: u64,
+    pub max_instance_mb: u64,
+    pub max_queue: usize,
+    pub workers: usize,
+    pub log_json: bool,
+    pub filter: Filter,
+    pub sender: Sender,
+}
+
+/// Which received instances are analysed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub modalities: Vec<String>,
+    pub body_parts: Vec<String>,
+    pub series_description_words: Vec<String>,
+    pub unmatched: Unmatched,
+}
+
+/// What happens to an instance the filter does not select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    Ignore,
+    Refuse,
+}
+
+/// Delivery of results to the destinations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sender {
+    pub max_attempts: u32,
+    pub retry_initial_s: f64,
+    pub retry_max_s: f64,
+    pub timeout_s: u64,
 }
 
 impl Config {
@@ -68,7 +119,12 @@ impl Config {
                 .try_parsing(true),
         );
         for (k, v) in overrides {
-            b = b.set_override(*k, v.clone()).context(LoadSnafu)?;
+            b = match list_value(v) {
+                // `--set node.destinations=["A@h:1","B@h:2"]`: a TOML array of strings.
+                Some(list) => b.set_override(*k, list),
+                None => b.set_override(*k, v.clone()),
+            }
+            .context(LoadSnafu)?;
         }
         let cfg: Config = b
             .build()
@@ -138,6 +194,58 @@ impl Config {
                 problem: "must be in (0, 4]"
             }
         );
+        let n = &self.node;
+        ensure!(
+            !n.ae_title.is_empty() && n.ae_title.len() <= 16,
+            InvalidSnafu {
+                key: "node.ae_title",
+                problem: "must be 1 to 16 characters"
+            }
+        );
+        ensure!(
+            n.max_associations >= 1,
+            InvalidSnafu {
+                key: "node.max_associations",
+                problem: "must be at least 1"
+            }
+        );
+        ensure!(
+            n.workers >= 1,
+            InvalidSnafu {
+                key: "node.workers",
+                problem: "must be at least 1"
+            }
+        );
+        ensure!(
+            n.max_pdu_length >= 4096,
+            InvalidSnafu {
+                key: "node.max_pdu_length",
+                problem: "must be at least 4096"
+            }
+        );
+        ensure!(
+            n.sender.max_attempts >= 1,
+            InvalidSnafu {
+                key: "node.sender.max_attempts",
+                problem: "must be at least 1"
+            }
+        );
+        ensure!(
+            n.sender.retry_initial_s > 0.0 && n.sender.retry_max_s >= n.sender.retry_initial_s,
+            InvalidSnafu {
+                key: "node.sender.retry_initial_s",
+                problem: "must be positive and at most retry_max_s"
+            }
+        );
+        for d in &n.destinations {
+            if let Err(problem) = crate::node::Destination::parse(d) {
+                return InvalidSnafu {
+                    key: "node.destinations",
+                    problem,
+                }
+                .fail();
+            }
+        }
         ensure!(
             self.runtime.optimization_level <= 3,
             InvalidSnafu {
@@ -159,6 +267,19 @@ impl Config {
         let p = self.runtime.onnxruntime.trim();
         (!p.is_empty()).then(|| resolve_path(Path::new(p)))
     }
+}
+
+/// A command-line value written as a TOML array of strings, e.g. `["PACS", "MODALITY"]`.
+fn list_value(v: &str) -> Option<Vec<String>> {
+    #[derive(Deserialize)]
+    struct One {
+        v: Vec<String>,
+    }
+    let t = v.trim();
+    if !t.starts_with('[') {
+        return None;
+    }
+    toml::from_str::<One>(&format!("v = {t}")).ok().map(|o| o.v)
 }
 
 /// A relative path is looked up in the current directory, then in the directory rajoints
@@ -193,6 +314,24 @@ mod tests {
         assert_eq!(c.pipeline.t_conf, 0.5);
         let err = Config::load(None, &[("pipeline.t_conf", "1.5".into())]).unwrap_err();
         assert!(err.to_string().contains("pipeline.t_conf"), "{err}");
+    }
+
+    #[test]
+    fn list_overrides_are_toml_arrays() {
+        let c = Config::load(
+            None,
+            &[(
+                "node.allowed_calling_ae_titles",
+                r#"["PACS", "CT1"]"#.into(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.node.allowed_calling_ae_titles,
+            vec!["PACS".to_string(), "CT1".to_string()]
+        );
+        let c = Config::load(None, &[("node.destinations", "[]".into())]).unwrap();
+        assert!(c.node.destinations.is_empty());
     }
 
     #[test]

@@ -34,27 +34,22 @@ enum Command {
     Eval(cli::eval::EvalArgs),
     /// Show the configuration.
     Config(cli::config::ConfigArgs),
-    /// Run the DICOM node (C-STORE in, SR and GSPS out). Not implemented yet.
-    Serve,
+    /// Run the DICOM node: receive radiographs by C-STORE, analyse them, and send the SR
+    /// and GSPS to the configured destinations (or keep them in DATA/results).
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RAJOINTS_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // The node sets up its own logging from its configuration (text or JSON).
+        cli::init_logging(false, "warn");
+    }
     let result = match cli.command {
         Command::Analyze(a) => cli::analyze::run(a),
         Command::Eval(e) => cli::eval::run(e),
         Command::Config(c) => cli::config::run(c).map(|()| ExitCode::SUCCESS),
-        Command::Serve => Err(snafu::FromString::without_source(
-            "the DICOM node (`rajoints serve`) is not implemented yet; use `rajoints analyze`"
-                .into(),
-        )),
+        Command::Serve(s) => cli::serve::run(s),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {}", Report::from_error(e));

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod config;
 pub mod eval;
+pub mod serve;
 
 use std::path::PathBuf;
 
@@ -119,4 +120,19 @@ impl Progress {
             eprintln!("{} {done}/{}", self.what, self.total);
         }
     }
+}
+
+/// Logs to stderr: text, or one JSON object per line; level from RAJOINTS_LOG, else
+/// `default`. Called once, before anything logs.
+pub fn init_logging(json: bool, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAJOINTS_LOG")
+        .unwrap_or_else(|_| default.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -1,0 +1,509 @@
+//! The storage SCP: accepts associations, answers C-ECHO, receives C-STORE into the spool
+//! and acknowledges only once the instance is durable (PS3.4 Annex B, PS3.7 9.1).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_ul::association::server::{AccessControl, DefaultNegotiation};
+use dicom_ul::association::{Association, AsyncServerAssociation};
+use dicom_ul::pdu::{AssociationRJServiceUserReason, PDataValue, PDataValueType, UserIdentity};
+use dicom_ul::{Pdu, ServerAssociationOptions};
+use tokio::net::TcpStream;
+use tracing::{debug, info, warn};
+
+use super::dimse::{self, Request, command_field, status};
+use super::metrics::Metrics;
+use super::{Node, instance_tag};
+use crate::config::Unmatched;
+use crate::spool::{self, Incoming};
+
+/// SOP classes the node stores (PS3.4 B.5): the radiograph classes of hand films.
+pub const STORAGE_SOP_CLASSES: [&str; 3] = [
+    uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE,
+    uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+    uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PROCESSING,
+];
+
+/// Transfer syntaxes accepted, in the node's order of preference when an SCU proposes
+/// several: exactly those the decode step handles in pure Rust, so an SCU falls back to
+/// one that works.
+pub const TRANSFER_SYNTAXES: [&str; 10] = [
+    uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    uids::IMPLICIT_VR_LITTLE_ENDIAN,
+    uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    uids::JPEG_LOSSLESS_SV1,
+    uids::JPEG_LOSSLESS,
+    uids::JPEG_BASELINE8_BIT,
+    uids::JPEG_EXTENDED12_BIT,
+    uids::RLE_LOSSLESS,
+    uids::JPEG2000_LOSSLESS,
+    uids::JPEG2000,
+];
+
+/// Association acceptance: the called AE title must be ours and, when an allowlist is
+/// configured, the calling AE title on it (PS3.8 9.3.4 reasons).
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub allowed: Vec<String>,
+}
+
+impl AccessControl for Access {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&UserIdentity>,
+    ) -> Result<(), AssociationRJServiceUserReason> {
+        if called_ae_title.trim() != this_ae_title.trim() {
+            return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
+        }
+        if !self.allowed.is_empty()
+            && !self
+                .allowed
+                .iter()
+                .any(|a| a.trim() == calling_ae_title.trim())
+        {
+            return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
+        }
+        Ok(())
+    }
+}
+
+/// The association options for this node's configuration.
+pub fn options(node: &Node) -> ServerAssociationOptions<'static, Access, DefaultNegotiation> {
+    let cfg = &node.config.node;
+    let mut o = ServerAssociationOptions::new()
+        .ae_access_control(Access {
+            allowed: cfg.allowed_calling_ae_titles.clone(),
+        })
+        .ae_title(cfg.ae_title.clone())
+        .max_pdu_length(cfg.max_pdu_length)
+        .read_timeout(Duration::from_secs(cfg.read_timeout_s.max(1)))
+        .with_abstract_syntax(uids::VERIFICATION);
+    for sop in STORAGE_SOP_CLASSES {
+        o = o.with_abstract_syntax(sop);
+    }
+    for ts in TRANSFER_SYNTAXES {
+        o = o.with_transfer_syntax(ts);
+    }
+    o
+}
+
+/// A message being assembled from P-DATA fragments.
+enum Receiving {
+    /// Waiting for (the rest of) a command.
+    Command(Vec<u8>),
+    /// Command received; its data set is streaming into the spool.
+    Data {
+        request: Request,
+        pc_id: u8,
+        incoming: Option<Incoming>,
+        started: Instant,
+        too_large: bool,
+    },
+}
+
+/// Serves one TCP connection until release, abort, timeout or error.
+pub async fn serve_connection(node: Arc<Node>, socket: TcpStream) {
+    let peer = socket
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let opts = options(&node);
+    let mut assoc = match opts.establish_async(socket).await {
+        Ok(a) => a,
+        Err(e) => {
+            Metrics::inc(&node.metrics.associations_rejected);
+            info!(%peer, error = %snafu::Report::from_error(e), "association not established");
+            return;
+        }
+    };
+    Metrics::inc(&node.metrics.associations);
+    let calling = assoc.peer_ae_title().to_string();
+    info!(%peer, calling_ae = %calling, "association accepted");
+    let timeout = Duration::from_secs(node.config.node.read_timeout_s.max(1));
+    let mut state = Receiving::Command(Vec::new());
+    loop {
+        let pdu = match tokio::time::timeout(timeout, assoc.receive()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                info!(calling_ae = %calling, error = %snafu::Report::from_error(e), "association ended by error");
+                break;
+            }
+            Err(_) => {
+                warn!(calling_ae = %calling, "association idle past the read timeout: aborting");
+                let _ = assoc.abort().await;
+                return;
+            }
+        };
+        match pdu {
+            Pdu::PData { data } => {
+                for pv in data {
+                    match handle_fragment(&node, &mut assoc, &mut state, pv).await {
+                        Ok(()) => {}
+                        Err(e) => {
+                            warn!(calling_ae = %calling, error = %e, "protocol error: aborting association");
+                            discard(state);
+                            let _ = assoc.abort().await;
+                            return;
+                        }
+                    }
+                }
+            }
+            Pdu::ReleaseRQ => {
+                let _ = assoc.send(&Pdu::ReleaseRP).await;
+                debug!(calling_ae = %calling, "association released");
+                break;
+            }
+            Pdu::AbortRQ { .. } => {
+                info!(calling_ae = %calling, "association aborted by peer");
+                break;
+            }
+            other => {
+                warn!(calling_ae = %calling, pdu = %other.short_description(), "unexpected PDU: aborting");
+                discard(state);
+                let _ = assoc.abort().await;
+                return;
+            }
+        }
+    }
+    discard(state);
+}
+
+fn discard(state: Receiving) {
+    if let Receiving::Data {
+        incoming: Some(i), ..
+    } = state
+    {
+        i.discard();
+    }
+}
+
+/// The presentation context's abstract and transfer syntax, if it was accepted.
+fn context(assoc: &AsyncServerAssociation<TcpStream>, id: u8) -> Option<(String, String)> {
+    assoc
+        .presentation_contexts()
+        .iter()
+        .find(|pc| {
+            pc.id == id && pc.reason == dicom_ul::pdu::PresentationContextResultReason::Acceptance
+        })
+        .map(|pc| (pc.abstract_syntax.clone(), pc.transfer_syntax.clone()))
+}
+
+async fn handle_fragment(
+    node: &Arc<Node>,
+    assoc: &mut AsyncServerAssociation<TcpStream>,
+    state: &mut Receiving,
+    pv: PDataValue,
+) -> Result<(), String> {
+    let Some((abstract_syntax, ts)) = context(assoc, pv.presentation_context_id) else {
+        return Err(format!(
+            "P-DATA on unknown presentation context {}",
+            pv.presentation_context_id
+        ));
+    };
+    match (&mut *state, pv.value_type) {
+        (Receiving::Command(buf), PDataValueType::Command) => {
+            buf.extend_from_slice(&pv.data);
+            if buf.len() > 64 * 1024 {
+                return Err("command set larger than 64 KiB".into());
+            }
+            if !pv.is_last {
+                return Ok(());
+            }
+            let bytes = std::mem::take(buf);
+            let request = dimse::parse_request(&bytes)
+                .map_err(|e| snafu::Report::from_error(e).to_string())?;
+            match &request {
+                Request::Echo {
+                    message_id,
+                    sop_class,
+                } => {
+                    let rsp = dimse::response(
+                        command_field::C_ECHO_RSP,
+                        *message_id,
+                        sop_class,
+                        None,
+                        status::SUCCESS,
+                        None,
+                    )
+                    .map_err(|e| e.to_string())?;
+                    send_command(assoc, pv.presentation_context_id, rsp).await?;
+                }
+                _ if !request.has_data_set() => {
+                    if let Request::Other {
+                        message_id,
+                        command_field,
+                        sop_class,
+                        ..
+                    } = &request
+                    {
+                        let rsp = dimse::response(
+                            command_field | 0x8000,
+                            *message_id,
+                            sop_class,
+                            None,
+                            status::UNRECOGNIZED_OPERATION,
+                            Some("operation not supported"),
+                        )
+                        .map_err(|e| e.to_string())?;
+                        send_command(assoc, pv.presentation_context_id, rsp).await?;
+                    }
+                }
+                Request::Store {
+                    sop_class,
+                    sop_instance,
+                    ..
+                } => {
+                    // Out of resources before a byte is written: the queue is full.
+                    let (queued, _) = node.spool.depth();
+                    let full = queued >= node.config.node.max_queue;
+                    let wrong_class = *sop_class != abstract_syntax
+                        || !STORAGE_SOP_CLASSES.contains(&sop_class.as_str());
+                    let incoming = if full || wrong_class {
+                        None
+                    } else {
+                        match node.spool.incoming() {
+                            Ok(mut inc) => match part10_header(sop_class, sop_instance, &ts) {
+                                Ok(h) => inc.write(&h).ok().map(|()| inc),
+                                Err(_) => None,
+                            },
+                            Err(e) => {
+                                warn!(error = %snafu::Report::from_error(e), "cannot open spool file");
+                                None
+                            }
+                        }
+                    };
+                    *state = Receiving::Data {
+                        request,
+                        pc_id: pv.presentation_context_id,
+                        incoming,
+                        started: Instant::now(),
+                        too_large: false,
+                    };
+                }
+                _ => {
+                    *state = Receiving::Data {
+                        request,
+                        pc_id: pv.presentation_context_id,
+                        incoming: None,
+                        started: Instant::now(),
+                        too_large: false,
+                    };
+                }
+            }
+            Ok(())
+        }
+        (
+            Receiving::Data {
+                pc_id,
+                incoming,
+                too_large,
+                ..
+            },
+            PDataValueType::Data,
+        ) => {
+            if *pc_id != pv.presentation_context_id {
+                return Err("data set fragment on another presentation context".into());
+            }
+            let limit = node.config.node.max_instance_mb.saturating_mul(1024 * 1024);
+            if let Some(inc) = incoming.as_mut() {
+                if inc.len() + pv.data.len() as u64 > limit {
+                    *too_large = true;
+                    if let Some(i) = incoming.take() {
+                        i.discard();
+                    }
+                } else if let Err(e) = inc.write(&pv.data) {
+                    warn!(error = %snafu::Report::from_error(e), "spool write failed");
+                    if let Some(i) = incoming.take() {
+                        i.discard();
+                    }
+                }
+            }
+            if !pv.is_last {
+                return Ok(());
+            }
+            let done = std::mem::replace(state, Receiving::Command(Vec::new()));
+            let Receiving::Data {
+                request,
+                pc_id,
+                incoming,
+                started,
+                too_large,
+            } = done
+            else {
+                return Ok(());
+            };
+            let (message_id, sop_class, sop_instance) = match request {
+                Request::Store {
+                    message_id,
+                    sop_class,
+                    sop_instance,
+                } => (message_id, sop_class, Some(sop_instance)),
+                Request::Other {
+                    message_id,
+                    sop_class,
+                    ..
+                } => (message_id, sop_class, None),
+                Request::Echo {
+                    message_id,
+                    sop_class,
+                } => (message_id, sop_class, None),
+            };
+            let (st, comment) = match (sop_instance.as_deref(), incoming) {
+                (Some(uid), Some(inc)) => {
+                    store(node, inc, uid.to_string(), sop_class.clone()).await
+                }
+                (Some(_), None) if too_large => (
+                    status::OUT_OF_RESOURCES,
+                    Some("instance larger than max_instance_mb".to_string()),
+                ),
+                (Some(_), None)
+                    if sop_class != abstract_syntax
+                        || !STORAGE_SOP_CLASSES.contains(&sop_class.as_str()) =>
+                {
+                    (
+                        status::SOP_CLASS_NOT_SUPPORTED,
+                        Some("SOP class not supported".to_string()),
+                    )
+                }
+                (Some(_), None) => (
+                    status::OUT_OF_RESOURCES,
+                    Some("queue full or spool unavailable".to_string()),
+                ),
+                (None, _) => (
+                    status::UNRECOGNIZED_OPERATION,
+                    Some("operation not supported".to_string()),
+                ),
+            };
+            if st != status::SUCCESS {
+                Metrics::inc(&node.metrics.refused);
+            }
+            debug!(
+                status = format!("{st:04X}"),
+                ms = started.elapsed().as_millis() as u64,
+                "C-STORE answered"
+            );
+            let field = if sop_instance.is_some() {
+                command_field::C_STORE_RSP
+            } else {
+                0x8000
+            };
+            let rsp = dimse::response(
+                field,
+                message_id,
+                &sop_class,
+                sop_instance.as_deref(),
+                st,
+                comment.as_deref(),
+            )
+            .map_err(|e| e.to_string())?;
+            send_command(assoc, pc_id, rsp).await
+        }
+        (_, PDataValueType::Command) => {
+            Err("command fragment while a data set was expected".into())
+        }
+        (_, PDataValueType::Data) => Err("data set fragment without a command".into()),
+    }
+}
+
+async fn send_command(
+    assoc: &mut AsyncServerAssociation<TcpStream>,
+    pc_id: u8,
+    data: Vec<u8>,
+) -> Result<(), String> {
+    let pdu = Pdu::PData {
+        data: vec![PDataValue {
+            presentation_context_id: pc_id,
+            value_type: PDataValueType::Command,
+            is_last: true,
+            data,
+        }],
+    };
+    assoc
+        .send(&pdu)
+        .await
+        .map_err(|e| snafu::Report::from_error(e).to_string())
+}
+
+/// Preamble, "DICM" and the File Meta Information (PS3.10 7.1) for a received data set,
+/// which follows as received, in its negotiated transfer syntax.
+fn part10_header(sop_class: &str, sop_instance: &str, ts: &str) -> Result<Vec<u8>, String> {
+    let meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(sop_class)
+        .media_storage_sop_instance_uid(sop_instance)
+        .transfer_syntax(ts)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut out = vec![0u8; 128];
+    out.extend_from_slice(b"DICM");
+    meta.write(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Validates, filters and commits a received instance; the status to answer.
+async fn store(
+    node: &Arc<Node>,
+    incoming: Incoming,
+    uid: String,
+    sop_class: String,
+) -> (u16, Option<String>) {
+    let node2 = node.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        // Parse what was received before acknowledging: a broken data set is answered
+        // "cannot understand", not stored and lost later.
+        let parsed = dicom_object::OpenFileOptions::new().open_file(incoming.path());
+        let obj = match parsed {
+            Ok(o) => o,
+            Err(e) => {
+                incoming.discard();
+                return (status::CANNOT_UNDERSTAND, Some(format!("data set unreadable: {e}")));
+            }
+        };
+        let ds_uid = obj
+            .get(tags::SOP_INSTANCE_UID)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string());
+        let ds_class = obj
+            .get(tags::SOP_CLASS_UID)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string());
+        if ds_uid.as_deref() != Some(uid.as_str()) || ds_class.as_deref() != Some(sop_class.as_str()) {
+            incoming.discard();
+            return (status::DATA_SET_MISMATCH, Some("SOP Class/Instance UID differ from the command".into()));
+        }
+        if !super::filter::selects(&node2.config.node.filter, &obj) {
+            incoming.discard();
+            return match node2.config.node.filter.unmatched {
+                Unmatched::Ignore => {
+                    Metrics::inc(&node2.metrics.ignored);
+                    info!(instance = %instance_tag(&uid), "not a hand radiograph: accepted and ignored");
+                    (status::SUCCESS, None)
+                }
+                Unmatched::Refuse => {
+                    info!(instance = %instance_tag(&uid), "not a hand radiograph: refused");
+                    (status::CANNOT_UNDERSTAND, Some("not a hand radiograph (node filter)".into()))
+                }
+            };
+        }
+        drop(obj);
+        let key = spool::key_for(&uid);
+        match incoming.commit(&node2.spool, &key) {
+            Ok(_) => {
+                Metrics::inc(&node2.metrics.received);
+                info!(instance = %instance_tag(&uid), "stored");
+                node2.notify_worker(key);
+                (status::SUCCESS, None)
+            }
+            Err(e) => {
+                warn!(error = %snafu::Report::from_error(e), "could not commit instance to the spool");
+                (status::OUT_OF_RESOURCES, Some("spool write failed".into()))
+            }
+        }
+    })
+    .await;
+    outcome.unwrap_or_else(|_| (status::OUT_OF_RESOURCES, Some("internal error".into())))
+}

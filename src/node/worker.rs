@@ -1,0 +1,154 @@
+//! Analysis workers: take instances from the inbox, run the pipeline, put the SR and GSPS
+//! into every destination's outbox (or the results folder), then release the inbox entry.
+//! ONNX inference is CPU-bound and blocking, so workers are plain threads.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
+
+use snafu::Report;
+use tracing::{error, info};
+
+use super::metrics::Metrics;
+use super::{Node, instance_tag};
+use crate::analysis::{Analysis, SourceInfo};
+use crate::dicom::decode;
+use crate::dicom::gsps::{self, GspsOptions};
+use crate::dicom::sr::{self, SrOptions, Timestamp};
+use crate::input;
+use crate::pipeline::Pipeline;
+
+/// Runs until `node.stopping()`; finishes the instance in hand first.
+pub fn run(node: Arc<Node>, pipeline: Pipeline, queue: Arc<std::sync::Mutex<Receiver<String>>>) {
+    loop {
+        if node.stopping() {
+            return;
+        }
+        let next = {
+            let rx = queue.lock().unwrap_or_else(|p| p.into_inner());
+            rx.recv_timeout(Duration::from_millis(500))
+        };
+        let key = match next {
+            Ok(k) => k,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if !node.claim(&key) {
+            continue;
+        }
+        process(&node, &pipeline, &key);
+        node.release(&key);
+    }
+}
+
+/// Analyses one inbox entry; afterwards it is either in the outbox (as results) or in
+/// `failed/`, never lost.
+fn process(node: &Node, pipeline: &Pipeline, key: &str) {
+    let path = node.spool.inbox_path(key);
+    if !path.exists() {
+        return; // already handled (a duplicate notification)
+    }
+    let received = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| SystemTime::now());
+    let t = Instant::now();
+    match analyse(node, pipeline, key, received) {
+        Ok(n) => {
+            node.metrics
+                .analysis_seconds
+                .observe(t.elapsed().as_secs_f64());
+            Metrics::inc(&node.metrics.analysed);
+            info!(
+                key,
+                joints = n,
+                ms = t.elapsed().as_millis() as u64,
+                "analysed"
+            );
+            if let Err(e) = node.spool.finish_inbox(key) {
+                error!(key, error = %Report::from_error(e), "could not release inbox entry");
+            }
+            node.notify_senders();
+        }
+        Err(msg) => {
+            Metrics::inc(&node.metrics.failed);
+            error!(key, error = %msg, "analysis failed: instance kept in failed/");
+            if let Err(e) = node.spool.fail_inbox(key) {
+                error!(key, error = %Report::from_error(e), "could not move instance to failed/");
+            }
+        }
+    }
+}
+
+fn analyse(
+    node: &Node,
+    pipeline: &Pipeline,
+    key: &str,
+    received: SystemTime,
+) -> Result<usize, String> {
+    let path = node.spool.inbox_path(key);
+    let t = Instant::now();
+    let input = input::read(&path, pipeline.params.max_pixels)
+        .map_err(|e| Report::from_error(e).to_string())?;
+    let Some(obj) = input.dicom else {
+        return Err("inbox entry is not DICOM".into());
+    };
+    let outcome = pipeline
+        .analyze(&input.image, t.elapsed().as_secs_f64() * 1000.0)
+        .map_err(|e| Report::from_error(e).to_string())?;
+    let uid = decode::sop_instance_uid(&obj);
+    let analysis = Analysis {
+        source: SourceInfo {
+            file: format!("{key}.dcm"),
+            sop_instance_uid: uid.clone(),
+            rows: input.image.height,
+            columns: input.image.width,
+        },
+        models: pipeline.models(),
+        joints: outcome.joints,
+        timing_ms: outcome.timing,
+    };
+    let mut results: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut sr_opts = SrOptions::new(Timestamp::now());
+    sr_opts.algorithm_parameters = pipeline.params.algorithm_parameters();
+    let out = &node.config.output;
+    if out.sr {
+        let doc = sr::build_sr(&obj, &analysis, &sr_opts)
+            .map_err(|e| Report::from_error(e).to_string())?;
+        results.push((format!("{key}.sr.dcm"), to_bytes(&doc)?));
+    }
+    if out.gsps {
+        let doc = gsps::build_gsps(&obj, &analysis, &GspsOptions::matching(&sr_opts))
+            .map_err(|e| Report::from_error(e).to_string())?;
+        results.push((format!("{key}.pr.dcm"), to_bytes(&doc)?));
+    }
+    if node.destinations.is_empty() {
+        // No destination: keep the results, and the JSON, in the results folder.
+        let mut json = serde_json::to_vec_pretty(&analysis).map_err(|e| e.to_string())?;
+        json.push(b'\n');
+        node.spool
+            .put_result(None, &format!("{key}.json"), &json, received)
+            .map_err(|e| Report::from_error(e).to_string())?;
+    }
+    for (name, bytes) in &results {
+        if node.destinations.is_empty() {
+            node.spool
+                .put_result(None, name, bytes, received)
+                .map_err(|e| Report::from_error(e).to_string())?;
+        }
+        for d in &node.destinations {
+            node.spool
+                .put_result(Some(&d.folder()), name, bytes, received)
+                .map_err(|e| Report::from_error(e).to_string())?;
+        }
+    }
+    if let Some(u) = &uid {
+        info!(instance = %instance_tag(u), key, "results queued");
+    }
+    Ok(analysis.joints.len())
+}
+
+fn to_bytes(doc: &decode::DicomFile) -> Result<Vec<u8>, String> {
+    let mut v = Vec::new();
+    doc.write_all(&mut v).map_err(|e| e.to_string())?;
+    Ok(v)
+}

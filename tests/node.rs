@@ -1,0 +1,450 @@
+//! `rajoints serve` against real DICOM tools on loopback: DCMTK echoscu/storescu send,
+//! DCMTK storescp receives the results, dciodvfy/dsrdump/highdicom check them.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{CrImage, Square, film, paint};
+
+/// A free TCP port on loopback (bound, then released for the tool to take).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running node; killed on drop.
+struct NodeProc {
+    child: Child,
+    port: u16,
+    http: u16,
+    stderr: PathBuf,
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl NodeProc {
+    fn start(data: &Path, destinations: &[String], extra: &[&str]) -> NodeProc {
+        let (a, s) = common::test_models();
+        let stderr = data.with_extension(format!("log{}", free_port()));
+        let mut cmd =
+            common::rajoints(&["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        cmd.arg("--data-dir").arg(data);
+        for d in destinations {
+            cmd.args(["--destination", d]);
+        }
+        cmd.args(["--set", &format!("models.ankylosis={}", a.display())]);
+        cmd.args(["--set", &format!("models.subluxation={}", s.display())]);
+        cmd.args([
+            "--set",
+            "node.sender.retry_initial_s=0.2",
+            "--set",
+            "node.sender.retry_max_s=0.5",
+        ]);
+        cmd.args(extra);
+        cmd.stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        let mut child = cmd.spawn().expect("start rajoints serve");
+        let out = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line).unwrap();
+        assert!(
+            line.starts_with("listening"),
+            "node did not start: {line}\n{}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        );
+        let port_of = |key: &str| -> u16 {
+            let v = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .unwrap();
+            v.rsplit(':').next().unwrap().trim().parse().unwrap()
+        };
+        NodeProc {
+            port: port_of("dicom="),
+            http: port_of("http="),
+            child,
+            stderr,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        let m = self.metrics();
+        m.lines()
+            .find_map(|l| l.strip_prefix(&format!("rajoints_{name}_total ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no counter {name} in\n{m}"))
+    }
+
+    fn sigkill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// DCMTK storescp writing into `dir`; killed on drop.
+struct StoreScp(Child);
+
+impl Drop for StoreScp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn storescp(dir: &Path, port: u16) -> StoreScp {
+    std::fs::create_dir_all(dir).unwrap();
+    let child = Command::new("storescp")
+        .args(["-aet", "DEST", "+xa", "-od"])
+        .arg(dir)
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("storescp (DCMTK) not runnable: run `make test`");
+    // Wait until it accepts connections.
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "storescp did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    StoreScp(child)
+}
+
+fn storescu(port: u16, files: &[&Path]) -> std::process::Output {
+    Command::new("storescu")
+        .args(["-aec", "RAJOINTS", "127.0.0.1", &port.to_string()])
+        .args(files)
+        .output()
+        .expect("storescu (DCMTK) not runnable: run `make test`")
+}
+
+/// Files storescp wrote, by prefix: `SR` (Comprehensive SR) or `PS` (presentation state).
+fn received(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix));
+    v.sort();
+    v
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ok() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A hand film with 20 square joints, written as CR with the given SOP Instance UID.
+fn hand_film(path: &Path, uid: &str) {
+    let (w, h, joints) = film(|id| if id.to_string() == "R-PIP2" { 1.0 } else { 0.5 });
+    let mut squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
+    squares.push(Square {
+        x: 0,
+        y: 0,
+        side: 2,
+        value: 1.0,
+    });
+    CrImage::from_display(w, h, &paint(w, h, &squares)).write(path, uid);
+}
+
+fn dciodvfy_errors(path: &Path) -> Vec<String> {
+    let out = Command::new("dciodvfy")
+        .arg(path)
+        .output()
+        .expect("dciodvfy (dicom3tools) not runnable: run `make test`");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| l.starts_with("Error"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn echo_store_analyse_and_deliver_sr_and_gsps() {
+    let dir = tempfile::tempdir().unwrap();
+    let hand = dir.path().join("hand.dcm");
+    hand_film(&hand, "2.25.7001");
+    let mut chest = CrImage::from_display(64, 64, &[0.0; 4096]);
+    chest.stored[0] = 1000;
+    let chest_path = dir.path().join("chest.dcm");
+    // Same harness image but body part CHEST: must not be analysed.
+    let ds = chest.dataset("2.25.7002");
+    let mut ds = ds;
+    ds.put(dicom_core::DataElement::new(
+        dicom_dictionary_std::tags::BODY_PART_EXAMINED,
+        dicom_core::VR::CS,
+        dicom_core::PrimitiveValue::from("CHEST"),
+    ));
+    ds.with_meta(
+        dicom_object::FileMetaTableBuilder::new()
+            .transfer_syntax(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN),
+    )
+    .unwrap()
+    .write_to_file(&chest_path)
+    .unwrap();
+
+    let dest_port = free_port();
+    let dest_dir = dir.path().join("dest");
+    let _scp = storescp(&dest_dir, dest_port);
+    let node = NodeProc::start(
+        &dir.path().join("data"),
+        &[format!("DEST@127.0.0.1:{dest_port}")],
+        &[],
+    );
+
+    let echo = Command::new("echoscu")
+        .args(["-aec", "RAJOINTS", "127.0.0.1", &node.port.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        echo.status.success(),
+        "C-ECHO failed: {}",
+        String::from_utf8_lossy(&echo.stderr)
+    );
+    let t = Instant::now();
+    let out = storescu(node.port, &[&hand, &chest_path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        "SR and GSPS at the destination",
+        Duration::from_secs(60),
+        || received(&dest_dir, "SR").len() == 1 && received(&dest_dir, "PS").len() == 1,
+    );
+    eprintln!("C-STORE to SR delivered: {} ms", t.elapsed().as_millis());
+    let sr = &received(&dest_dir, "SR")[0];
+    let pr = &received(&dest_dir, "PS")[0];
+    assert_eq!(dciodvfy_errors(sr), Vec::<String>::new());
+    assert_eq!(dciodvfy_errors(pr), Vec::<String>::new());
+    // The SR's boxes equal what `rajoints analyze` writes for the same image.
+    let analyzed = dir.path().join("analyzed");
+    let run = common::analyze(&[&hand], &analyzed, &["--set", "output.png=false"]);
+    assert!(run.status.success());
+    common::check_sr(sr, &analyzed.join("hand.json"));
+    // The chest film was accepted and ignored.
+    assert_eq!(node.counter("ignored"), 1);
+    assert_eq!(node.counter("received"), 1);
+    assert_eq!(node.counter("sent"), 2);
+    // No patient data in the logs.
+    let log = node.log();
+    assert!(
+        !log.contains("Test^Phantom") && !log.contains("PHANTOM-1") && !log.contains("2.25.7001"),
+        "{log}"
+    );
+}
+
+#[test]
+fn destination_down_then_up_gets_everything_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..3)
+        .map(|k| {
+            let p = dir.path().join(format!("h{k}.dcm"));
+            hand_film(&p, &format!("2.25.72{k}"));
+            p
+        })
+        .collect();
+    let dest_port = free_port();
+    let node = NodeProc::start(
+        &dir.path().join("data"),
+        &[format!("DEST@127.0.0.1:{dest_port}")],
+        &[],
+    );
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    assert!(storescu(node.port, &refs).status.success());
+    // Several retry periods with nobody listening.
+    wait_for("retries", Duration::from_secs(30), || {
+        node.counter("retries") >= 6
+    });
+    assert_eq!(node.counter("sent"), 0);
+    let dest_dir = dir.path().join("dest");
+    let _scp = storescp(&dest_dir, dest_port);
+    wait_for("delivery after the outage", Duration::from_secs(30), || {
+        node.counter("sent") == 6
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(received(&dest_dir, "SR").len(), 3);
+    assert_eq!(received(&dest_dir, "PS").len(), 3);
+    assert_eq!(node.counter("dead_letters"), 0);
+}
+
+#[test]
+fn sigkill_between_acknowledgement_and_delivery_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..4)
+        .map(|k| {
+            let p = dir.path().join(format!("k{k}.dcm"));
+            hand_film(&p, &format!("2.25.73{k}"));
+            p
+        })
+        .collect();
+    let data = dir.path().join("data");
+    let dest_port = free_port();
+    let dest = [format!("DEST@127.0.0.1:{dest_port}")];
+    // Destination down: acknowledged instances sit in the inbox or outbox when killed.
+    let node = NodeProc::start(&data, &dest, &[]);
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    assert!(storescu(node.port, &refs).status.success());
+    node.sigkill();
+    let dest_dir = dir.path().join("dest");
+    let _scp = storescp(&dest_dir, dest_port);
+    let node = NodeProc::start(&data, &dest, &[]);
+    wait_for(
+        "all results after the restart",
+        Duration::from_secs(60),
+        || received(&dest_dir, "SR").len() == 4 && received(&dest_dir, "PS").len() == 4,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        received(&dest_dir, "SR").len(),
+        4,
+        "exactly one SR per acknowledged instance"
+    );
+    drop(node);
+}
+
+/// A minimal SCU on dicom-ul, to send what DCMTK refuses to: broken data sets and
+/// commands that do not match their presentation context.
+mod raw {
+    use dicom_ul::pdu::{PDataValue, PDataValueType};
+    use dicom_ul::{ClientAssociationOptions, Pdu};
+
+    pub fn store(
+        port: u16,
+        sop_class_in_command: &str,
+        data: &[u8],
+        sop_instance: &str,
+    ) -> (u16, Option<String>) {
+        let mut assoc = ClientAssociationOptions::new()
+            .calling_ae_title("RAW")
+            .called_ae_title("RAJOINTS")
+            .with_presentation_context("1.2.840.10008.5.1.4.1.1.1", vec!["1.2.840.10008.1.2.1"])
+            .establish(("127.0.0.1", port))
+            .expect("associate");
+        let pc = assoc.presentation_contexts()[0].id;
+        let cmd =
+            rajoints::node::dimse::store_request(1, sop_class_in_command, sop_instance).unwrap();
+        assoc
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc,
+                    value_type: PDataValueType::Command,
+                    is_last: true,
+                    data: cmd,
+                }],
+            })
+            .unwrap();
+        assoc
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc,
+                    value_type: PDataValueType::Data,
+                    is_last: true,
+                    data: data.to_vec(),
+                }],
+            })
+            .unwrap();
+        let rsp = match assoc.receive().unwrap() {
+            Pdu::PData { data } => data.into_iter().flat_map(|v| v.data).collect::<Vec<u8>>(),
+            other => panic!("unexpected {other:?}"),
+        };
+        let _ = assoc.release();
+        rajoints::node::dimse::response_status(&rsp).unwrap()
+    }
+}
+
+#[test]
+fn malformed_data_set_and_wrong_sop_class_get_failure_statuses_and_the_node_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&dir.path().join("data"), &[], &[]);
+    let cr = "1.2.840.10008.5.1.4.1.1.1";
+    // A data set that stops in the middle of an element.
+    let garbage = [0x08, 0x00, 0x18, 0x00, b'U', b'I', 0x40, 0x00, b'1', b'.'];
+    let (st, comment) = raw::store(node.port, cr, &garbage, "2.25.7401");
+    assert_eq!(st, 0xC000, "{comment:?}");
+    // A C-STORE whose command names CT on the CR presentation context.
+    let (st, _) = raw::store(
+        node.port,
+        "1.2.840.10008.5.1.4.1.1.2",
+        &garbage,
+        "2.25.7402",
+    );
+    assert_eq!(st, 0x0122);
+    // The node still serves: a proper image is stored and analysed.
+    let hand = dir.path().join("hand.dcm");
+    hand_film(&hand, "2.25.7403");
+    assert!(storescu(node.port, &[&hand]).status.success());
+    let results = dir.path().join("data/results");
+    wait_for("results of the good image", Duration::from_secs(60), || {
+        std::fs::read_dir(&results)
+            .map(|rd| rd.count())
+            .unwrap_or(0)
+            == 3
+    });
+    assert_eq!(node.counter("refused"), 2);
+}
+
+#[test]
+fn unknown_calling_ae_is_rejected_when_an_allowlist_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(
+        &dir.path().join("data"),
+        &[],
+        &["--set", "node.allowed_calling_ae_titles=[\"PACS\"]"],
+    );
+    let port = node.port.to_string();
+    let denied = Command::new("echoscu")
+        .args(["-aet", "STRANGER", "-aec", "RAJOINTS", "127.0.0.1", &port])
+        .output()
+        .unwrap();
+    assert!(!denied.status.success());
+    let allowed = Command::new("echoscu")
+        .args(["-aet", "PACS", "-aec", "RAJOINTS", "127.0.0.1", &port])
+        .output()
+        .unwrap();
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    let wrong_called = Command::new("echoscu")
+        .args(["-aet", "PACS", "-aec", "OTHER", "127.0.0.1", &port])
+        .output()
+        .unwrap();
+    assert!(!wrong_called.status.success());
+    assert_eq!(node.counter("associations_rejected"), 2);
+}
