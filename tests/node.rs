@@ -448,3 +448,155 @@ fn unknown_calling_ae_is_rejected_when_an_allowlist_is_set() {
     assert!(!wrong_called.status.success());
     assert_eq!(node.counter("associations_rejected"), 2);
 }
+
+#[test]
+fn small_pdus_concurrent_associations_and_graceful_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..4)
+        .map(|k| {
+            let p = dir.path().join(format!("c{k}.dcm"));
+            hand_film(&p, &format!("2.25.75{k}"));
+            p
+        })
+        .collect();
+    let node = NodeProc::start(&dir.path().join("data"), &[], &[]);
+    // Four associations at once, each data set cut into 4 KiB PDUs (about 500 fragments).
+    let port = node.port.to_string();
+    let children: Vec<Child> = files
+        .iter()
+        .map(|f| {
+            Command::new("storescu")
+                .args([
+                    "--max-send-pdu",
+                    "4096",
+                    "-aec",
+                    "RAJOINTS",
+                    "127.0.0.1",
+                    &port,
+                ])
+                .arg(f)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let results = dir.path().join("data/results");
+    wait_for("results of four images", Duration::from_secs(60), || {
+        std::fs::read_dir(&results)
+            .map(|rd| rd.count())
+            .unwrap_or(0)
+            == 12
+    });
+    assert_eq!(node.counter("received"), 4);
+    // SIGTERM: the node finishes and exits cleanly.
+    let pid = node.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut node = node;
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = node.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "node did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}\n{}", node.log());
+    assert!(node.log().contains("stopped"));
+}
+
+#[test]
+fn a_destination_that_keeps_refusing_gets_dead_letters_after_the_last_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let hand = dir.path().join("hand.dcm");
+    hand_film(&hand, "2.25.7601");
+    let dest_port = free_port();
+    // storescp --refuse rejects every association.
+    let _refuser = {
+        let child = Command::new("storescp")
+            .args(["--refuse", &dest_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", dest_port)).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        StoreScp(child)
+    };
+    let data = dir.path().join("data");
+    let node = NodeProc::start(
+        &data,
+        &[format!("DEST@127.0.0.1:{dest_port}")],
+        &["--set", "node.sender.max_attempts=3"],
+    );
+    assert!(storescu(node.port, &[&hand]).status.success());
+    wait_for("dead letters", Duration::from_secs(30), || {
+        node.counter("dead_letters") == 2
+    });
+    // Both results kept, not lost; nothing left to retry; no more attempts made.
+    let dead = data.join(format!("dead/DEST@127.0.0.1_{dest_port}"));
+    assert_eq!(std::fs::read_dir(&dead).unwrap().count(), 2);
+    let retries = node.counter("retries");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        node.counter("retries"),
+        retries,
+        "no busy loop after giving up"
+    );
+    assert!(node.log().contains("giving up after the last attempt"));
+}
+
+#[test]
+fn refuse_mode_answers_other_instances_with_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(
+        &dir.path().join("data"),
+        &[],
+        &["--set", "node.filter.unmatched=refuse"],
+    );
+    let mut chest = CrImage::from_display(64, 64, &[0.0; 4096]);
+    chest.stored[0] = 1000;
+    let mut ds = chest.dataset("2.25.7701");
+    ds.put(dicom_core::DataElement::new(
+        dicom_dictionary_std::tags::BODY_PART_EXAMINED,
+        dicom_core::VR::CS,
+        dicom_core::PrimitiveValue::from("CHEST"),
+    ));
+    let p = dir.path().join("chest.dcm");
+    ds.with_meta(
+        dicom_object::FileMetaTableBuilder::new()
+            .transfer_syntax(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN),
+    )
+    .unwrap()
+    .write_to_file(&p)
+    .unwrap();
+    let out = storescu(node.port, &[&p]);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("0xc000") || text.contains("C000") || !out.status.success(),
+        "{text}"
+    );
+    assert_eq!(node.counter("refused"), 1);
+    assert_eq!(node.counter("received"), 0);
+}
