@@ -262,6 +262,21 @@ impl Config {
             .unwrap_or_else(|e| format!("# cannot print configuration: {e}\n"))
     }
 
+    /// Loads both detectors as configured.
+    pub fn load_pipeline(&self) -> Result<crate::pipeline::Pipeline, crate::pipeline::Error> {
+        crate::pipeline::Pipeline::load(
+            &resolve_path(&self.models.ankylosis),
+            &resolve_path(&self.models.subluxation),
+            self.onnxruntime_path().as_deref(),
+            crate::pipeline::detector::SessionOptions {
+                intra_threads: self.runtime.intra_threads,
+                optimization_level: self.runtime.optimization_level,
+            },
+            self.pipeline.clone(),
+            self.runtime.concurrent_detectors,
+        )
+    }
+
     /// The ONNX Runtime library named in the configuration, if any.
     pub fn onnxruntime_path(&self) -> Option<PathBuf> {
         let p = self.runtime.onnxruntime.trim();

@@ -276,14 +276,7 @@ fn a_model_whose_checksum_differs_is_refused() {
     onnx.push(0);
     std::fs::write(dir.path().join("ankylosis.onnx"), onnx).unwrap();
     let png = dir.path().join("x.png");
-    let img = rajoints::image::Radiograph {
-        width: 10,
-        height: 10,
-        pixels: vec![0.0; 100],
-        pixel_spacing_mm: None,
-        orientation: Default::default(),
-    };
-    rajoints::render::png::write_gray(&png, &img, false).unwrap();
+    common::blank_png(&png);
     let (_, sub) = common::test_models();
     let bad = dir.path().join("ankylosis.toml");
     let run = common::rajoints(&[
@@ -309,14 +302,7 @@ fn a_model_whose_checksum_differs_is_refused() {
 fn missing_or_wrong_onnx_runtime_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("x.png");
-    let img = rajoints::image::Radiograph {
-        width: 10,
-        height: 10,
-        pixels: vec![0.0; 100],
-        pixel_spacing_mm: None,
-        orientation: Default::default(),
-    };
-    rajoints::render::png::write_gray(&png, &img, false).unwrap();
+    common::blank_png(&png);
     let (a, s) = common::test_models();
     // Not there, and there but not a library.
     for lib in [dir.path().join("nowhere.so"), png.clone()] {

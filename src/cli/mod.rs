@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use clap::Args;
 use snafu::{ResultExt, Whatever};
 
-use rajoints::config::{Config, resolve_path};
+use rajoints::config::Config;
 use rajoints::pipeline::Pipeline;
-use rajoints::pipeline::detector::SessionOptions;
 
 /// Options every subcommand that reads the configuration shares.
 #[derive(Debug, Args)]
@@ -67,18 +66,8 @@ impl CommonArgs {
 
 /// Loads both detectors as configured.
 pub fn load_pipeline(cfg: &Config) -> Result<Pipeline, Whatever> {
-    Pipeline::load(
-        &resolve_path(&cfg.models.ankylosis),
-        &resolve_path(&cfg.models.subluxation),
-        cfg.onnxruntime_path().as_deref(),
-        SessionOptions {
-            intra_threads: cfg.runtime.intra_threads,
-            optimization_level: cfg.runtime.optimization_level,
-        },
-        cfg.pipeline.clone(),
-        cfg.runtime.concurrent_detectors,
-    )
-    .whatever_context("could not load the detectors")
+    cfg.load_pipeline()
+        .whatever_context("could not load the detectors")
 }
 
 /// A progress line on stderr for long runs: redrawn in place on a terminal, every tenth

@@ -27,9 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 use tracing::{error, info, warn};
 
-use crate::config::{Config, resolve_path};
-use crate::pipeline::Pipeline;
-use crate::pipeline::detector::SessionOptions;
+use crate::config::Config;
 use crate::spool::Spool;
 use metrics::Metrics;
 
@@ -215,7 +213,7 @@ pub async fn run(
     // not acknowledge images.
     let mut pipelines = Vec::new();
     for _ in 0..config.node.workers {
-        pipelines.push(load_pipeline(&config).context(LoadPipelineSnafu)?);
+        pipelines.push(config.load_pipeline().context(LoadPipelineSnafu)?);
     }
     let listener = TcpListener::bind(&config.node.listen)
         .await
@@ -351,20 +349,6 @@ fn resolve_data_dir(config: &Config) -> std::path::PathBuf {
             .map(|c| c.join(p))
             .unwrap_or_else(|_| p.clone())
     }
-}
-
-fn load_pipeline(cfg: &Config) -> Result<Pipeline, crate::pipeline::Error> {
-    Pipeline::load(
-        &resolve_path(&cfg.models.ankylosis),
-        &resolve_path(&cfg.models.subluxation),
-        cfg.onnxruntime_path().as_deref(),
-        SessionOptions {
-            intra_threads: cfg.runtime.intra_threads,
-            optimization_level: cfg.runtime.optimization_level,
-        },
-        cfg.pipeline.clone(),
-        cfg.runtime.concurrent_detectors,
-    )
 }
 
 #[cfg(test)]

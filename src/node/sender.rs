@@ -61,43 +61,32 @@ pub async fn run(node: Arc<Node>, destination: Destination) {
         let outcome = tokio::task::spawn_blocking(move || send_batch(&own, &d, &paths, timeout))
             .await
             .unwrap_or_else(|_| Err("sender task panicked".into()));
-        let mut failed = false;
-        match outcome {
-            Ok(per_item) => {
-                for ((path, received), result) in items.iter().zip(per_item) {
-                    match result {
-                        Ok(()) => {
-                            if let Err(e) = node.spool.delivered(path) {
-                                error!(error = %Report::from_error(e), "could not remove delivered result");
-                            }
-                            attempts.remove(path);
-                            Metrics::inc(&node.metrics.sent);
-                            let latency = SystemTime::now()
-                                .duration_since(*received)
-                                .unwrap_or_default();
-                            node.metrics.delivery_seconds.observe(latency.as_secs_f64());
-                            info!(destination = %destination, file = %name(path), ms = latency.as_millis() as u64, "delivered");
-                        }
-                        Err(msg) => {
-                            failed = true;
-                            retry_or_dead(
-                                &node,
-                                &destination,
-                                &folder,
-                                path,
-                                &msg,
-                                &mut attempts,
-                                cfg.max_attempts,
-                            );
-                        }
-                    }
-                }
-            }
+        // Per item: delivered, or the reason it was not (no association counts one failed
+        // attempt for every waiting result).
+        let results: Vec<Result<(), String>> = match outcome {
+            Ok(per_item) => per_item,
             Err(msg) => {
-                // No association: every waiting result counts one failed attempt.
-                failed = true;
                 warn!(destination = %destination, error = %msg, "destination unreachable");
-                for (path, _) in &items {
+                items.iter().map(|_| Err(msg.clone())).collect()
+            }
+        };
+        let mut failed = false;
+        for ((path, received), result) in items.iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    if let Err(e) = node.spool.delivered(path) {
+                        error!(error = %Report::from_error(e), "could not remove delivered result");
+                    }
+                    attempts.remove(path);
+                    Metrics::inc(&node.metrics.sent);
+                    let latency = SystemTime::now()
+                        .duration_since(*received)
+                        .unwrap_or_default();
+                    node.metrics.delivery_seconds.observe(latency.as_secs_f64());
+                    info!(destination = %destination, file = %name(path), ms = latency.as_millis() as u64, "delivered");
+                }
+                Err(msg) => {
+                    failed = true;
                     retry_or_dead(
                         &node,
                         &destination,

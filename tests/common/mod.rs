@@ -292,3 +292,15 @@ pub fn check_sr(sr: &Path, json: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A black 10 x 10 PNG, for tests about everything but the image.
+pub fn blank_png(path: &Path) {
+    let img = rajoints::image::Radiograph {
+        width: 10,
+        height: 10,
+        pixels: vec![0.0; 100],
+        pixel_spacing_mm: None,
+        orientation: Default::default(),
+    };
+    rajoints::render::png::write_gray(path, &img, false).unwrap();
+}
