@@ -8,10 +8,11 @@ ORT_VERSION := 1.31.1
 ORT_LIB := .ort/libonnxruntime.so
 TEST_MODELS := target/test-models
 # Debian packages the tests drive for real: DCMTK (storescu, storescp, echoscu, dsrdump,
-# dcmcjpeg, dcmcrle), dicom3tools (dciodvfy), GDCM (gdcmconv, the JPEG 2000 encoder).
+# dcmcjpeg, dcmcrle), dicom3tools (dciodvfy), GDCM (gdcmconv, the JPEG 2000 encoder),
+# Orthanc (the PACS of the end-to-end test; its routing script calls curl).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test deps apt venv ort test-models lint fmt clean
+.PHONY: all build run test deps apt venv ort test-models lint fmt clean viewer-check
 
 all: build
 
@@ -25,27 +26,28 @@ test: deps test-models
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	cargo test --all-targets
+	conformance/check
 	@echo "make test: all checks passed"
 
 deps: apt venv ort
 
-# Installs only what is missing, so a developer machine is not touched twice.
-apt: .stamp/apt
-.stamp/apt:
+# Installs only what is missing (cheap to check every time, so no stamp).
+apt:
 	@missing=""; \
 	command -v dsrdump >/dev/null || missing="$$missing dcmtk"; \
 	command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
 	command -v gdcmconv >/dev/null || missing="$$missing libgdcm-tools"; \
+	command -v Orthanc >/dev/null || missing="$$missing orthanc"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
-	@mkdir -p .stamp && touch $@
 
 venv: .stamp/venv
-.stamp/venv: models/requirements-test.txt tests/requirements.txt .stamp/apt
+.stamp/venv: models/requirements-test.txt tests/requirements.txt | apt
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r models/requirements-test.txt -r tests/requirements.txt
 	@mkdir -p .stamp && touch $@
@@ -53,7 +55,7 @@ venv: .stamp/venv
 # ONNX Runtime from the PyPI wheel (the `ort` crate is built with load-dynamic, so nothing
 # is downloaded at build time); the binary finds .ort/ from the repository.
 ort: $(ORT_LIB)
-$(ORT_LIB):
+$(ORT_LIB): | apt
 	@mkdir -p .ort
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check onnxruntime==$(ORT_VERSION)
@@ -73,3 +75,7 @@ fmt:
 clean:
 	cargo clean
 	rm -rf .stamp .ort $(VENV)
+
+# Optional: OHIF drawing the SR (needs orthanc-dicomweb, chromium and npm; not in make test).
+viewer-check: deps test-models
+	plugins/orthanc/viewer-check --out docs/img/ohif-sr-measurements.png

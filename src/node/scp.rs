@@ -26,9 +26,9 @@ pub const STORAGE_SOP_CLASSES: [&str; 3] = [
     uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PROCESSING,
 ];
 
-/// Transfer syntaxes accepted, in the node's order of preference when an SCU proposes
-/// several: exactly those the decode step handles in pure Rust, so an SCU falls back to
-/// one that works.
+/// Transfer syntaxes accepted: exactly those the decode step handles in pure Rust, so an
+/// SCU falls back to one that works. Of several proposed in one presentation context, the
+/// first the SCU lists that is here is chosen.
 pub const TRANSFER_SYNTAXES: [&str; 10] = [
     uids::EXPLICIT_VR_LITTLE_ENDIAN,
     uids::IMPLICIT_VR_LITTLE_ENDIAN,
