@@ -22,11 +22,12 @@ build: ort
 run: build
 	./target/release/rajoints serve
 
-test: deps test-models
+test: deps test-models .stamp/venv-train
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	cargo test --all-targets
 	conformance/check
+	bash models/training/smoke.sh
 	@echo "make test: all checks passed"
 
 deps: apt venv ort
@@ -50,6 +51,12 @@ venv: .stamp/venv
 .stamp/venv: models/requirements-test.txt tests/requirements.txt | apt
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r models/requirements-test.txt -r tests/requirements.txt
+	@mkdir -p .stamp && touch $@
+
+# The training recipe's wheels (PyTorch with its CUDA runtime wheels: PyPI has no CPU-only
+# build; they also train on a GPU when there is one).
+.stamp/venv-train: models/training/requirements.txt .stamp/venv
+	$(PY) -m pip install -q --disable-pip-version-check -r models/training/requirements.txt
 	@mkdir -p .stamp && touch $@
 
 # ONNX Runtime from the PyPI wheel (the `ort` crate is built with load-dynamic, so nothing

@@ -37,6 +37,9 @@ enum Command {
     /// Run the DICOM node: receive radiographs by C-STORE, analyse them, and send the SR
     /// and GSPS to the configured destinations (or keep them in DATA/results).
     Serve(cli::serve::ServeArgs),
+    /// Write the decoded, scaled image the detectors see (for the training code's checks).
+    #[command(hide = true)]
+    Preprocess(cli::preprocess::PreprocessArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Eval(e) => cli::eval::run(e),
         Command::Config(c) => cli::config::run(c).map(|()| ExitCode::SUCCESS),
         Command::Serve(s) => cli::serve::run(s),
+        Command::Preprocess(p) => cli::preprocess::run(p),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {}", Report::from_error(e));

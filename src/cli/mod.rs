@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod config;
 pub mod eval;
+pub mod preprocess;
 pub mod serve;
 
 use std::path::PathBuf;
