@@ -28,7 +28,8 @@ pub struct PreprocessArgs {
 
 pub fn run(args: PreprocessArgs) -> Result<ExitCode, Whatever> {
     let obj = decode::open(&args.file).whatever_context("could not read the input")?;
-    let img = decode::decode(&obj, decode::DEFAULT_MAX_PIXELS).whatever_context("could not decode the input")?;
+    let img = decode::decode(&obj, decode::DEFAULT_MAX_PIXELS)
+        .whatever_context("could not decode the input")?;
     let (fx, fy) = scale::factors(img.pixel_spacing_mm, args.target_mm, 0.5);
     let s = scale::resample(&img, fx, fy);
     let mut bytes = Vec::with_capacity(24 + 4 * s.pixels.len());
@@ -39,6 +40,7 @@ pub fn run(args: PreprocessArgs) -> Result<ExitCode, Whatever> {
     for v in &s.pixels {
         bytes.extend(v.to_le_bytes());
     }
-    std::fs::write(&args.out, bytes).with_whatever_context(|_| format!("could not write {}", args.out.display()))?;
+    std::fs::write(&args.out, bytes)
+        .with_whatever_context(|_| format!("could not write {}", args.out.display()))?;
     Ok(ExitCode::SUCCESS)
 }
