@@ -32,6 +32,9 @@ enum Command {
     /// Measure detection and classification against ground truth, as the paper's
     /// Tables 1-3, on a dataset in the `rajoints-annotations/1` format.
     Eval(cli::eval::EvalArgs),
+    /// Generate synthetic RA hand radiographs with ground truth (DIR/images/<id>.dcm and
+    /// DIR/annotations.json in the rajoints-annotations/1 format).
+    Phantom(cli::phantom::PhantomArgs),
     /// Show the configuration.
     Config(cli::config::ConfigArgs),
     /// Run the DICOM node: receive radiographs by C-STORE, analyse them, and send the SR
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(a) => cli::analyze::run(a),
         Command::Eval(e) => cli::eval::run(e),
+        Command::Phantom(p) => cli::phantom::run(p),
         Command::Config(c) => cli::config::run(c).map(|()| ExitCode::SUCCESS),
         Command::Serve(s) => cli::serve::run(s),
         Command::Preprocess(p) => cli::preprocess::run(p),

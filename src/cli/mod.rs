@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod config;
 pub mod eval;
+pub mod phantom;
 pub mod preprocess;
 pub mod serve;
 

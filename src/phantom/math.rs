@@ -13,13 +13,29 @@ use std::f64::consts::{FRAC_PI_2, LN_2, PI};
 #[inline]
 pub fn exp32(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    let n = round32(x * std::f32::consts::LOG2_E);
     // Cody-Waite split of ln 2 keeps r exact enough for the polynomial.
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let p = 1.0
-        + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     p * scale
+}
+
+/// Round half away from zero, by truncation: `f32::round` is an out-of-line libm call, too
+/// slow per pixel (and exact either way). |x| must be below 2^31.
+#[inline]
+pub fn round32(x: f32) -> f32 {
+    (if x >= 0.0 { x + 0.5 } else { x - 0.5 }) as i32 as f32
+}
+
+/// Floor by truncation, for |x| below 2^31 (see [`round32`]).
+#[inline]
+pub fn floor32(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    if t > x { t - 1.0 } else { t }
 }
 
 /// Natural logarithm for f32; values below 1e-30 (and non-positive ones) are taken as 1e-30.
@@ -177,7 +193,11 @@ pub fn norm_cdf(x: f64) -> f64 {
                             + t * (-1.135_203_98
                                 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let erfc = t * exp(poly);
-    if x >= 0.0 { 1.0 - 0.5 * erfc } else { 0.5 * erfc }
+    if x >= 0.0 {
+        1.0 - 0.5 * erfc
+    } else {
+        0.5 * erfc
+    }
 }
 
 /// Hermite smoothstep of t clamped to [0, 1].
@@ -197,7 +217,10 @@ mod tests {
             let x = i as f64 * 0.037;
             assert!((exp(x) - x.exp()).abs() <= 1e-13 * x.exp(), "exp {x}");
             let (s, c) = sin_cos(x);
-            assert!((s - x.sin()).abs() < 1e-13 && (c - x.cos()).abs() < 1e-13, "sincos {x}");
+            assert!(
+                (s - x.sin()).abs() < 1e-13 && (c - x.cos()).abs() < 1e-13,
+                "sincos {x}"
+            );
             let xf = x as f32;
             assert!((exp32(xf) - xf.exp()).abs() <= 1e-6 * xf.exp(), "exp32 {x}");
         }
@@ -210,9 +233,21 @@ mod tests {
     }
 
     #[test]
+    fn truncating_round_and_floor_match_std() {
+        for i in -2000..2000 {
+            let x = i as f32 * 0.25 + 0.001 * (i % 7) as f32;
+            assert_eq!(round32(x), x.round(), "{x}");
+            assert_eq!(floor32(x), x.floor(), "{x}");
+        }
+    }
+
+    #[test]
     fn inverse_normal_cdf_inverts_the_cdf() {
         for p in [1e-6, 0.001, 0.03, 0.2, 0.5, 0.77, 0.99, 0.999_9] {
-            assert!((norm_cdf(inv_norm_cdf(p)) - p).abs() < 1e-6 * p.max(1e-3), "{p}");
+            assert!(
+                (norm_cdf(inv_norm_cdf(p)) - p).abs() < 1e-6 * p.max(1e-3),
+                "{p}"
+            );
         }
         assert!((inv_norm_cdf(0.975) - 1.959_964).abs() < 1e-5);
     }

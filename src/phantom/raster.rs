@@ -12,7 +12,6 @@
 //! is drawn only over the pixels its footprint can touch, row by row.
 
 use super::math::smoothstep;
-use super::rng::mix64;
 
 /// Linear attenuation coefficients (1/mm) at the effective energy of a 50-60 kVp hand
 /// exposure (about 30 keV). Bone values are net of the soft tissue the bone displaces.
@@ -58,7 +57,12 @@ pub struct Materials {
 
 impl Canvas {
     pub fn new(width: usize, height: usize, spacing: f64) -> Canvas {
-        Canvas { width, height, spacing, a: vec![0.0; width * height] }
+        Canvas {
+            width,
+            height,
+            spacing,
+            a: vec![0.0; width * height],
+        }
     }
 
     /// Rows whose centres lie within [y0, y1] mm, clamped to the image.
@@ -92,10 +96,16 @@ impl Canvas {
     ) {
         let n = [-dir[1], dir[0]];
         let corners = [(u0, -hw), (u0, hw), (u1, -hw), (u1, hw)].map(|(u, v)| {
-            [origin[0] + u * dir[0] + v * n[0], origin[1] + u * dir[1] + v * n[1]]
+            [
+                origin[0] + u * dir[0] + v * n[0],
+                origin[1] + u * dir[1] + v * n[1],
+            ]
         });
         let ymin = corners.iter().map(|c| c[1]).fold(f64::INFINITY, f64::min);
-        let ymax = corners.iter().map(|c| c[1]).fold(f64::NEG_INFINITY, f64::max);
+        let ymax = corners
+            .iter()
+            .map(|c| c[1])
+            .fold(f64::NEG_INFINITY, f64::max);
         let s = self.spacing;
         let w = self.width;
         for r in self.rows(ymin, ymax) {
@@ -128,7 +138,14 @@ impl Canvas {
     }
 
     /// Calls `f(x, y, &mut a)` for every pixel centre in the axis-aligned box.
-    pub fn for_box(&mut self, x0: f64, y0: f64, x1: f64, y1: f64, mut f: impl FnMut(f32, f32, &mut f32)) {
+    pub fn for_box(
+        &mut self,
+        x0: f64,
+        y0: f64,
+        x1: f64,
+        y1: f64,
+        mut f: impl FnMut(f32, f32, &mut f32),
+    ) {
         let s = self.spacing;
         let w = self.width;
         let cols = self.cols(x0, x1);
@@ -145,16 +162,27 @@ impl Canvas {
 /// Value noise on a square lattice, hashed from `seed`: smooth, in [0, 1).
 #[inline]
 pub fn value_noise(seed: u64, x: f32, y: f32) -> f32 {
-    let (fx, fy) = (x.floor(), y.floor());
-    let (ix, iy) = (fx as i64, fy as i64);
+    let (fx, fy) = (super::math::floor32(x), super::math::floor32(y));
+    let (ix, iy) = (fx as i32 as u32, fy as i32 as u32);
     let (tx, ty) = (x - fx, y - fy);
-    let h = |i: i64, j: i64| -> f32 {
-        let k = mix64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (j as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
-        (k >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+    let s = (seed ^ (seed >> 32)) as u32;
+    // A cheap integer hash (two multiply-xorshift rounds) is plenty for texture.
+    let h = |i: u32, j: u32| -> f32 {
+        let mut k = i.wrapping_mul(0x27D4_EB2D) ^ j.wrapping_mul(0x1656_67B1) ^ s;
+        k = (k ^ (k >> 15)).wrapping_mul(0x2C1B_3C6D);
+        k = (k ^ (k >> 12)).wrapping_mul(0x297A_2D39);
+        k ^= k >> 15;
+        (k >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
     };
     let (sx, sy) = (tx * tx * (3.0 - 2.0 * tx), ty * ty * (3.0 - 2.0 * ty));
-    let a = h(ix, iy) + (h(ix + 1, iy) - h(ix, iy)) * sx;
-    let b = h(ix, iy + 1) + (h(ix + 1, iy + 1) - h(ix, iy + 1)) * sx;
+    let (h00, h10, h01, h11) = (
+        h(ix, iy),
+        h(ix.wrapping_add(1), iy),
+        h(ix, iy.wrapping_add(1)),
+        h(ix.wrapping_add(1), iy.wrapping_add(1)),
+    );
+    let a = h00 + (h10 - h00) * sx;
+    let b = h01 + (h11 - h01) * sx;
     a + (b - a) * sy
 }
 
@@ -263,7 +291,10 @@ pub struct LongBone {
 impl LongBone {
     /// Film position of the axis point at true u.
     pub fn at(&self, u: f64) -> [f64; 2] {
-        [self.origin[0] + u * self.fore * self.dir[0], self.origin[1] + u * self.fore * self.dir[1]]
+        [
+            self.origin[0] + u * self.fore * self.dir[0],
+            self.origin[1] + u * self.fore * self.dir[1],
+        ]
     }
 
     /// Film position of (u, v) in the bone's frame.
@@ -299,7 +330,7 @@ impl Profile {
         let l = s.length;
         let (cap_len, tuft) = match s.head {
             HeadKind::Cap { len } => (len.min(0.45 * l), None),
-            HeadKind::Tuft { hw } => (1.2_f64.min(hw), Some(hw)),
+            HeadKind::Tuft { hw } => (0.8 * hw, Some(hw)),
         };
         let shaft_lo = s.base_flare;
         let shaft_hi = l - s.head_flare;
@@ -314,10 +345,12 @@ impl Profile {
             let mut r = if u < 0.0 {
                 0.0
             } else if u < shaft_lo {
+                // A concave metaphyseal flare that rounds off into the base.
                 let t = 1.0 - u / shaft_lo;
-                let mut r = shaft + (s.base_hw - shaft) * t * t;
+                let flare = 0.5 * t * t + 0.5 * smoothstep(t as f32) as f64;
+                let mut r = shaft + (s.base_hw - shaft) * flare;
                 // Rounded rim of the base.
-                let rim = (0.25 * s.base_hw).min(1.0);
+                let rim = (0.3 * s.base_hw).min(1.8);
                 if u < rim {
                     let d = rim - u;
                     r -= rim - (rim * rim - d * d).max(0.0).sqrt();
@@ -328,11 +361,12 @@ impl Profile {
             } else if let Some(tuft_hw) = tuft {
                 // Distal phalanx: narrow waist, then the tuft and a rounded tip.
                 let t = ((u - shaft_hi) / (s.head_flare - cap_len).max(1e-6)).clamp(0.0, 1.0);
-                let waist = shaft * 0.85;
+                let waist = shaft * 0.8;
                 let mut r = waist + (tuft_hw - waist) * smoothstep(t as f32) as f64;
                 if u > l - cap_len {
+                    // A blunt arrowhead: between a circle and a cone.
                     let q = ((u - (l - cap_len)) / cap_len).min(1.0);
-                    r *= (1.0 - q * q).max(0.0).sqrt();
+                    r *= 0.5 * (1.0 - q * q).max(0.0).sqrt() + 0.5 * (1.0 - q);
                 }
                 if u > l {
                     r = 0.0;
@@ -347,18 +381,32 @@ impl Profile {
             } else {
                 0.0
             };
-            // Fusion bridges continue the bone through the former joint.
-            if s.extend_head > 0.0 && u > l - cap_len {
-                r = r.max(s.bridge_hw);
+            // Fusion: the bone narrows smoothly to the bridge's waist at the former joint and
+            // continues through it (an hourglass, no ledge).
+            if s.extend_head > 0.0 {
+                let span = cap_len + 2.0;
+                let t = smoothstep((((l - u) / span).clamp(0.0, 1.0)) as f32) as f64;
+                if u > l - span {
+                    let end = if u <= l { r } else { s.bridge_hw };
+                    r = s.bridge_hw + (end.max(s.bridge_hw) - s.bridge_hw) * t;
+                }
             }
-            if s.extend_base > 0.0 && u < s.base_flare * 0.5 {
-                r = r.max(s.bridge_hw);
+            if s.extend_base > 0.0 {
+                let span = (0.6 * s.base_flare).max(1.0);
+                if u < span {
+                    let t = smoothstep(((u / span).clamp(0.0, 1.0)) as f32) as f64;
+                    r = s.bridge_hw + (r.max(s.bridge_hw) - s.bridge_hw) * t;
+                }
             }
             // Cortex: thick in the shaft, thin over the ends; thinner near an osteopenic
             // joint; with a slightly irregular endosteal surface.
             let w_shaft = if shaft_hi > shaft_lo {
                 let a = smoothstep(((u - 0.5 * shaft_lo) / (0.8 * shaft_lo).max(1e-6)) as f32);
-                let b = 1.0 - smoothstep(((u - (shaft_hi - 0.3 * s.head_flare)) / (0.8 * s.head_flare).max(1e-6)) as f32);
+                let b = 1.0
+                    - smoothstep(
+                        ((u - (shaft_hi - 0.3 * s.head_flare)) / (0.8 * s.head_flare).max(1e-6))
+                            as f32,
+                    );
                 (a * b) as f64
             } else {
                 0.0
@@ -366,8 +414,9 @@ impl Profile {
             let near_base = super::math::exp(-(u.max(0.0)) / 8.0) as f32;
             let near_head = super::math::exp(-((l - u).max(0.0)) / 8.0) as f32;
             let op = s.osteopenia_base * near_base + s.osteopenia_head * near_head;
-            let irregular = 1.0 + 0.18 * noise1(s.seed, u / 2.5);
-            let cortex = (s.plate + (s.cortex - s.plate) * w_shaft) * irregular * (1.0 - 0.6 * op as f64);
+            let irregular = 1.0 + 0.07 * noise1(s.seed, u / 4.0);
+            let cortex =
+                (s.plate + (s.cortex - s.plate) * w_shaft) * irregular * (1.0 - 0.6 * op as f64);
             let mut r_in = (r - cortex.max(0.12)).max(0.0);
             // The end plates: the inner surface stops `plate` short of each end.
             if u < s.plate && s.extend_base <= 0.0 {
@@ -382,7 +431,8 @@ impl Profile {
                 r_in = 0.0;
             }
             // Trabecular density: dense ends, marrow in mid-shaft.
-            let trab = (s.trab_mid + (s.trab_end - s.trab_mid) * (1.0 - w_shaft as f32)) * (1.0 - op).max(0.2);
+            let trab = (s.trab_mid + (s.trab_end - s.trab_mid) * (1.0 - w_shaft as f32))
+                * (1.0 - op).max(0.2);
             p.r_out.push(r as f32);
             p.r_in.push(r_in as f32);
             p.trab.push(trab);
@@ -406,15 +456,28 @@ impl Profile {
     }
 }
 
-/// Trabecular texture in a bone's frame: streaks along the axis (trabeculae follow the
-/// lines of stress) over an isotropic mottle. Returns a multiplier around 1.
+/// Trabecular texture in a bone's frame: a mesh of thin plates crossing at about 60
+/// degrees around the axis (trabeculae follow the lines of stress), over a fine mottle.
+/// Returns a multiplier around 1.
 #[inline]
 fn trabecular_texture(seed: u64, u: f32, v: f32) -> f32 {
-    let a = value_noise(seed, u * (1.0 / 1.6), v * (1.0 / 0.55));
-    let b = value_noise(seed ^ 0xA5A5, u * (1.0 / 0.6), v * (1.0 / 0.6));
-    // Ridged: thin bright lines where the noise crosses its middle, like trabeculae.
-    let ridge = 1.0 - (2.0 * a - 1.0).abs();
-    0.55 + 0.55 * ridge * ridge + 0.35 * (b - 0.5)
+    // cos 30 and sin 30: two families of streaks, 1.3 mm long and 0.45 mm apart.
+    let (c, s) = (0.866_f32, 0.5_f32);
+    let a = value_noise(
+        seed,
+        (c * u + s * v) * (1.0 / 1.3),
+        (-s * u + c * v) * (1.0 / 0.45),
+    );
+    let b = value_noise(
+        seed ^ 0xA5A5_5A5A,
+        (c * u - s * v) * (1.0 / 1.3),
+        (s * u + c * v) * (1.0 / 0.45),
+    );
+    // Ridges where the noise crosses its middle are thin bright lines.
+    let ra = 1.0 - (2.0 * a - 1.0).abs();
+    let rb = 1.0 - (2.0 * b - 1.0).abs();
+    let m = ra.max(rb);
+    0.45 + 0.9 * m * m * m + 0.25 * (a * b - 0.25)
 }
 
 /// Draws a long bone.
@@ -429,16 +492,33 @@ pub fn draw_bone(canvas: &mut Canvas, bone: &LongBone, mat: Materials) {
     let (dx, dy) = (bone.dir[0] as f32, bone.dir[1] as f32);
     let inv_fore = (1.0 / fore) as f32;
     let k = (2.0 * bone.depth / fore) as f32;
-    let cup = s.cup.filter(|_| s.extend_base <= 0.0).map(|c| (c.radius as f32, c.depth as f32));
+    let cup = s
+        .cup
+        .filter(|_| s.extend_base <= 0.0)
+        .map(|c| (c.radius as f32, c.depth as f32));
     let plate = s.plate as f32;
     let clips: Vec<[f32; 4]> = bone
         .clips
         .iter()
-        .map(|h| [h.point[0] as f32, h.point[1] as f32, h.normal[0] as f32, h.normal[1] as f32])
+        .map(|h| {
+            [
+                h.point[0] as f32,
+                h.point[1] as f32,
+                h.normal[0] as f32,
+                h.normal[1] as f32,
+            ]
+        })
         .collect();
-    let erosions: Vec<[f32; 3]> = bone.erosions.iter().map(|e| [e.u as f32, e.v as f32, e.r as f32]).collect();
-    let remnants: Vec<[f32; 4]> =
-        bone.remnants.iter().map(|r| [r.u0 as f32, r.k as f32, r.hw as f32, r.strength]).collect();
+    let erosions: Vec<[f32; 3]> = bone
+        .erosions
+        .iter()
+        .map(|e| [e.u as f32, e.v as f32, e.r as f32])
+        .collect();
+    let remnants: Vec<[f32; 4]> = bone
+        .remnants
+        .iter()
+        .map(|r| [r.u0 as f32, r.k as f32, r.hw as f32, r.strength])
+        .collect();
     let mc = mat.cortical * bone.density;
     let mt = mat.trabecular * bone.density;
     let seed = s.seed;
@@ -451,13 +531,19 @@ pub fn draw_bone(canvas: &mut Canvas, bone: &LongBone, mat: Materials) {
         let (rx, ry) = (x - ox, y - oy);
         let u = (rx * dx + ry * dy) * inv_fore;
         let v = -rx * dy + ry * dx;
-        let Some((ro, ri, trab)) = prof.sample(u) else { return };
+        let Some((ro, ri, trab)) = prof.sample(u) else {
+            return;
+        };
         let v2 = v * v;
         if v2 >= ro * ro {
             return;
         }
         let mut h_out = (ro * ro - v2).sqrt();
-        let mut h_in = if ri * ri > v2 { (ri * ri - v2).sqrt() } else { 0.0 };
+        let mut h_in = if ri * ri > v2 {
+            (ri * ri - v2).sqrt()
+        } else {
+            0.0
+        };
         if let Some((cr, cd)) = cup {
             // Paraboloid recess: points with rho^2 < cr^2 (1 - u / cd) are not bone.
             if u < cd {
@@ -486,7 +572,11 @@ pub fn draw_bone(canvas: &mut Canvas, bone: &LongBone, mat: Materials) {
                 trab_len -= chord.min(trab_len);
             }
         }
-        let mut t = trab * trabecular_texture(seed, u, v);
+        let mut t = if trab_len > 0.0 {
+            trab * trabecular_texture(seed, u, v)
+        } else {
+            0.0
+        };
         for r in &remnants {
             if v.abs() < r[2] {
                 let d = (u - (r[0] + r[1] * v2)).abs();
@@ -513,6 +603,8 @@ pub struct Blob {
     pub cortex: f64,
     pub trab: f32,
     pub density: f32,
+    /// 0 for an ellipse, towards 1 for a rounded rectangle (carpals are blocky).
+    pub square: f32,
     pub seed: u64,
 }
 
@@ -525,18 +617,31 @@ pub fn draw_blob(canvas: &mut Canvas, blob: &Blob, mat: Materials) {
     let mc = mat.cortical * blob.density;
     let mt = mat.trabecular * blob.density * blob.trab;
     let seed = blob.seed;
-    let origin = [blob.centre[0] - blob.a * blob.dir[0], blob.centre[1] - blob.a * blob.dir[1]];
+    let sq = blob.square;
+    // A blend of the ellipse's and a superellipse's (exponent 4) implicit functions.
+    let shape = move |x: f32, y: f32| {
+        let (x2, y2) = (x * x, y * y);
+        (1.0 - sq) * (x2 + y2) + sq * (x2 * x2 + y2 * y2)
+    };
+    let origin = [
+        blob.centre[0] - blob.a * blob.dir[0],
+        blob.centre[1] - blob.a * blob.dir[1],
+    ];
     canvas.for_oriented(origin, blob.dir, 0.0, 2.0 * blob.a, blob.b, |x, y, acc| {
         let (rx, ry) = (x - cx, y - cy);
         let u = rx * dx + ry * dy;
         let v = -rx * dy + ry * dx;
-        let q = (u / a) * (u / a) + (v / b) * (v / b);
+        let q = shape(u / a, v / b);
         if q >= 1.0 {
             return;
         }
         let out = 2.0 * c * (1.0 - q).sqrt();
-        let qi = (u / ai) * (u / ai) + (v / bi) * (v / bi);
-        let inn = if qi < 1.0 { 2.0 * ci * (1.0 - qi).sqrt() } else { 0.0 };
+        let qi = shape(u / ai, v / bi);
+        let inn = if qi < 1.0 {
+            2.0 * ci * (1.0 - qi).sqrt()
+        } else {
+            0.0
+        };
         let tex = trabecular_texture(seed, u * 0.7, v);
         *acc += mc * (out - inn).max(0.0) + mt * tex * inn;
     });
@@ -600,29 +705,43 @@ pub struct Slab {
 }
 
 pub fn draw_slab(canvas: &mut Canvas, slab: &Slab) {
-    let origin = [slab.centre[0] - slab.half_len * slab.dir[0], slab.centre[1] - slab.half_len * slab.dir[1]];
+    let origin = [
+        slab.centre[0] - slab.half_len * slab.dir[0],
+        slab.centre[1] - slab.half_len * slab.dir[1],
+    ];
     let (cx, cy) = (slab.centre[0] as f32, slab.centre[1] as f32);
     let (dx, dy) = (slab.dir[0] as f32, slab.dir[1] as f32);
     let (hl, hw) = (slab.half_len as f32, slab.half_width as f32);
     let rc = (slab.corner as f32).min(hl).min(hw);
     let val = slab.mu * slab.thickness as f32;
-    let holes: Vec<[f32; 3]> = slab.holes.iter().map(|(p, r)| [p[0] as f32, p[1] as f32, *r as f32]).collect();
-    canvas.for_oriented(origin, slab.dir, 0.0, 2.0 * slab.half_len, slab.half_width, |x, y, acc| {
-        let (rx, ry) = (x - cx, y - cy);
-        let u = (rx * dx + ry * dy).abs();
-        let v = (-rx * dy + ry * dx).abs();
-        // Signed distance to the rounded rectangle (negative inside).
-        let qx = u - (hl - rc);
-        let qy = v - (hw - rc);
-        let outside = (qx.max(0.0) * qx.max(0.0) + qy.max(0.0) * qy.max(0.0)).sqrt();
-        let sd = outside + qx.max(qy).min(0.0) - rc;
-        let mut cover = (0.5 - sd / 0.1).clamp(0.0, 1.0);
-        for h in &holes {
-            let d = ((x - h[0]) * (x - h[0]) + (y - h[1]) * (y - h[1])).sqrt();
-            cover *= ((d - h[2]) / 0.1 + 0.5).clamp(0.0, 1.0);
-        }
-        *acc += val * cover;
-    });
+    let holes: Vec<[f32; 3]> = slab
+        .holes
+        .iter()
+        .map(|(p, r)| [p[0] as f32, p[1] as f32, *r as f32])
+        .collect();
+    canvas.for_oriented(
+        origin,
+        slab.dir,
+        0.0,
+        2.0 * slab.half_len,
+        slab.half_width,
+        |x, y, acc| {
+            let (rx, ry) = (x - cx, y - cy);
+            let u = (rx * dx + ry * dy).abs();
+            let v = (-rx * dy + ry * dx).abs();
+            // Signed distance to the rounded rectangle (negative inside).
+            let qx = u - (hl - rc);
+            let qy = v - (hw - rc);
+            let outside = (qx.max(0.0) * qx.max(0.0) + qy.max(0.0) * qy.max(0.0)).sqrt();
+            let sd = outside + qx.max(qy).min(0.0) - rc;
+            let mut cover = (0.5 - sd / 0.1).clamp(0.0, 1.0);
+            for h in &holes {
+                let d = ((x - h[0]) * (x - h[0]) + (y - h[1]) * (y - h[1])).sqrt();
+                cover *= ((d - h[2]) / 0.1 + 0.5).clamp(0.0, 1.0);
+            }
+            *acc += val * cover;
+        },
+    );
 }
 
 /// A ring (finger ring, grommet) around an axis in the film plane, seen side-on: a band
@@ -638,24 +757,40 @@ pub struct Ring {
 }
 
 pub fn draw_ring(canvas: &mut Canvas, ring: &Ring) {
-    let origin = [ring.centre[0] - ring.half_width * ring.dir[0], ring.centre[1] - ring.half_width * ring.dir[1]];
+    let origin = [
+        ring.centre[0] - ring.half_width * ring.dir[0],
+        ring.centre[1] - ring.half_width * ring.dir[1],
+    ];
     let (cx, cy) = (ring.centre[0] as f32, ring.centre[1] as f32);
     let (dx, dy) = (ring.dir[0] as f32, ring.dir[1] as f32);
     let (hw, ri, ro) = (ring.half_width as f32, ring.r_in as f32, ring.r_out as f32);
     let mu = ring.mu;
-    canvas.for_oriented(origin, ring.dir, 0.0, 2.0 * ring.half_width, ring.r_out, |x, y, acc| {
-        let (rx, ry) = (x - cx, y - cy);
-        let u = rx * dx + ry * dy;
-        let v = -rx * dy + ry * dx;
-        let v2 = v * v;
-        if v2 >= ro * ro {
-            return;
-        }
-        // The band's edges along the axis are rounded (a comfort-fit ring).
-        let edge = (1.0 - (u / hw) * (u / hw)).max(0.0).sqrt();
-        let path = 2.0 * ((ro * ro - v2).sqrt() - if ri * ri > v2 { (ri * ri - v2).sqrt() } else { 0.0 });
-        *acc += mu * path * edge;
-    });
+    canvas.for_oriented(
+        origin,
+        ring.dir,
+        0.0,
+        2.0 * ring.half_width,
+        ring.r_out,
+        |x, y, acc| {
+            let (rx, ry) = (x - cx, y - cy);
+            let u = rx * dx + ry * dy;
+            let v = -rx * dy + ry * dx;
+            let v2 = v * v;
+            if v2 >= ro * ro {
+                return;
+            }
+            // The band's edges along the axis are rounded (a comfort-fit ring).
+            let edge = (1.0 - (u / hw) * (u / hw)).max(0.0).sqrt();
+            let path = 2.0
+                * ((ro * ro - v2).sqrt()
+                    - if ri * ri > v2 {
+                        (ri * ri - v2).sqrt()
+                    } else {
+                        0.0
+                    });
+            *acc += mu * path * edge;
+        },
+    );
 }
 
 /// An ellipsoid of uniform material (thenar eminence, silicone hinge body): path
@@ -689,23 +824,126 @@ pub fn draw_ellipsoid(canvas: &mut Canvas, e: &Ellipsoid) {
 
 /// A lead letter of the 5 x 7 overlay font, `height` mm tall, upright, with its top-left
 /// corner at `origin`; strokes slightly rounded by sampling 3 x 3 per pixel.
-pub fn draw_glyph(canvas: &mut Canvas, origin: [f64; 2], height: f64, ch: char, thickness: f64, mu: f32) {
+pub fn draw_glyph(
+    canvas: &mut Canvas,
+    origin: [f64; 2],
+    height: f64,
+    ch: char,
+    thickness: f64,
+    mu: f32,
+) {
     let rows = crate::render::font::glyph(ch);
     let cell = height / 7.0;
     let val = mu * thickness as f32;
     let (ox, oy, cellf) = (origin[0] as f32, origin[1] as f32, cell as f32);
     let s = canvas.spacing as f32;
-    canvas.for_box(origin[0], origin[1], origin[0] + 5.0 * cell, origin[1] + height, |x, y, acc| {
-        let mut hits = 0;
-        for sy in [-1.0f32, 0.0, 1.0] {
-            for sx in [-1.0f32, 0.0, 1.0] {
-                let cx = ((x + sx * s / 3.0 - ox) / cellf).floor();
-                let cy = ((y + sy * s / 3.0 - oy) / cellf).floor();
-                if (0.0..5.0).contains(&cx) && (0.0..7.0).contains(&cy) && rows[cy as usize] & (0x10 >> cx as usize) != 0 {
-                    hits += 1;
+    canvas.for_box(
+        origin[0],
+        origin[1],
+        origin[0] + 5.0 * cell,
+        origin[1] + height,
+        |x, y, acc| {
+            let mut hits = 0;
+            for sy in [-1.0f32, 0.0, 1.0] {
+                for sx in [-1.0f32, 0.0, 1.0] {
+                    let cx = ((x + sx * s / 3.0 - ox) / cellf).floor();
+                    let cy = ((y + sy * s / 3.0 - oy) / cellf).floor();
+                    if (0.0..5.0).contains(&cx)
+                        && (0.0..7.0).contains(&cy)
+                        && rows[cy as usize] & (0x10 >> cx as usize) != 0
+                    {
+                        hits += 1;
+                    }
                 }
             }
+            *acc += val * hits as f32 / 9.0;
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shaft(cortex: f64) -> LongBone {
+        LongBone {
+            shape: BoneShape {
+                length: 40.0,
+                base_hw: 6.0,
+                shaft_hw: 4.0,
+                head_hw: 5.0,
+                base_flare: 8.0,
+                head_flare: 10.0,
+                head: HeadKind::Cap { len: 3.0 },
+                cup: None,
+                cortex,
+                plate: 0.5,
+                trab_end: 1.0,
+                trab_mid: 0.2,
+                osteopenia_base: 0.0,
+                osteopenia_head: 0.0,
+                extend_base: 0.0,
+                extend_head: 0.0,
+                bridge_hw: 0.0,
+                seed: 1,
+            },
+            origin: [10.0, 45.0],
+            dir: [0.0, -1.0],
+            fore: 1.0,
+            depth: 1.0,
+            density: 1.0,
+            clips: Vec::new(),
+            erosions: Vec::new(),
+            remnants: Vec::new(),
         }
-        *acc += val * hits as f32 / 9.0;
-    });
+    }
+
+    fn row_across(bone: &LongBone, y_mm: f64) -> Vec<f32> {
+        let mut c = Canvas::new(200, 500, 0.1);
+        let mat = Materials {
+            soft: mu::SOFT,
+            cortical: mu::CORTICAL,
+            trabecular: mu::TRABECULAR,
+        };
+        draw_bone(&mut c, bone, mat);
+        let r = (y_mm / 0.1) as usize;
+        c.a[r * 200..(r + 1) * 200].to_vec()
+    }
+
+    #[test]
+    fn a_shaft_projects_tram_lines() {
+        // Mid-shaft, 20 mm from the base: the path through the cortical tube is longest
+        // just inside its outer edge, so the profile peaks near both edges and dips in the
+        // middle (the medulla), and is zero outside.
+        let p = row_across(&shaft(1.2), 25.0);
+        let centre = p[100];
+        let (left, right) = (
+            p[60..100].iter().cloned().fold(0.0, f32::max),
+            p[100..140].iter().cloned().fold(0.0, f32::max),
+        );
+        assert!(
+            left > 1.5 * centre && right > 1.5 * centre,
+            "edges {left} {right}, centre {centre}"
+        );
+        assert_eq!(p[10], 0.0);
+        // The chord through the tube is longest where the ray grazes the medulla: at the
+        // inner radius, 3.88 mm (waisted shaft) - 1.2 mm cortex = 2.7 mm from the axis.
+        let peak = p.iter().position(|&v| v == left).unwrap();
+        assert!((71..=75).contains(&peak), "left tram line at column {peak}");
+    }
+
+    #[test]
+    fn an_erosion_removes_bone_at_the_margin() {
+        let mut b = shaft(1.2);
+        let before = row_across(&b, 25.0);
+        b.erosions.push(Erosion {
+            u: 20.0,
+            v: -3.6,
+            r: 1.5,
+        });
+        let after = row_across(&b, 25.0);
+        let lost: f32 = before.iter().zip(&after).map(|(x, y)| x - y).sum();
+        assert!(lost > 0.5, "erosion removed {lost}");
+        assert!(after.iter().zip(&before).all(|(a, b)| a <= b));
+    }
 }

@@ -17,9 +17,10 @@ pub fn mix64(mut z: u64) -> u64 {
 
 /// Derives a seed from a parent seed and a path of keys (image index, purpose tag...).
 pub fn derive(seed: u64, keys: &[u64]) -> u64 {
-    keys.iter().fold(mix64(seed ^ 0x5EED_0F_4A9D_5EED), |h, &k| {
-        mix64(h ^ mix64(k.wrapping_add(0x9E37_79B9_7F4A_7C15)))
-    })
+    keys.iter()
+        .fold(mix64(seed ^ 0x005E_ED0F_4A9D_5EED), |h, &k| {
+            mix64(h ^ mix64(k.wrapping_add(0x9E37_79B9_7F4A_7C15)))
+        })
 }
 
 /// Purpose tags for [`derive`], so that streams for different uses never coincide.
@@ -27,10 +28,7 @@ pub mod tag {
     pub const ANATOMY: u64 = 1;
     pub const DISEASE: u64 = 2;
     pub const IMAGE: u64 = 3;
-    pub const LABELS: u64 = 4;
     pub const PIXELS: u64 = 5;
-    pub const TEXTURE: u64 = 6;
-    pub const DICOM: u64 = 7;
 }
 
 #[derive(Debug, Clone)]

@@ -89,32 +89,25 @@ pub fn draw(canvas: &mut Canvas, hands: &[HandTissue], mu_soft: f32) {
     for (b, f) in body.a.iter_mut().zip(&fingers.a) {
         *b = b.max(*f);
     }
-    // Bilinear upsampling: full-resolution pixel c lies at half-resolution c / 2 - 0.25.
-    let (w, h) = (canvas.width, canvas.height);
-    for r in 0..h {
-        let fy = (r as f32 * 0.5 - 0.25).max(0.0);
-        let j = (fy as usize).min(h2 - 1);
-        let j1 = (j + 1).min(h2 - 1);
-        let ty = fy - j as f32;
-        let (row0, row1) = (&body.a[j * w2..(j + 1) * w2], &body.a[j1 * w2..(j1 + 1) * w2]);
-        let out = &mut canvas.a[r * w..(r + 1) * w];
-        for (c, o) in out.iter_mut().enumerate() {
-            let fx = (c as f32 * 0.5 - 0.25).max(0.0);
-            let i = (fx as usize).min(w2 - 1);
-            let i1 = (i + 1).min(w2 - 1);
-            let tx = fx - i as f32;
-            let top = row0[i] + (row0[i1] - row0[i]) * tx;
-            let bot = row1[i] + (row1[i1] - row1[i]) * tx;
-            let t = top + (bot - top) * ty;
-            if t > 0.0 {
-                *o += mu_soft * t;
-            }
+    // Full-resolution pixel c lies at half-resolution c / 2 - 0.25.
+    let up = super::film::LowRes::new(&body.a, w2, h2, 2, canvas.width);
+    let w = canvas.width;
+    let mut buf = vec![0f32; w];
+    for r in 0..canvas.height {
+        up.row(r, &mut buf);
+        for (o, t) in canvas.a[r * w..(r + 1) * w].iter_mut().zip(&buf) {
+            *o += mu_soft * t.max(0.0);
         }
     }
 }
 
 fn finger_box(f: &Finger, s: f64, w: usize, h: usize) -> (usize, usize, usize, usize) {
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut y0, mut x1, mut y1) = (
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    );
     for (p, r) in &f.nodes {
         x0 = x0.min(p[0] - r);
         y0 = y0.min(p[1] - r);
@@ -122,7 +115,12 @@ fn finger_box(f: &Finger, s: f64, w: usize, h: usize) -> (usize, usize, usize, u
         y1 = y1.max(p[1] + r);
     }
     let cl = |v: f64, n: usize| ((v / s).floor().max(0.0) as usize).min(n);
-    (cl(x0 - s, w), cl(y0 - s, h), cl(x1 + 2.0 * s, w), cl(y1 + 2.0 * s, h))
+    (
+        cl(x0 - s, w),
+        cl(y0 - s, h),
+        cl(x1 + 2.0 * s, w),
+        cl(y1 + 2.0 * s, h),
+    )
 }
 
 fn draw_finger(c: &mut Canvas, f: &Finger) {
@@ -156,13 +154,21 @@ fn draw_finger(c: &mut Canvas, f: &Finger) {
 }
 
 fn draw_limb(c: &mut Canvas, l: &Limb) {
-    let f = Finger { nodes: vec![(l.a, l.radius), (l.b, l.radius)], depth: l.depth };
+    let f = Finger {
+        nodes: vec![(l.a, l.radius), (l.b, l.radius)],
+        depth: l.depth,
+    };
     draw_finger(c, &f);
 }
 
 fn draw_bulge(c: &mut Canvas, b: &Bulge) {
     let origin = [b.centre[0] - b.a * b.dir[0], b.centre[1] - b.a * b.dir[1]];
-    let (cx, cy, dx, dy) = (b.centre[0] as f32, b.centre[1] as f32, b.dir[0] as f32, b.dir[1] as f32);
+    let (cx, cy, dx, dy) = (
+        b.centre[0] as f32,
+        b.centre[1] as f32,
+        b.dir[0] as f32,
+        b.dir[1] as f32,
+    );
     let (a, bb, t) = (b.a as f32, b.b as f32, b.thickness as f32);
     c.for_oriented(origin, b.dir, 0.0, 2.0 * b.a, b.b, |x, y, acc| {
         let (rx, ry) = (x - cx, y - cy);
@@ -179,40 +185,59 @@ fn draw_bulge(c: &mut Canvas, b: &Bulge) {
 }
 
 fn draw_slab(c: &mut Canvas, s: &Slab) {
-    let poly: Vec<[f32; 2]> = s.polygon.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
-    if poly.len() < 3 {
+    let poly: Vec<[f64; 2]> = s.polygon.clone();
+    let n = poly.len();
+    if n < 3 {
         return;
     }
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
-    for p in &s.polygon {
-        x0 = x0.min(p[0]);
-        y0 = y0.min(p[1]);
-        x1 = x1.max(p[0]);
-        y1 = y1.max(p[1]);
-    }
-    let (t, e) = (s.thickness as f32, s.edge as f32);
-    c.for_box(x0, y0, x1, y1, |x, y, acc| {
-        let mut inside = false;
-        let mut d2 = f32::INFINITY;
-        let n = poly.len();
+    let (t, e) = (s.thickness as f32, s.edge);
+    let sp = c.spacing;
+    let w = c.width;
+    for r in 0..c.height {
+        let y = (r as f64 + 0.5) * sp;
+        // Crossings of the row with the outline give the inside spans; only edges within
+        // `edge` of the row can be nearer than `edge` to its pixels.
+        let mut xs = Vec::new();
+        let mut near: Vec<([f32; 2], [f32; 2])> = Vec::new();
         for i in 0..n {
-            let a = poly[i];
-            let b = poly[(i + 1) % n];
-            if (a[1] > y) != (b[1] > y) && x < a[0] + (y - a[1]) / (b[1] - a[1]) * (b[0] - a[0]) {
-                inside = !inside;
+            let (a, b) = (poly[i], poly[(i + 1) % n]);
+            if (a[1] > y) != (b[1] > y) {
+                xs.push(a[0] + (y - a[1]) / (b[1] - a[1]) * (b[0] - a[0]));
             }
-            let (ex, ey) = (b[0] - a[0], b[1] - a[1]);
-            let (px, py) = (x - a[0], y - a[1]);
-            let tt = ((px * ex + py * ey) / (ex * ex + ey * ey).max(1e-9)).clamp(0.0, 1.0);
-            let (qx, qy) = (px - tt * ex, py - tt * ey);
-            d2 = d2.min(qx * qx + qy * qy);
-        }
-        if inside {
-            let q = 1.0 - (d2.sqrt() / e).min(1.0);
-            let th = t * (1.0 - q * q).sqrt();
-            if th > *acc {
-                *acc = th;
+            if y >= a[1].min(b[1]) - e && y <= a[1].max(b[1]) + e {
+                near.push((
+                    [a[0] as f32, a[1] as f32],
+                    [(b[0] - a[0]) as f32, (b[1] - a[1]) as f32],
+                ));
             }
         }
-    });
+        if xs.is_empty() {
+            continue;
+        }
+        xs.sort_by(f64::total_cmp);
+        let yf = y as f32;
+        let ef = e as f32;
+        for span in xs.chunks_exact(2) {
+            let c0 = ((span[0] / sp) - 0.5).ceil().max(0.0) as usize;
+            let c1 = ((((span[1] / sp) - 0.5).floor() + 1.0).max(0.0) as usize).min(w);
+            for col in c0..c1 {
+                let x = ((col as f64 + 0.5) * sp) as f32;
+                let mut d2 = ef * ef;
+                for (a, ed) in &near {
+                    let (px, py) = (x - a[0], yf - a[1]);
+                    let tt = ((px * ed[0] + py * ed[1])
+                        / (ed[0] * ed[0] + ed[1] * ed[1]).max(1e-9))
+                    .clamp(0.0, 1.0);
+                    let (qx, qy) = (px - tt * ed[0], py - tt * ed[1]);
+                    d2 = d2.min(qx * qx + qy * qy);
+                }
+                let q = 1.0 - (d2.sqrt() / ef).min(1.0);
+                let th = t * (1.0 - q * q).sqrt();
+                let acc = &mut c.a[r * w + col];
+                if th > *acc {
+                    *acc = th;
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,1516 @@
+//! One film's scene: both hands posed and placed on the film, every object the
+//! rasteriser draws, the exposure, and the ground truth of the 20 scored joints.
+//!
+//! Hands are built in a hand frame (millimetres, x towards the thumb, y proximal, origin
+//! near MCP3: the frame of `pipeline::naming::TEMPLATE`), bone by bone along each finger:
+//! each bone starts where the joint before it puts its base, so flexion, deviation,
+//! subluxation and fusion move everything distal with it. The hand frame is then mirrored
+//! for the left hand, rotated and translated onto the film.
+
+use super::film::{self, Exposure};
+use super::math::{dir_from_deg, sin_cos};
+use super::patient::{
+    Dims, Displacement, GAP, HandAnatomy, HandDisease, JointImplant, JointState, Patient, Site,
+};
+use super::raster::{
+    Blob, BoneShape, Cup, Ellipsoid, Erosion, HalfPlane, HeadKind, LongBone, Materials, Remnant,
+    Ring, Rod, Slab, mu,
+};
+use super::rng::Rng;
+use super::soft::{self, Bulge, Finger, HandTissue, Limb};
+use crate::pipeline::naming::{JointId, Level, Side};
+
+/// Film size of the paper's images (columns x rows).
+pub const WIDTH: usize = 2010;
+pub const HEIGHT: usize = 1670;
+
+/// Ground-truth box side over the joint's width (twice the wider articular half-width):
+/// about 19 mm for MCP3 and 14 mm for PIP3 of an average hand.
+const BOX_OVER_WIDTH: f64 = 1.25;
+
+/// Largest tilt of a bone out of the film plane (degrees). Beyond it a phalanx is seen
+/// nearly end-on, which the open-cylinder path model would make unboundedly dense.
+const MAX_PITCH: f64 = 62.0;
+
+/// What a joint shows, for the documentation's pictures and for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Normal,
+    Narrowing,
+    Erosion,
+    Ankylosis,
+    Subluxation,
+    Dislocation,
+    /// Silicone MCP arthroplasty (MCP joints only).
+    Implant,
+}
+
+/// Ground truth and geometry of one scored joint on the film.
+#[derive(Debug, Clone)]
+pub struct JointTruth {
+    pub id: JointId,
+    /// Centre of the joint space, film mm.
+    pub centre: [f64; 2],
+    /// Unit vector along the distal bone, proximal to distal, film frame.
+    pub axis: [f64; 2],
+    /// Side of the square box, mm.
+    pub side: f64,
+    /// Healthy-looking joint-space width at the centre (mm, projected); 0 when fused or
+    /// displaced.
+    pub gap: f64,
+    pub ankylosis: bool,
+    pub subluxation: Option<bool>,
+    pub conditions: Vec<Condition>,
+}
+
+/// A text label burned into the processed image: lines of text in a box whose top-left
+/// corner is at `at` (pixels), glyph cells `scale` pixels wide.
+#[derive(Debug, Clone)]
+pub struct TextLabel {
+    pub at: [usize; 2],
+    pub scale: usize,
+    pub lines: Vec<String>,
+    pub inverse: bool,
+}
+
+/// Everything drawn on one film.
+pub struct Scene {
+    pub spacing: f64,
+    pub bones: Vec<LongBone>,
+    pub blobs: Vec<Blob>,
+    pub rods: Vec<Rod>,
+    pub slabs: Vec<Slab>,
+    pub rings: Vec<Ring>,
+    pub ellipsoids: Vec<Ellipsoid>,
+    /// Lead letters: top-left corner, height, letter.
+    pub glyphs: Vec<([f64; 2], f64, char)>,
+    pub tissue: Vec<HandTissue>,
+    pub exposure: Exposure,
+    pub materials: Materials,
+    pub label: Option<TextLabel>,
+    pub joints: Vec<JointTruth>,
+}
+
+/// Per-image posture of one hand.
+struct Pose {
+    rotation: f64,
+    spread: [f64; 5],
+    /// Pitch of the metacarpal and flexion at MCP, PIP/IP, DIP (degrees).
+    mc_pitch: [f64; 5],
+    flex: [[f64; 3]; 5],
+}
+
+fn sample_pose(rng: &mut Rng) -> Pose {
+    let s = rng.normal_clamped(1.0, 0.35, 0.2, 2.0);
+    let thumb = rng.normal_clamped(0.0, 6.0, -12.0, 14.0);
+    let spread = [
+        thumb,
+        5.0 * (s - 0.6) + rng.normal_clamped(0.0, 1.5, -3.0, 3.0),
+        rng.normal_clamped(0.0, 1.5, -3.0, 3.0),
+        -3.0 * (s - 0.6) + rng.normal_clamped(0.0, 1.5, -3.0, 3.0),
+        -7.0 * (s - 0.6) + rng.normal_clamped(0.0, 2.0, -4.0, 4.0),
+    ];
+    let mut mc_pitch = [0.0; 5];
+    let mut flex = [[0.0; 3]; 5];
+    for f in 0..5 {
+        mc_pitch[f] = if f == 0 {
+            rng.range(22.0, 45.0)
+        } else {
+            rng.range(3.0, 12.0)
+        };
+        flex[f] = [
+            (7.0 * rng.normal()).abs().min(30.0),
+            (8.0 * rng.normal()).abs().min(35.0),
+            (6.0 * rng.normal()).abs().min(30.0),
+        ];
+    }
+    Pose {
+        rotation: rng.normal_clamped(0.0, 4.0, -10.0, 10.0),
+        spread,
+        mc_pitch,
+        flex,
+    }
+}
+
+/// A hand in its own frame, before placement on the film.
+#[derive(Default)]
+struct HandModel {
+    bones: Vec<LongBone>,
+    blobs: Vec<Blob>,
+    rods: Vec<Rod>,
+    slabs: Vec<Slab>,
+    rings: Vec<Ring>,
+    ellipsoids: Vec<Ellipsoid>,
+    tissue: HandTissue,
+    /// (finger 1-5, level 0 MCP / 1 PIP-IP, truth without id).
+    joints: Vec<(u8, u8, JointTruth)>,
+}
+
+fn add(a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
+    [a[0] + b[0], a[1] + b[1]]
+}
+
+fn scale(a: [f64; 2], s: f64) -> [f64; 2] {
+    [a[0] * s, a[1] * s]
+}
+
+fn dist2(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1])
+}
+
+fn perp(d: [f64; 2]) -> [f64; 2] {
+    [-d[1], d[0]]
+}
+
+fn norm(d: [f64; 2]) -> [f64; 2] {
+    let l = (d[0] * d[0] + d[1] * d[1]).sqrt().max(1e-12);
+    [d[0] / l, d[1] / l]
+}
+
+fn cosd(deg: f64) -> f64 {
+    sin_cos(deg.to_radians()).1
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Mc,
+    Pp,
+    Mp,
+    Dp,
+}
+
+/// A long bone of the hand from its dimensions.
+#[allow(clippy::too_many_arguments)]
+fn hand_bone(
+    dm: &Dims,
+    kind: Kind,
+    origin: [f64; 2],
+    dir: [f64; 2],
+    fore: f64,
+    a: &HandAnatomy,
+    osteo: f32,
+    seed: u64,
+) -> LongBone {
+    let (base_flare, head_flare, head, depth) = match kind {
+        Kind::Mc => (
+            0.2 * dm.len,
+            0.24 * dm.len,
+            HeadKind::Cap { len: dm.cap },
+            0.9,
+        ),
+        Kind::Pp | Kind::Mp => (
+            0.24 * dm.len,
+            0.26 * dm.len,
+            HeadKind::Cap { len: dm.cap },
+            0.82,
+        ),
+        Kind::Dp => (
+            0.32 * dm.len,
+            0.38 * dm.len,
+            HeadKind::Tuft { hw: dm.cap },
+            0.72,
+        ),
+    };
+    LongBone {
+        shape: BoneShape {
+            length: dm.len,
+            base_hw: dm.base,
+            shaft_hw: dm.shaft,
+            head_hw: dm.head.max(dm.shaft),
+            base_flare,
+            head_flare,
+            head,
+            cup: None,
+            cortex: a.cortex * dm.shaft * (1.0 - 0.35 * osteo as f64),
+            plate: 0.55 * a.scale,
+            trab_end: 1.0,
+            trab_mid: 0.22,
+            osteopenia_base: 0.0,
+            osteopenia_head: 0.0,
+            extend_base: 0.0,
+            extend_head: 0.0,
+            bridge_hw: 0.0,
+            seed,
+        },
+        origin,
+        dir,
+        fore,
+        depth,
+        density: a.density * (1.0 - 0.3 * osteo),
+        clips: Vec::new(),
+        erosions: Vec::new(),
+        remnants: Vec::new(),
+    }
+}
+
+/// Where the joint after `prox` puts the next bone, and the joint's truth. Modifies
+/// `prox` (osteopenia, erosions, fusion) and returns the distal bone.
+#[allow(clippy::too_many_arguments)]
+fn articulate(
+    prox: &mut LongBone,
+    pd: &Dims,
+    dd: &Dims,
+    kind: Kind,
+    js: &JointState,
+    level: usize,
+    dir: [f64; 2],
+    fore: f64,
+    a: &HandAnatomy,
+    osteo: f32,
+    seed: u64,
+    extras: &mut HandModel,
+) -> (LongBone, JointTruth) {
+    let cap = pd.cap;
+    let centre = prox.at(pd.len - cap);
+    let gap = GAP[level] * a.scale.sqrt() * js.gap;
+    // The head projects foreshortened by its own bone's tilt; the next bone's base rests
+    // on that projected outline (a flexed finger's joint space narrows, it is not
+    // overrun).
+    let contact = add(centre, scale(dir, cap * prox.fore));
+    // The base's socket: shallower than the head is round (real sockets are shallow and
+    // their rims thin), so the joint space stays visible in projection.
+    let cup_r = (0.95 * dd.base).min(1.02 * pd.head);
+    let cup_d = cap * 0.3 * (cup_r / pd.head) * (cup_r / pd.head);
+    let n = perp(dir);
+    let mut base_pt = add(contact, scale(dir, gap * fore));
+    let silicone = js.implant == JointImplant::Silicone;
+    // Displacement of the distal bone.
+    let (lat, ax) = match js.displacement {
+        Displacement::None => (js.jitter * pd.head, 0.0),
+        Displacement::Partial { lateral, axial } => (lateral * pd.head, axial * cap),
+        Displacement::Dislocated { lateral, axial } => (
+            lateral * 0.72 * (pd.head + dd.base),
+            axial * (cap + 4.0 * a.scale),
+        ),
+    };
+    let silicone_gap = if silicone { 9.0 * a.scale } else { 0.0 };
+    base_pt = add(
+        add(base_pt, scale(n, lat)),
+        scale(dir, ax * fore + silicone_gap * fore),
+    );
+    let origin = add(base_pt, scale(dir, -cup_d * fore));
+    let mut dist = hand_bone(dd, kind, origin, dir, fore, a, osteo, seed);
+    dist.shape.cup = Some(Cup {
+        radius: cup_r,
+        depth: cup_d,
+    });
+    prox.shape.osteopenia_head = js.osteopenia;
+    dist.shape.osteopenia_base = js.osteopenia;
+    // The visible joint space runs from the head's tip to about the middle of the
+    // socket's depth: in projection the socket's rim fills its outer half.
+    let socket = add(base_pt, scale(dir, -0.5 * cup_d * fore));
+    let mut joint_centre = scale(add(contact, socket), 0.5);
+    if silicone {
+        // Swanson arthroplasty: head and base resected, a silicone hinge with stems in
+        // both medullary canals, titanium grommets at the resection surfaces.
+        prox.shape.length -= cap + 1.5 * a.scale;
+        prox.shape.head = HeadKind::Cap { len: 0.8 };
+        prox.shape.head_hw = pd.shaft * 1.25;
+        prox.shape.head_flare = (0.15 * prox.shape.length).max(1.0);
+        dist.origin = add(dist.origin, scale(dir, 2.5 * a.scale * fore));
+        dist.shape.length -= 2.5 * a.scale;
+        dist.shape.cup = None;
+        dist.shape.base_hw = dd.shaft * 1.3;
+        let p_end = prox.at(prox.shape.length);
+        let d_start = dist.at(0.0);
+        joint_centre = scale(add(p_end, d_start), 0.5);
+        let pdir = prox.dir;
+        extras.rods.push(Rod {
+            a: prox.at(prox.shape.length - 24.0 * a.scale),
+            b: p_end,
+            radius: 1.2,
+            radius_b: 2.6,
+            mu: mu::SILICONE,
+            thread: 0.0,
+        });
+        extras.rods.push(Rod {
+            a: d_start,
+            b: dist.at(17.0 * a.scale),
+            radius: 2.4,
+            radius_b: 1.1,
+            mu: mu::SILICONE,
+            thread: 0.0,
+        });
+        let len = dist2(d_start, p_end).sqrt();
+        extras.ellipsoids.push(Ellipsoid {
+            centre: joint_centre,
+            dir: norm(add(pdir, dir)),
+            a: (len * 0.5 + 0.5).max(3.0),
+            b: 6.5 * a.scale,
+            c: 5.5 * a.scale,
+            mu: mu::SILICONE,
+        });
+        for (p, d) in [(p_end, pdir), (d_start, dir)] {
+            extras.rings.push(Ring {
+                centre: p,
+                dir: d,
+                half_width: 1.4,
+                r_in: 2.7,
+                r_out: 3.05,
+                mu: mu::TITANIUM,
+            });
+        }
+    }
+    // Erosions and subchondral cysts.
+    for e in &js.erosions {
+        if e.distal {
+            let u = cup_d + 0.4 + 2.0 * e.depth;
+            let v = if e.side == 0.0 {
+                0.3 * dd.base * (2.0 * e.depth - 1.0)
+            } else {
+                e.side * dd.base * 0.92
+            };
+            dist.erosions.push(Erosion { u, v, r: e.r });
+        } else {
+            let u = pd.len - cap * (0.45 + 0.35 * e.depth);
+            let v = if e.side == 0.0 {
+                0.3 * pd.head * (2.0 * e.depth - 1.0)
+            } else {
+                e.side * pd.head * 0.9
+            };
+            prox.erosions.push(Erosion { u, v, r: e.r });
+        }
+    }
+    if js.ankylosis {
+        // The joint space is bridged by trabecular bone: both bones continue to a shared
+        // plane through the joint centre, as one body of revolution; the old plates
+        // remain as faint broken lines.
+        let bridge = (0.78 + 0.15 * ((seed >> 8) % 100) as f64 / 100.0) * pd.head.min(dd.base);
+        prox.shape.extend_head = cap + gap + 3.0;
+        prox.shape.bridge_hw = bridge;
+        dist.shape.extend_base = cap + gap + cup_d + 3.0;
+        dist.shape.bridge_hw = bridge;
+        let m = norm(add(prox.dir, dir));
+        let centre_j = scale(add(contact, base_pt), 0.5);
+        prox.clips.push(HalfPlane {
+            point: centre_j,
+            normal: [-m[0], -m[1]],
+        });
+        dist.clips.push(HalfPlane {
+            point: centre_j,
+            normal: m,
+        });
+        let strength = 0.25 + 0.35 * (seed % 100) as f32 / 100.0;
+        prox.remnants.push(Remnant {
+            u0: pd.len,
+            k: -cap / (2.0 * pd.head * pd.head),
+            hw: 0.9 * bridge,
+            strength,
+        });
+        dist.remnants.push(Remnant {
+            u0: cup_d,
+            k: -cup_d / (cup_r * cup_r),
+            hw: 0.9 * bridge,
+            strength,
+        });
+    }
+    let displaced = (lat.abs() > 0.25 * pd.head) || ax < -0.5;
+    let width = 2.0 * pd.head.max(dd.base);
+    let disp = dist2(base_pt, contact).sqrt();
+    let side = BOX_OVER_WIDTH * width + if displaced { 0.6 * disp } else { 0.0 };
+    let mut conditions = Vec::new();
+    match js.displacement {
+        Displacement::Partial { .. } => conditions.push(Condition::Subluxation),
+        Displacement::Dislocated { .. } => conditions.push(Condition::Dislocation),
+        Displacement::None => {}
+    }
+    if js.ankylosis {
+        conditions.push(Condition::Ankylosis);
+    }
+    if silicone {
+        conditions.push(Condition::Implant);
+    }
+    if !js.erosions.is_empty() {
+        conditions.push(Condition::Erosion);
+    }
+    if js.gap < 0.8 && !js.ankylosis {
+        conditions.push(Condition::Narrowing);
+    }
+    if conditions.is_empty() {
+        conditions.push(Condition::Normal);
+    }
+    let truth = JointTruth {
+        id: JointId {
+            side: Side::Right,
+            finger: 1,
+            level: Level::Mcp,
+        },
+        centre: joint_centre,
+        axis: dir,
+        side,
+        gap: if js.ankylosis || displaced || silicone {
+            0.0
+        } else {
+            gap * fore
+        },
+        ankylosis: js.ankylosis,
+        subluxation: Some(js.subluxed()),
+        conditions,
+    };
+    (dist, truth)
+}
+
+/// A carpal bone at scale 1: centre (x, y), half-axes `a` (along the angle) and `b`,
+/// depth `c`, angle (degrees from the y axis towards +x), cortex (mm), squareness.
+struct Carpal {
+    x: f64,
+    y: f64,
+    a: f64,
+    b: f64,
+    c: f64,
+    angle: f64,
+    cortex: f64,
+    square: f32,
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn carpal(
+    x: f64,
+    y: f64,
+    a: f64,
+    b: f64,
+    c: f64,
+    angle: f64,
+    cortex: f64,
+    square: f32,
+) -> Carpal {
+    Carpal {
+        x,
+        y,
+        a,
+        b,
+        c,
+        angle,
+        cortex,
+        square,
+    }
+}
+
+/// The carpus, packed with 1-2 mm joint spaces.
+const CARPALS: [Carpal; 9] = [
+    carpal(12.8, 72.6, 5.2, 5.0, 8.0, 8.0, 0.35, 0.6), // trapezoid
+    carpal(22.5, 85.2, 6.8, 6.0, 9.0, 35.0, 0.35, 0.5), // trapezium
+    carpal(0.3, 76.0, 10.3, 6.4, 10.0, -2.0, 0.4, 0.5), // capitate
+    carpal(-13.8, 73.6, 8.8, 7.2, 10.0, -14.0, 0.4, 0.4), // hamate
+    carpal(14.8, 93.0, 11.5, 5.9, 9.0, 48.0, 0.4, 0.3), // scaphoid
+    carpal(1.2, 94.5, 7.6, 7.0, 10.0, 0.0, 0.4, 0.35), // lunate
+    carpal(-12.6, 89.2, 6.6, 5.6, 9.0, -32.0, 0.35, 0.4), // triquetrum
+    carpal(-15.8, 88.0, 5.0, 4.3, 7.0, -20.0, 0.35, 0.1), // pisiform
+    carpal(-10.5, 75.3, 2.8, 2.2, 6.0, -10.0, 0.8, 0.0), // hook of the hamate, seen end-on
+];
+
+fn build_hand(
+    a: &HandAnatomy,
+    d: &HandDisease,
+    p: &Patient,
+    hand: usize,
+    pose: &Pose,
+    rng: &mut Rng,
+) -> HandModel {
+    let mut m = HandModel::default();
+    let osteo = d.osteoporosis;
+    let s = a.scale;
+    let mut seeds = rng.fork(11);
+    // Forearm and carpus.
+    let radius_dims = Dims {
+        len: 170.0,
+        base: 9.0 * s,
+        shaft: 9.0 * s,
+        head: 13.5 * s,
+        cap: 2.5 * s,
+    };
+    let mut radius = hand_bone(
+        &radius_dims,
+        Kind::Mc,
+        [7.0 * s, 103.0 * s + 170.0],
+        [0.0, -1.0],
+        1.0,
+        a,
+        osteo,
+        seeds.next_u64(),
+    );
+    radius.shape.head_flare = 30.0 * s;
+    radius.shape.base_flare = 1.0;
+    radius.shape.cortex = 2.2 * s;
+    radius.depth = 0.7;
+    let ulna_dims = Dims {
+        len: 170.0,
+        base: 6.0 * s,
+        shaft: 6.0 * s,
+        head: 8.0 * s,
+        cap: 5.0 * s,
+    };
+    let uy = 104.5 * s + a.ulnar_variance;
+    let mut ulna = hand_bone(
+        &ulna_dims,
+        Kind::Mc,
+        [-17.0 * s, uy + 170.0],
+        [0.0, -1.0],
+        1.0,
+        a,
+        osteo,
+        seeds.next_u64(),
+    );
+    ulna.shape.head_flare = 18.0 * s;
+    ulna.shape.base_flare = 1.0;
+    ulna.shape.cortex = 1.8 * s;
+    ulna.depth = 0.85;
+    let density = a.density * (1.0 - 0.3 * osteo);
+    let blob = |c: [f64; 2], ax: f64, b: f64, depth: f64, ang: f64, cortex: f64, seed: u64| Blob {
+        centre: c,
+        dir: dir_from_deg(180.0 - ang),
+        a: ax,
+        b,
+        c: depth * 0.5,
+        cortex,
+        trab: 1.1,
+        density,
+        square: 0.0,
+        seed,
+    };
+    for (i, k) in CARPALS.iter().enumerate() {
+        let Carpal {
+            x,
+            y,
+            a: ax,
+            b,
+            c,
+            angle: ang,
+            cortex,
+            square: sq,
+        } = *k;
+        let j = scale(a.carpal_jitter[i], 0.5);
+        m.blobs.push(Blob {
+            square: sq,
+            ..blob(
+                [(x + j[0]) * s, (y + j[1]) * s],
+                ax * s,
+                b * s,
+                c * s,
+                ang,
+                cortex,
+                seeds.next_u64(),
+            )
+        });
+    }
+    m.blobs.push(blob(
+        [19.5 * s, 99.5 * s],
+        5.0 * s,
+        3.2 * s,
+        6.0 * s,
+        8.0,
+        0.5,
+        seeds.next_u64(),
+    )); // radial styloid
+    m.blobs.push(blob(
+        [-23.0 * s, uy - 2.5 * s],
+        4.0 * s,
+        2.0 * s,
+        4.0 * s,
+        -15.0,
+        0.5,
+        seeds.next_u64(),
+    )); // ulnar styloid
+    let radius_idx = m.bones.len();
+    m.bones.push(radius);
+    m.bones.push(ulna);
+
+    let mut finger_nodes: Vec<Vec<([f64; 2], f64)>> = Vec::new();
+    let mut mcp_points: [[f64; 2]; 5] = [[0.0; 2]; 5];
+    let mut pp_points: [[f64; 2]; 5] = [[0.0; 2]; 5];
+    let mut pp_dirs: [[f64; 2]; 5] = [[0.0; 2]; 5];
+    let mut mc_refs: Vec<(usize, f64)> = Vec::new();
+    for f in 0..5 {
+        let dims = a.bones[f];
+        let joints = &d.joints[f];
+        let mc_dir = dir_from_deg(a.mc_angle[f] + if f == 0 { pose.spread[0] } else { 0.0 });
+        let mc_fore = cosd(pose.mc_pitch[f]);
+        let mut mc = hand_bone(
+            &dims[0],
+            Kind::Mc,
+            a.mc_base[f],
+            mc_dir,
+            mc_fore,
+            a,
+            osteo,
+            seeds.next_u64(),
+        );
+        if f == 0 {
+            mc.shape.cup = Some(Cup {
+                radius: 4.5 * s,
+                depth: 1.2 * s,
+            });
+        }
+        // Proximal phalanx direction: rest angle, posture, ulnar drift at the MCP.
+        let pp_angle = a.mc_angle[f] + a.pp_rest[f] + pose.spread[f] - d.ulnar_deviation[f];
+        let pp_dir = dir_from_deg(pp_angle);
+        let mut pitch = pose.mc_pitch[f] + pose.flex[f][0] + joints[0].flexion;
+        let pp_fore = cosd(pitch.clamp(-MAX_PITCH, MAX_PITCH));
+        let (mut pp, t_mcp) = articulate(
+            &mut mc,
+            &dims[0],
+            &dims[1],
+            Kind::Pp,
+            &joints[0],
+            0,
+            pp_dir,
+            pp_fore,
+            a,
+            osteo,
+            seeds.next_u64(),
+            &mut m,
+        );
+        mcp_points[f] = t_mcp.centre;
+        m.joints.push((f as u8 + 1, 0, t_mcp.clone()));
+        // Sesamoids over the metacarpal heads.
+        let head_c = mc.at(dims[0].len - dims[0].cap);
+        let sesamoids: Vec<f64> = match f {
+            0 => vec![-0.5, 0.5],
+            1 if p.extras.sesamoid2 => vec![0.75],
+            4 if p.extras.sesamoid5 => vec![-0.75],
+            _ => vec![],
+        };
+        for side in sesamoids {
+            let c = add(
+                add(head_c, scale(perp(mc_dir), side * dims[0].head)),
+                scale(mc_dir, 0.3 * dims[0].cap),
+            );
+            let sz = if f == 0 { 1.0 } else { 0.7 };
+            m.blobs.push(Blob {
+                centre: c,
+                dir: mc_dir,
+                a: 2.6 * s * sz,
+                b: 2.0 * s * sz,
+                c: 1.6 * s * sz,
+                cortex: 0.4,
+                trab: 0.9,
+                density,
+                square: 0.0,
+                seed: seeds.next_u64(),
+            });
+        }
+        let mut chain: Vec<LongBone> = Vec::new();
+        let mut nodes = Vec::new();
+        let tissue = a.tissue;
+        if f == 0 {
+            nodes.push((mc.at(0.15 * dims[0].len), dims[0].shaft + 9.0 * s));
+            nodes.push((mc.at(0.6 * dims[0].len), dims[0].shaft + 7.5 * s));
+        } else {
+            nodes.push((mc.at(0.55 * dims[0].len), dims[0].shaft + 6.0 * s));
+        }
+        nodes.push((
+            t_mcp.centre,
+            dims[0].head.max(dims[1].base) + tissue * 0.9 + 0.5 * joints[0].swelling,
+        ));
+        pp_points[f] = pp.at(0.0);
+        pp_dirs[f] = pp_dir;
+        // The rest of the finger.
+        let mut prev_dims = dims[1];
+        let mut prev_dir = pp_dir;
+        let levels: &[(usize, Kind)] = if f == 0 {
+            &[(3, Kind::Dp)]
+        } else {
+            &[(2, Kind::Mp), (3, Kind::Dp)]
+        };
+        for (k, &(bi, kind)) in levels.iter().enumerate() {
+            let level = k + 1;
+            let js = &joints[level];
+            pitch += pose.flex[f][level] + js.flexion;
+            let fore = cosd(pitch.clamp(-MAX_PITCH, MAX_PITCH));
+            // Interphalangeal joints deviate little in the film plane.
+            let dev = if js.subluxed() {
+                rng.range(-8.0, 8.0)
+            } else {
+                rng.range(-3.0, 3.0)
+            };
+            let dirn = norm(add(
+                scale(prev_dir, 1.0),
+                scale(perp(prev_dir), dev.to_radians()),
+            ));
+            nodes.push((pp.at(0.5 * prev_dims.len), prev_dims.shaft + tissue + 0.3));
+            let (next, t) = articulate(
+                &mut pp,
+                &prev_dims,
+                &dims[bi],
+                kind,
+                js,
+                level,
+                dirn,
+                fore,
+                a,
+                osteo,
+                seeds.next_u64(),
+                &mut m,
+            );
+            let sw = if level == 1 { js.swelling } else { 0.0 };
+            nodes.push((
+                t.centre,
+                prev_dims.head.max(dims[bi].base) + tissue * 0.85 + sw,
+            ));
+            if level == 1 {
+                m.joints.push((f as u8 + 1, 1, t));
+            }
+            if js.implant == JointImplant::KWire {
+                // Arthrodesis wire from the fingertip through the fused joint.
+                let tip = next.at(dims[bi].len + 1.5);
+                let r = rng.range(0.5, 0.75);
+                m.rods.push(Rod {
+                    a: tip,
+                    b: pp.at(0.3 * prev_dims.len),
+                    radius: r,
+                    radius_b: r,
+                    mu: mu::STEEL,
+                    thread: 0.0,
+                });
+            }
+            chain.push(std::mem::replace(&mut pp, next));
+            prev_dims = dims[bi];
+            prev_dir = dirn;
+        }
+        // pp now holds the distal phalanx.
+        let dp_len = prev_dims.len;
+        nodes.push((pp.at(0.6 * dp_len), prev_dims.cap + tissue * 0.95));
+        nodes.push((pp.at(dp_len + 1.8), prev_dims.cap + tissue * 0.5));
+        chain.push(pp);
+        mc_refs.push((m.bones.len(), dims[0].len));
+        m.bones.push(mc);
+        // Rings sit on the proximal phalanx (chain[0]).
+        for &(h, rf, pos, width) in &p.extras.rings {
+            if h == hand && rf == f {
+                let pb = &chain[0];
+                let c = pb.at(pos * dims[1].len);
+                let r_out = dims[1].shaft + tissue + 0.1;
+                m.rings.push(Ring {
+                    centre: c,
+                    dir: pb.dir,
+                    half_width: width / 2.0,
+                    r_in: r_out - 1.6,
+                    r_out,
+                    mu: mu::RING,
+                });
+            }
+        }
+        m.bones.extend(chain);
+        finger_nodes.push(nodes);
+    }
+    // Hardware on metacarpals and the radius.
+    for &(h, f) in &p.extras.mc_wires {
+        if h == hand
+            && let Some(&(i, len)) = mc_refs.get(f)
+        {
+            {
+                let b = &m.bones[i];
+                for side in [-1.0, 1.0] {
+                    let r = 0.6;
+                    let mut rod = Rod {
+                        a: b.at_uv(0.08 * len, side * 1.2),
+                        b: b.at_uv(0.9 * len, side * 0.6),
+                        radius: r,
+                        radius_b: r,
+                        mu: mu::STEEL,
+                        thread: 0.0,
+                    };
+                    // The proximal end is bent over outside the cortex.
+                    rod.a = b.at_uv(0.05 * len, side * (b.shape.shaft_hw + 3.0));
+                    m.rods.push(rod);
+                }
+            }
+        }
+    }
+    for &(h, f) in &p.extras.plates {
+        if h != hand {
+            continue;
+        }
+        if f == 0 {
+            let r = m.bones[radius_idx].clone();
+            let l = r.shape.length;
+            plate(&mut m, r.at(l - 42.0 * s), r.dir, 22.0 * s, 5.0 * s, 3, 1.8);
+            plate(
+                &mut m,
+                r.at(l - 13.0 * s),
+                perp(r.dir),
+                12.0 * s,
+                4.2 * s,
+                4,
+                1.8,
+            );
+        } else if let Some(&(i, len)) = mc_refs.get(f) {
+            let (c, dir) = (m.bones[i].at(0.5 * len), m.bones[i].dir);
+            plate(&mut m, c, dir, 0.32 * len, 3.2 * s, 4, 1.3);
+        }
+    }
+
+    // Soft tissue: palm outline from the bones, bulges, the forearm, the fingers.
+    let thumb_n = perp(pp_dirs[0]);
+    let mc5 = &m.bones[mc_refs[4].0];
+    let mc1 = &m.bones[mc_refs[0].0];
+    let mc5_out = scale(perp(mc5.dir), -1.0);
+    let mc1_out = perp(mc1.dir);
+    let l5 = mc_refs[4].1;
+    let l1 = mc_refs[0].1;
+    let web = |i: usize, j: usize, t: f64| -> [f64; 2] {
+        let a_ = add(pp_points[i], scale(pp_dirs[i], t * a.bones[i][1].len));
+        let b_ = add(pp_points[j], scale(pp_dirs[j], t * a.bones[j][1].len));
+        scale(add(a_, b_), 0.5)
+    };
+    let polygon = vec![
+        [-30.0 * s, 118.0 * s],
+        add(
+            mc5.at(0.1 * l5),
+            scale(mc5_out, a.bones[4][0].base + 9.0 * s),
+        ),
+        add(
+            mc5.at(0.6 * l5),
+            scale(mc5_out, a.bones[4][0].shaft + 9.5 * s),
+        ),
+        add(mcp_points[4], scale(mc5_out, a.bones[4][0].head + 5.0 * s)),
+        web(4, 3, 0.3),
+        web(3, 2, 0.32),
+        web(2, 1, 0.32),
+        add(
+            mcp_points[1],
+            scale(perp(pp_dirs[1]), a.bones[1][0].head + 3.0 * s),
+        ),
+        add(
+            scale(add(mcp_points[1], mcp_points[0]), 0.5),
+            [0.0, 6.0 * s],
+        ),
+        add(
+            mc1.at(0.55 * l1),
+            scale(mc1_out, a.bones[0][0].shaft + 6.0 * s),
+        ),
+        add(
+            mc1.at(0.1 * l1),
+            scale(mc1_out, a.bones[0][0].base + 8.0 * s),
+        ),
+        [32.0 * s, 104.0 * s],
+        [33.0 * s, 118.0 * s],
+    ];
+    let _ = thumb_n;
+    m.tissue.palm = Some(soft::Slab {
+        polygon,
+        thickness: a.palm,
+        edge: 9.0 * s,
+    });
+    m.tissue.bulges.push(Bulge {
+        centre: add(mc1.at(0.4 * l1), scale(mc1_out, -3.0 * s)),
+        dir: mc1.dir,
+        a: 24.0 * s,
+        b: 14.0 * s,
+        thickness: a.palm * 1.25,
+    });
+    m.tissue.bulges.push(Bulge {
+        centre: add(mc5.at(0.35 * l5), scale(mc5_out, 2.0 * s)),
+        dir: mc5.dir,
+        a: 26.0 * s,
+        b: 11.0 * s,
+        thickness: a.palm * 1.1,
+    });
+    m.tissue.limb = Some(Limb {
+        a: [0.0, 100.0 * s],
+        b: [0.0, 400.0],
+        radius: 29.0 * s,
+        depth: 0.68,
+    });
+    for nodes in finger_nodes {
+        m.tissue.fingers.push(Finger { nodes, depth: 0.86 });
+    }
+    m
+}
+
+/// A titanium plate with `screws` screws seen end-on.
+fn plate(
+    m: &mut HandModel,
+    centre: [f64; 2],
+    dir: [f64; 2],
+    half_len: f64,
+    half_width: f64,
+    screws: usize,
+    thickness: f64,
+) {
+    let mut holes = Vec::new();
+    for i in 0..screws {
+        let t = if screws > 1 {
+            -0.78 + 1.56 * i as f64 / (screws - 1) as f64
+        } else {
+            0.0
+        };
+        let c = add(centre, scale(dir, t * half_len));
+        holes.push((c, 1.6));
+        // Screw head and shank, both seen along their axis.
+        m.slabs.push(Slab {
+            centre: c,
+            dir,
+            half_len: 1.6,
+            half_width: 1.6,
+            corner: 1.6,
+            thickness: 2.0,
+            mu: mu::TITANIUM,
+            holes: vec![],
+        });
+        m.slabs.push(Slab {
+            centre: c,
+            dir,
+            half_len: 1.0,
+            half_width: 1.0,
+            corner: 1.0,
+            thickness: 12.0,
+            mu: mu::TITANIUM,
+            holes: vec![],
+        });
+    }
+    m.slabs.push(Slab {
+        centre,
+        dir,
+        half_len,
+        half_width,
+        corner: half_width * 0.8,
+        thickness,
+        mu: mu::TITANIUM,
+        holes,
+    });
+}
+
+/// A rigid placement of a hand frame on the film: p' = R M p + t (M mirrors x for the
+/// left hand).
+#[derive(Clone, Copy)]
+struct Placement {
+    cos: f64,
+    sin: f64,
+    mirror: bool,
+    t: [f64; 2],
+}
+
+impl Placement {
+    fn vec(&self, d: [f64; 2]) -> [f64; 2] {
+        let x = if self.mirror { -d[0] } else { d[0] };
+        [
+            self.cos * x - self.sin * d[1],
+            self.sin * x + self.cos * d[1],
+        ]
+    }
+
+    fn point(&self, p: [f64; 2]) -> [f64; 2] {
+        add(self.vec(p), self.t)
+    }
+}
+
+fn place(m: &HandModel, pl: &Placement) -> HandModel {
+    let vsign = if pl.mirror { -1.0 } else { 1.0 };
+    let bones = m
+        .bones
+        .iter()
+        .map(|b| {
+            let mut b = b.clone();
+            b.origin = pl.point(b.origin);
+            b.dir = pl.vec(b.dir);
+            for c in &mut b.clips {
+                c.point = pl.point(c.point);
+                c.normal = pl.vec(c.normal);
+            }
+            // Mirroring flips the bone's lateral axis.
+            for e in &mut b.erosions {
+                e.v *= vsign;
+            }
+            b
+        })
+        .collect();
+    let blobs = m
+        .blobs
+        .iter()
+        .map(|b| Blob {
+            centre: pl.point(b.centre),
+            dir: pl.vec(b.dir),
+            ..b.clone()
+        })
+        .collect();
+    let rods = m
+        .rods
+        .iter()
+        .map(|r| Rod {
+            a: pl.point(r.a),
+            b: pl.point(r.b),
+            ..r.clone()
+        })
+        .collect();
+    let slabs = m
+        .slabs
+        .iter()
+        .map(|s| Slab {
+            centre: pl.point(s.centre),
+            dir: pl.vec(s.dir),
+            holes: s.holes.iter().map(|(p, r)| (pl.point(*p), *r)).collect(),
+            ..s.clone()
+        })
+        .collect();
+    let rings = m
+        .rings
+        .iter()
+        .map(|r| Ring {
+            centre: pl.point(r.centre),
+            dir: pl.vec(r.dir),
+            ..r.clone()
+        })
+        .collect();
+    let ellipsoids = m
+        .ellipsoids
+        .iter()
+        .map(|e| Ellipsoid {
+            centre: pl.point(e.centre),
+            dir: pl.vec(e.dir),
+            ..e.clone()
+        })
+        .collect();
+    let t = &m.tissue;
+    let tissue = HandTissue {
+        palm: t.palm.as_ref().map(|s| soft::Slab {
+            polygon: s.polygon.iter().map(|p| pl.point(*p)).collect(),
+            ..s.clone()
+        }),
+        bulges: t
+            .bulges
+            .iter()
+            .map(|b| Bulge {
+                centre: pl.point(b.centre),
+                dir: pl.vec(b.dir),
+                ..b.clone()
+            })
+            .collect(),
+        limb: t.limb.as_ref().map(|l| Limb {
+            a: pl.point(l.a),
+            b: pl.point(l.b),
+            ..l.clone()
+        }),
+        fingers: t
+            .fingers
+            .iter()
+            .map(|f| Finger {
+                nodes: f.nodes.iter().map(|(p, r)| (pl.point(*p), *r)).collect(),
+                depth: f.depth,
+            })
+            .collect(),
+    };
+    let joints = m
+        .joints
+        .iter()
+        .map(|(f, l, j)| {
+            (
+                *f,
+                *l,
+                JointTruth {
+                    centre: pl.point(j.centre),
+                    axis: pl.vec(j.axis),
+                    ..j.clone()
+                },
+            )
+        })
+        .collect();
+    HandModel {
+        bones,
+        blobs,
+        rods,
+        slabs,
+        rings,
+        ellipsoids,
+        tissue,
+        joints,
+    }
+}
+
+/// Extent of a placed-at-origin hand: joint boxes and the body's thumb side.
+struct Extent {
+    joints: [f64; 4],
+    /// Outermost soft tissue towards the middle of the film (x), and fingertip top (y).
+    thumb_x: f64,
+    tip_y: f64,
+}
+
+fn extent(m: &HandModel, pl: &Placement) -> Extent {
+    let mut e = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for (_, _, j) in &m.joints {
+        let c = pl.point(j.centre);
+        let h = j.side / 2.0;
+        e = [
+            e[0].min(c[0] - h),
+            e[1].min(c[1] - h),
+            e[2].max(c[0] + h),
+            e[3].max(c[1] + h),
+        ];
+    }
+    let mut thumb_x = if pl.mirror {
+        f64::INFINITY
+    } else {
+        f64::NEG_INFINITY
+    };
+    let mut tip_y = f64::INFINITY;
+    for f in &m.tissue.fingers {
+        for (p, r) in &f.nodes {
+            let q = pl.point(*p);
+            thumb_x = if pl.mirror {
+                thumb_x.min(q[0] - r)
+            } else {
+                thumb_x.max(q[0] + r)
+            };
+            tip_y = tip_y.min(q[1] - r);
+        }
+    }
+    Extent {
+        joints: e,
+        thumb_x,
+        tip_y,
+    }
+}
+
+/// Overrides of joint states for demonstrations and tests.
+pub type Overrides<'a> = &'a [(JointId, Condition)];
+
+pub fn apply_override(js: &mut JointState, c: Condition, finger: u8) {
+    *js = JointState {
+        flexion: 0.0,
+        ..js.clone()
+    };
+    js.erosions.clear();
+    js.displacement = Displacement::None;
+    js.ankylosis = false;
+    js.implant = JointImplant::None;
+    js.gap = 1.0;
+    js.jitter = 0.0;
+    match c {
+        Condition::Normal => {}
+        Condition::Narrowing => js.gap = 0.3,
+        Condition::Erosion => {
+            js.erosions = vec![
+                super::patient::ErosionSpec {
+                    distal: false,
+                    side: 1.0,
+                    depth: 0.4,
+                    r: 1.8,
+                },
+                super::patient::ErosionSpec {
+                    distal: true,
+                    side: -1.0,
+                    depth: 0.2,
+                    r: 1.4,
+                },
+                super::patient::ErosionSpec {
+                    distal: false,
+                    side: 0.0,
+                    depth: 0.6,
+                    r: 1.2,
+                },
+            ];
+            js.gap = 0.75;
+        }
+        Condition::Ankylosis => {
+            js.ankylosis = true;
+            js.gap = 0.25;
+            js.flexion = 10.0;
+        }
+        Condition::Subluxation => {
+            js.displacement = Displacement::Partial {
+                lateral: -0.55,
+                axial: -0.3,
+            }
+        }
+        Condition::Dislocation => {
+            js.displacement = Displacement::Dislocated {
+                lateral: -1.3,
+                axial: -0.6,
+            }
+        }
+        Condition::Implant => {
+            if finger > 1 {
+                js.implant = JointImplant::Silicone;
+            }
+        }
+    }
+}
+
+/// Builds the scene of image `tp` of `patient`; `rng` is the image's own stream.
+pub fn build(patient: &Patient, tp: usize, rng: &mut Rng, overrides: Overrides) -> Scene {
+    let site: &Site = &patient.sites[tp];
+    let mut disease = patient.disease[tp].clone();
+    for &(id, c) in overrides {
+        let h = if id.side == Side::Right { 0 } else { 1 };
+        let level = if id.level == Level::Mcp { 0 } else { 1 };
+        apply_override(
+            &mut disease[h].joints[id.finger as usize - 1][level],
+            c,
+            id.finger,
+        );
+    }
+    let poses = [sample_pose(rng), sample_pose(rng)];
+    let models: Vec<HandModel> = (0..2)
+        .map(|h| build_hand(&patient.hands[h], &disease[h], patient, h, &poses[h], rng))
+        .collect();
+    let mut spacing = (site.spacing + rng.range(-0.004, 0.004)).clamp(0.12, 0.18);
+    let margins: [f64; 4] = std::array::from_fn(|_| {
+        if rng.chance(0.3) {
+            -15.0
+        } else {
+            site.collimation * rng.range(0.5, 1.5) + rng.range(0.0, 6.0)
+        }
+    });
+    let field_angle = rng.range(-0.8, 0.8).to_radians();
+    let gap_pref = rng.range(-2.0, 30.0);
+    let lr_split = rng.f64();
+    let gap_share = rng.f64();
+    let tip_off = [rng.range(-8.0, 20.0), rng.range(-8.0, 20.0)];
+    let y_jit = rng.f64();
+    let mut rotations = [poses[0].rotation, poses[1].rotation];
+    let (placements, field) = loop {
+        let (w, h) = (WIDTH as f64 * spacing, HEIGHT as f64 * spacing);
+        let field = [margins[0], margins[1], w - margins[2], h - margins[3]];
+        // Boxes must stay inside the field even where it is rotated.
+        let slack_rot = field_angle.abs() * w.max(h) * 0.5 + 1.5;
+        let inner = [
+            field[0].max(0.0) + slack_rot,
+            field[1].max(0.0) + slack_rot,
+            field[2].min(w) - slack_rot,
+            field[3].min(h) - slack_rot,
+        ];
+        let mut pls = [0, 1].map(|hnd| {
+            let (sn, cs) = sin_cos(rotations[hnd].to_radians() * if hnd == 0 { 1.0 } else { -1.0 });
+            Placement {
+                cos: cs,
+                sin: sn,
+                mirror: hnd == 1,
+                t: [0.0, 0.0],
+            }
+        });
+        let ex = [extent(&models[0], &pls[0]), extent(&models[1], &pls[1])];
+        let need_r = ex[0].thumb_x - ex[0].joints[0];
+        let need_l = ex[1].joints[2] - ex[1].thumb_x;
+        let avail = inner[2] - inner[0];
+        let mut gap = gap_pref;
+        let mut slack = avail - need_r - need_l - gap;
+        if slack < 0.0 {
+            gap = (gap + slack).max(-4.0);
+            slack = avail - need_r - need_l - gap;
+        }
+        let mut ok = slack >= 0.0;
+        // The slack goes partly into the gap between the hands, the rest around them.
+        let gap_extra = slack * 0.35 * gap_share;
+        let left = (slack - gap_extra) * (0.3 + 0.4 * lr_split);
+        let tx_r = inner[0] - ex[0].joints[0] + left;
+        let tx_l = tx_r + ex[0].thumb_x + gap + gap_extra - ex[1].thumb_x;
+        for (hnd, tx) in [(0, tx_r), (1, tx_l)] {
+            let e = &ex[hnd];
+            let lo = inner[1] - e.joints[1];
+            let hi = inner[3] - e.joints[3];
+            if lo > hi {
+                ok = false;
+            }
+            let pref = field[1].max(0.0) + tip_off[hnd] - e.tip_y;
+            let ty = pref.clamp(lo, hi.max(lo)) + (hi - lo).max(0.0) * 0.1 * (y_jit - 0.5);
+            pls[hnd].t = [tx, ty.clamp(lo, hi.max(lo))];
+        }
+        if ok || spacing > 0.3 {
+            break (pls, field);
+        }
+        // The hands do not fit: a larger plate (coarser pixels), straighter hands.
+        spacing += 0.006;
+        rotations = [rotations[0] * 0.7, rotations[1] * 0.7];
+    };
+    let placed: Vec<HandModel> = (0..2).map(|h| place(&models[h], &placements[h])).collect();
+
+    let mut scene = Scene {
+        spacing,
+        bones: Vec::new(),
+        blobs: Vec::new(),
+        rods: Vec::new(),
+        slabs: Vec::new(),
+        rings: Vec::new(),
+        ellipsoids: Vec::new(),
+        glyphs: Vec::new(),
+        tissue: Vec::new(),
+        exposure: Exposure {
+            photons: site.photons * rng.range(0.7, 1.4) as f32,
+            heel: rng.range(-0.15, 0.15) as f32,
+            heel_along_x: rng.chance(0.5),
+            scatter: site.scatter,
+            scatter_sigma_mm: rng.range(10.0, 25.0),
+            blur_mm: site.blur_mm,
+            field,
+            field_angle,
+            penumbra_mm: rng.range(0.4, 1.5),
+            leak: rng.range(0.015, 0.06) as f32,
+            usm_amount: site.usm_amount,
+            usm_sigma_mm: site.usm_sigma_mm,
+            drc_amount: site.drc_amount,
+            drc_sigma_mm: rng.range(12.0, 30.0),
+            tone_centre: site.tone_centre + rng.range(-0.08, 0.08) as f32,
+            tone_width: site.tone_width,
+            black: site.black,
+            white: site.white,
+            row_noise: site.row_noise,
+        },
+        materials: Materials {
+            soft: mu::SOFT * rng.range(0.95, 1.05) as f32,
+            cortical: mu::CORTICAL * site.bone_contrast,
+            trabecular: mu::TRABECULAR * site.bone_contrast,
+        },
+        label: None,
+        joints: Vec::new(),
+    };
+    for (h, m) in placed.into_iter().enumerate() {
+        let side = if h == 0 { Side::Right } else { Side::Left };
+        for (f, l, mut j) in m.joints {
+            j.id = JointId {
+                side,
+                finger: f,
+                level: if l == 0 { Level::Mcp } else { Level::Pip },
+            };
+            if j.id.is_thumb_ip() {
+                j.subluxation = None;
+            }
+            scene.joints.push(j);
+        }
+        scene.bones.extend(m.bones);
+        scene.blobs.extend(m.blobs);
+        scene.rods.extend(m.rods);
+        scene.slabs.extend(m.slabs);
+        scene.rings.extend(m.rings);
+        scene.ellipsoids.extend(m.ellipsoids);
+        scene.tissue.push(m.tissue);
+    }
+    // The 20 joints in `JointId::all()` order.
+    scene
+        .joints
+        .sort_by_key(|j| (j.id.side, j.id.level, j.id.finger));
+    place_markers(&mut scene, site, patient, tp, rng);
+    scene
+}
+
+/// Whether a film rectangle (mm) stays clear of every joint box and inside the field.
+fn free(scene: &Scene, r: [f64; 4]) -> bool {
+    let e = &scene.exposure;
+    let inside = [[r[0], r[1]], [r[2], r[1]], [r[0], r[3]], [r[2], r[3]]]
+        .iter()
+        .all(|p| film::in_field(e, p[0], p[1], 1.0));
+    let (w, h) = (WIDTH as f64 * scene.spacing, HEIGHT as f64 * scene.spacing);
+    let on_film = r[0] > 0.0 && r[1] > 0.0 && r[2] < w && r[3] < h;
+    // Radiographers put markers beside the anatomy, not on it.
+    let off = |p: [f64; 2], pad: f64| {
+        p[0] < r[0] - pad || p[0] > r[2] + pad || p[1] < r[1] - pad || p[1] > r[3] + pad
+    };
+    let clear_of_bones = scene.bones.iter().all(|b| {
+        let pad = b.shape.base_hw.max(b.shape.head_hw) + 2.0;
+        let n = (b.shape.length / 3.0).ceil() as usize;
+        (0..=n).all(|k| off(b.at(b.shape.length * k as f64 / n as f64), pad))
+    }) && scene
+        .blobs
+        .iter()
+        .all(|b| off(b.centre, b.a.max(b.b) + 2.0));
+    inside
+        && on_film
+        && clear_of_bones
+        && scene.joints.iter().all(|j| {
+            let hs = j.side / 2.0 + 4.0;
+            r[2] < j.centre[0] - hs
+                || r[0] > j.centre[0] + hs
+                || r[3] < j.centre[1] - hs
+                || r[1] > j.centre[1] + hs
+        })
+}
+
+/// Lead side markers near their hand, in a free corner; sometimes a text label.
+fn place_markers(scene: &mut Scene, site: &Site, patient: &Patient, tp: usize, rng: &mut Rng) {
+    let (w, h) = (WIDTH as f64 * scene.spacing, HEIGHT as f64 * scene.spacing);
+    let [fx0, fy0, fx1, fy1] = scene.exposure.field;
+    let (x0, y0, x1, y1) = (
+        fx0.max(0.0) + 4.0,
+        fy0.max(0.0) + 4.0,
+        fx1.min(w) - 4.0,
+        fy1.min(h) - 4.0,
+    );
+    let letter_h = rng.range(9.0, 14.0);
+    let letter_w = letter_h * 5.0 / 7.0;
+    let holder = rng.chance(0.6);
+    for (bit, ch) in [(1u8, 'R'), (2u8, 'L')] {
+        if site.markers & bit == 0 {
+            continue;
+        }
+        // Candidates on this hand's half of the film, top and bottom, outer and inner.
+        let left = ch == 'R';
+        let xs = if left {
+            [x0, x0 + 0.3 * (x1 - x0), x0 + 0.15 * (x1 - x0)]
+        } else {
+            [
+                x1 - letter_w,
+                x1 - letter_w - 0.3 * (x1 - x0),
+                x1 - letter_w - 0.15 * (x1 - x0),
+            ]
+        };
+        let ys = [y0, y1 - letter_h, 0.5 * (y0 + y1)];
+        let start = rng.below(9);
+        for k in 0..9 {
+            let i = (start + k) % 9;
+            let (x, y) = (xs[i % 3], ys[i / 3]);
+            let pad = letter_h * 0.25;
+            if free(
+                scene,
+                [x - pad, y - pad, x + letter_w + pad, y + letter_h + pad],
+            ) {
+                if holder {
+                    scene.slabs.push(Slab {
+                        centre: [x + letter_w / 2.0, y + letter_h / 2.0],
+                        dir: [1.0, 0.0],
+                        half_len: letter_w / 2.0 + pad,
+                        half_width: letter_h / 2.0 + pad,
+                        corner: pad,
+                        thickness: 4.0,
+                        mu: mu::ACRYLIC,
+                        holes: vec![],
+                    });
+                }
+                scene.glyphs.push(([x, y], letter_h, ch));
+                break;
+            }
+        }
+    }
+    if site.label {
+        let date = super::dicom::study_date(patient, tp);
+        let lines = vec![
+            format!("{} PHANTOM {:04}", site.name, patient.index + 1),
+            format!(
+                "{}.{}.{} BOTH HANDS PA",
+                &date[0..4],
+                &date[4..6],
+                &date[6..8]
+            ),
+        ];
+        let sc = ((3.0 / 7.0) / scene.spacing).round().max(2.0) as usize;
+        let cols = lines.iter().map(|l| l.len()).max().unwrap_or(0);
+        let (lw, lh) = ((cols * 6 + 4) * sc, (lines.len() * 9 + 2) * sc);
+        let (lw_mm, lh_mm) = (lw as f64 * scene.spacing, lh as f64 * scene.spacing);
+        let corners = [
+            [x0, y0],
+            [x1 - lw_mm, y0],
+            [x0, y1 - lh_mm],
+            [x1 - lw_mm, y1 - lh_mm],
+            [0.5 * (x0 + x1 - lw_mm), y1 - lh_mm],
+        ];
+        let start = rng.below(corners.len());
+        for k in 0..corners.len() {
+            let c = corners[(start + k) % corners.len()];
+            if free(scene, [c[0], c[1], c[0] + lw_mm, c[1] + lh_mm]) {
+                scene.label = Some(TextLabel {
+                    at: [
+                        (c[0] / scene.spacing) as usize,
+                        (c[1] / scene.spacing) as usize,
+                    ],
+                    scale: sc,
+                    lines,
+                    inverse: rng.chance(0.5),
+                });
+                break;
+            }
+        }
+    }
+}

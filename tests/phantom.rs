@@ -1,0 +1,804 @@
+//! The phantom generator (issue 3): determinism, ground truth inside the image and on the
+//! joint spaces, label prevalence, the paired time points, and DICOM validity checked by
+//! the real `dciodvfy`.
+
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+use std::process::Command;
+
+use rajoints::annotations::Annotations;
+use rajoints::image::Radiograph;
+use rajoints::phantom::{self, Condition, JointGeometry, PhantomOptions};
+use rajoints::pipeline::naming::JointId;
+
+fn opts(count: usize, seed: u64) -> PhantomOptions {
+    PhantomOptions {
+        count,
+        seed,
+        ..Default::default()
+    }
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![(
+        "annotations.json".to_string(),
+        std::fs::read(dir.join("annotations.json")).unwrap(),
+    )];
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("images"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    for n in names {
+        let bytes = std::fs::read(dir.join("images").join(&n)).unwrap();
+        out.push((n, bytes));
+    }
+    out
+}
+
+#[test]
+fn same_arguments_give_identical_bytes_and_another_seed_differs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    let o = opts(3, 11);
+    let ann = phantom::generate(&o, &a).unwrap();
+    phantom::generate(&o, &b).unwrap();
+    phantom::generate(&opts(3, 12), &c).unwrap();
+    let (fa, fb, fc) = (files(&a), files(&b), files(&c));
+    assert_eq!(fa.len(), 4, "annotations.json and three images");
+    for (x, y) in fa.iter().zip(&fb) {
+        assert_eq!(x.0, y.0);
+        assert!(
+            x.1 == y.1,
+            "{} differs between two runs with the same arguments",
+            x.0
+        );
+    }
+    for (x, y) in fa.iter().zip(&fc) {
+        assert!(x.1 != y.1, "{} is the same for seeds 11 and 12", x.0);
+    }
+    // What generate returns is what it wrote, and what annotate computes without pixels.
+    assert_eq!(Annotations::load(&a).unwrap(), ann);
+    assert_eq!(phantom::annotate(&o).unwrap(), ann);
+}
+
+#[test]
+fn every_image_has_twenty_joints_and_patients_have_paired_time_points() {
+    let a = phantom::annotate(&opts(7, 3)).unwrap();
+    assert_eq!(a.format, "rajoints-annotations/1");
+    assert_eq!(a.images.len(), 7);
+    let ids: Vec<JointId> = JointId::all().collect();
+    let mut uids = std::collections::BTreeSet::new();
+    for (i, img) in a.images.iter().enumerate() {
+        assert_eq!(
+            img.joints.iter().map(|j| j.joint).collect::<Vec<_>>(),
+            ids,
+            "image {i}"
+        );
+        for j in &img.joints {
+            assert_eq!(
+                j.subluxation.is_none(),
+                j.joint.is_thumb_ip(),
+                "{} of image {i}",
+                j.joint
+            );
+        }
+        assert_eq!(img.timepoint as usize, i % 2);
+        assert_eq!(img.patient_id, a.images[i - i % 2].patient_id);
+        assert_eq!((img.width, img.height), (2010, 1670));
+        assert_eq!(
+            img.annotator,
+            format!("rajoints-phantom {}", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(
+            uids.insert(img.sop_instance_uid.clone()),
+            "SOP Instance UID repeated"
+        );
+        assert!(img.file.starts_with("images/") && img.file.ends_with(".dcm"));
+    }
+    assert_ne!(a.images[1].patient_id, a.images[2].patient_id);
+    // The odd image out is the last patient's time point 0.
+    assert_eq!(a.images[6].timepoint, 0);
+}
+
+#[test]
+fn boxes_stay_inside_the_image_and_have_anatomical_size() {
+    let a = phantom::annotate(&opts(300, 5)).unwrap();
+    for img in &a.images {
+        for j in &img.joints {
+            let b = j.bbox;
+            assert!(
+                b.x0 >= 0.0 && b.y0 >= 0.0 && b.x1 <= 2010.0 && b.y1 <= 1670.0,
+                "{} of {}: {b:?}",
+                j.joint,
+                img.file
+            );
+            // Square boxes of 50-260 px: 9-30 mm at 0.12-0.18 mm per pixel, the range
+            // from a small PIP5 to a large displaced MCP.
+            assert!((b.width() - b.height()).abs() < 0.05, "{b:?}");
+            assert!(
+                (50.0..=260.0).contains(&b.width()),
+                "{} of {}: side {}",
+                j.joint,
+                img.file,
+                b.width()
+            );
+        }
+    }
+}
+
+/// Mean display value of a thin strip across the axis at `t` pixels along it.
+fn strip(img: &Radiograph, j: &JointGeometry, t: f32, half: f32) -> f32 {
+    let (ax, ay) = j.axis;
+    let (px, py) = (-ay, ax);
+    let mut sum = 0.0;
+    let mut n = 0.0;
+    let mut s = -half;
+    while s <= half {
+        for dt in [-0.5f32, 0.0, 0.5] {
+            let x = j.centre.0 + (t + dt) * ax + s * px;
+            let y = j.centre.1 + (t + dt) * ay + s * py;
+            sum += img.at(x.floor() as usize, y.floor() as usize);
+            n += 1.0;
+        }
+        s += 1.0;
+    }
+    sum / n
+}
+
+/// How much darker the joint's centre is than the bone ends on both sides of it: the mean
+/// of a strip across the axis at the centre against the means over the first 1.5 mm of
+/// bone past the joint space on each side.
+fn gap_contrast(img: &Radiograph, j: &JointGeometry, spacing_mm: f64) -> f32 {
+    let px = |mm: f64| (mm / spacing_mm) as f32;
+    let half = px(0.8);
+    let centre =
+        (strip(img, j, -1.0, half) + strip(img, j, 0.0, half) + strip(img, j, 1.0, half)) / 3.0;
+    let side = |sign: f32| {
+        let (a, b) = (j.gap / 2.0 + px(0.2), j.gap / 2.0 + px(1.7));
+        let n = (b - a).ceil() as usize;
+        (0..=n)
+            .map(|k| strip(img, j, sign * (a + k as f32), half))
+            .sum::<f32>()
+            / (n + 1) as f32
+    };
+    side(-1.0).min(side(1.0)) - centre
+}
+
+#[test]
+fn boxes_are_centred_on_visible_joint_spaces() {
+    let mut checked = 0;
+    for (seed, index) in [(21, 0), (22, 1)] {
+        let p = phantom::render_one(&opts(2, seed), index).unwrap();
+        let img = p.radiograph();
+        for (j, a) in p.joints.iter().zip(&p.annotation.joints) {
+            let (cx, cy) = a.bbox.centre();
+            assert!(
+                (cx - j.centre.0).abs() < 0.02 && (cy - j.centre.1).abs() < 0.02,
+                "{} box not centred on its joint",
+                j.id
+            );
+            if j.conditions == [Condition::Normal] && j.gap >= 4.0 {
+                let c = gap_contrast(&img, j, p.pixel_spacing_mm);
+                assert!(
+                    c > 0.01,
+                    "{} (seed {seed}): joint space not darker than the bone ends ({c})",
+                    j.id
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} normal joints checked");
+}
+
+#[test]
+fn ankylosis_bridges_the_joint_space_and_dislocation_moves_the_bone() {
+    let r = |s: &str| s.parse::<JointId>().unwrap();
+    let forced = [
+        (r("R-PIP3"), Condition::Ankylosis),
+        (r("R-PIP4"), Condition::Normal),
+        (r("L-PIP3"), Condition::Ankylosis),
+        (r("L-PIP4"), Condition::Normal),
+        (r("R-MCP2"), Condition::Dislocation),
+    ];
+    let p = phantom::render_with(&opts(1, 31), 0, &forced).unwrap();
+    let img = p.radiograph();
+    let get = |id: JointId| p.joints.iter().find(|j| j.id == id).unwrap();
+    let ann = |id: JointId| p.annotation.joints.iter().find(|j| j.joint == id).unwrap();
+    for (fused, normal) in [("R-PIP3", "R-PIP4"), ("L-PIP3", "L-PIP4")] {
+        let (f, n) = (get(r(fused)), get(r(normal)));
+        let (cf, cn) = (
+            gap_contrast(&img, f, p.pixel_spacing_mm),
+            gap_contrast(&img, n, p.pixel_spacing_mm),
+        );
+        assert!(
+            cn > 0.01 && cf < 0.5 * cn,
+            "{fused} contrast {cf} vs {normal} {cn}"
+        );
+        assert!(ann(r(fused)).ankylosis && !ann(r(normal)).ankylosis);
+    }
+    assert_eq!(ann(r("R-MCP2")).subluxation, Some(true));
+    assert!(
+        get(r("R-MCP2"))
+            .conditions
+            .contains(&Condition::Dislocation)
+    );
+}
+
+#[test]
+fn label_prevalence_follows_the_requested_rates() {
+    // Labels need no pixels, so thousands of images are cheap.
+    for (ank, sub, count, tol) in [
+        (0.3, 0.3, 1000, 0.03),
+        (
+            phantom::ANKYLOSIS_RATE,
+            phantom::SUBLUXATION_RATE,
+            2600,
+            0.008,
+        ),
+    ] {
+        let a = phantom::annotate(&PhantomOptions {
+            count,
+            seed: 77,
+            ankylosis_rate: ank,
+            subluxation_rate: sub,
+            monochrome1: false,
+        })
+        .unwrap();
+        let joints: Vec<_> = a.images.iter().flat_map(|i| &i.joints).collect();
+        let pa = joints.iter().filter(|j| j.ankylosis).count() as f64 / joints.len() as f64;
+        let with_sub: Vec<_> = joints.iter().filter_map(|j| j.subluxation).collect();
+        let ps = with_sub.iter().filter(|&&s| s).count() as f64 / with_sub.len() as f64;
+        assert_eq!(with_sub.len(), count * 18);
+        assert!((pa - ank).abs() < tol, "ankylosis {pa} for rate {ank}");
+        assert!((ps - sub).abs() < tol, "subluxation {ps} for rate {sub}");
+    }
+    // Rates 0 and 1 are exact.
+    let none = phantom::annotate(&PhantomOptions {
+        count: 20,
+        seed: 1,
+        ankylosis_rate: 0.0,
+        subluxation_rate: 0.0,
+        monochrome1: false,
+    })
+    .unwrap();
+    assert!(
+        none.images
+            .iter()
+            .flat_map(|i| &i.joints)
+            .all(|j| !j.ankylosis && j.subluxation != Some(true))
+    );
+    let all = phantom::annotate(&PhantomOptions {
+        count: 4,
+        seed: 1,
+        ankylosis_rate: 1.0,
+        subluxation_rate: 1.0,
+        monochrome1: false,
+    })
+    .unwrap();
+    assert!(
+        all.images
+            .iter()
+            .flat_map(|i| &i.joints)
+            .all(|j| j.ankylosis && j.subluxation != Some(false))
+    );
+}
+
+#[test]
+fn findings_do_not_regress_between_time_points() {
+    let a = phantom::annotate(&PhantomOptions {
+        count: 200,
+        seed: 9,
+        ankylosis_rate: 0.2,
+        subluxation_rate: 0.2,
+        monochrome1: false,
+    })
+    .unwrap();
+    let mut new = 0;
+    for pair in a.images.chunks(2) {
+        for (j0, j1) in pair[0].joints.iter().zip(&pair[1].joints) {
+            assert!(
+                !j0.ankylosis || j1.ankylosis,
+                "{} of {} lost its ankylosis",
+                j0.joint,
+                pair[0].patient_id
+            );
+            assert!(j0.subluxation != Some(true) || j1.subluxation == Some(true));
+            new += (j1.ankylosis && !j0.ankylosis) as usize;
+        }
+    }
+    assert!(new > 0, "the disease never progresses");
+}
+
+#[test]
+fn rejects_rates_outside_zero_to_one() {
+    for (a, s) in [(-0.1, 0.0), (0.0, 1.5), (f64::NAN, 0.0)] {
+        let o = PhantomOptions {
+            ankylosis_rate: a,
+            subluxation_rate: s,
+            ..opts(1, 0)
+        };
+        assert!(
+            matches!(
+                phantom::annotate(&o),
+                Err(phantom::Error::InvalidRate { .. })
+            ),
+            "{a} {s}"
+        );
+    }
+}
+
+#[test]
+fn monochrome1_stores_inverted_values() {
+    let m2 = phantom::render_one(&opts(1, 4), 0).unwrap();
+    let m1 = phantom::render_one(
+        &PhantomOptions {
+            monochrome1: true,
+            ..opts(1, 4)
+        },
+        0,
+    )
+    .unwrap();
+    assert!(m2.stored.iter().zip(&m1.stored).all(|(a, b)| a + b == 1023));
+    assert!(m2.stored.iter().all(|&v| v < 1024));
+    let (a, b) = (m2.radiograph(), m1.radiograph());
+    assert!(
+        a.pixels
+            .iter()
+            .zip(&b.pixels)
+            .all(|(x, y)| (x - y).abs() < 1e-6),
+        "both display the same"
+    );
+}
+
+/// Runs the real dciodvfy; a missing tool fails the test rather than skipping it.
+fn dciodvfy(path: &Path) -> String {
+    let tool = Path::new("/usr/bin/dciodvfy");
+    assert!(
+        tool.is_file(),
+        "dciodvfy not found at {}: install dicom3tools to run this test",
+        tool.display()
+    );
+    let out = Command::new(tool).arg(path).output().expect("run dciodvfy");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn dciodvfy_finds_no_errors_or_warnings() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (k, mono1) in [(0, false), (1, true)] {
+        let dir = tmp.path().join(format!("{k}"));
+        let o = PhantomOptions {
+            monochrome1: mono1,
+            ..opts(2, 40 + k)
+        };
+        let ann = phantom::generate(&o, &dir).unwrap();
+        for img in &ann.images {
+            let report = dciodvfy(&dir.join(&img.file));
+            let bad: Vec<&str> = report
+                .lines()
+                .filter(|l| l.contains("Error") || l.contains("Warning"))
+                .collect();
+            assert!(bad.is_empty(), "dciodvfy on {}:\n{report}", img.file);
+            assert!(report.contains("CRImage"), "{report}");
+        }
+    }
+}
+
+#[test]
+fn files_carry_geometry_and_identity() {
+    use dicom_dictionary_std::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    let ann = phantom::generate(&opts(2, 8), tmp.path()).unwrap();
+    let mut studies = Vec::new();
+    for img in &ann.images {
+        let obj = dicom_object::open_file(tmp.path().join(&img.file)).unwrap();
+        let s = |t| obj.element(t).unwrap().to_str().unwrap().trim().to_string();
+        assert_eq!(s(tags::SOP_INSTANCE_UID), img.sop_instance_uid);
+        assert_eq!(s(tags::PATIENT_ID), img.patient_id);
+        assert_eq!(s(tags::MODALITY), "CR");
+        assert_eq!(s(tags::BODY_PART_EXAMINED), "HAND");
+        assert_eq!(s(tags::PHOTOMETRIC_INTERPRETATION), "MONOCHROME2");
+        studies.push(s(tags::STUDY_INSTANCE_UID));
+        let sp: Vec<f64> = obj
+            .element(tags::PIXEL_SPACING)
+            .unwrap()
+            .to_multi_float64()
+            .unwrap();
+        assert!(sp[0] == sp[1] && (0.12..=0.2).contains(&sp[0]), "{sp:?}");
+        let ip: Vec<f64> = obj
+            .element(tags::IMAGER_PIXEL_SPACING)
+            .unwrap()
+            .to_multi_float64()
+            .unwrap();
+        assert_eq!(sp, ip);
+        // Boxes have an anatomical size in millimetres whatever the pixel size.
+        for j in &img.joints {
+            let mm = j.bbox.width() as f64 * sp[0];
+            let range = match (j.joint.level, j.joint.finger) {
+                (rajoints::pipeline::naming::Level::Mcp, _) => 13.0..=30.0,
+                _ => 10.0..=24.0,
+            };
+            assert!(range.contains(&mm), "{} box {mm} mm", j.joint);
+        }
+        let decoded = rajoints::dicom::decode::decode(
+            &rajoints::dicom::decode::open(&tmp.path().join(&img.file)).unwrap(),
+            u64::MAX,
+        )
+        .unwrap();
+        assert_eq!((decoded.width, decoded.height), (2010, 1670));
+        assert!(
+            !decoded.orientation.mirrored,
+            "the decoder must read the film as unmirrored"
+        );
+    }
+    assert_ne!(studies[0], studies[1], "each time point is its own study");
+}
+
+fn condition(name: &str) -> phantom::Condition {
+    use phantom::Condition::*;
+    match name {
+        "normal" => Normal,
+        "narrowing" => Narrowing,
+        "erosion" => Erosion,
+        "ankylosis" => Ankylosis,
+        "subluxation" => Subluxation,
+        "dislocation" => Dislocation,
+        "implant" => Implant,
+        _ => panic!("unknown condition {name}"),
+    }
+}
+
+/// Renders images for a look (`PHANTOM_PREVIEW="seed:index,..."`), into
+/// target/phantom-preview/.
+#[test]
+#[ignore]
+fn preview() {
+    let dir = repo().join("target/phantom-preview");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = std::env::var("PHANTOM_PREVIEW").unwrap_or_else(|_| "1:0".into());
+    for item in spec.split(',') {
+        let (seed, index) = item.split_once(':').unwrap();
+        let opts = PhantomOptions {
+            seed: seed.parse().unwrap(),
+            ..Default::default()
+        };
+        let t = std::time::Instant::now();
+        let force: Vec<(rajoints::pipeline::naming::JointId, phantom::Condition)> =
+            std::env::var("PHANTOM_FORCE")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let (j, c) = s.split_once('=').unwrap();
+                    (j.parse().unwrap(), condition(c))
+                })
+                .collect();
+        let p = phantom::render_with(&opts, index.parse().unwrap(), &force).unwrap();
+        eprintln!(
+            "render {item}: {:?}, spacing {:.3}",
+            t.elapsed(),
+            p.pixel_spacing_mm
+        );
+        let img = p.radiograph();
+        rajoints::render::png::write_gray(&dir.join(format!("s{seed}-{index}.png")), &img, false)
+            .unwrap();
+        if let Ok(crops) = std::env::var("PHANTOM_CROP") {
+            for (k, c) in crops.split(';').enumerate() {
+                let v: Vec<usize> = c.split(',').map(|x| x.parse().unwrap()).collect();
+                let (x, y, w, h) = (v[0], v[1], v[2], v[3]);
+                let z = v.get(4).copied().unwrap_or(1);
+                let mut px = Vec::new();
+                for r in 0..h * z {
+                    for c in 0..w * z {
+                        px.push(img.at(
+                            (x + c / z).min(img.width as usize - 1),
+                            (y + r / z).min(img.height as usize - 1),
+                        ));
+                    }
+                }
+                let crop = rajoints::image::Radiograph {
+                    width: (w * z) as u32,
+                    height: (h * z) as u32,
+                    pixels: px,
+                    ..img.clone()
+                };
+                rajoints::render::png::write_gray(
+                    &dir.join(format!("s{seed}-{index}-crop{k}.png")),
+                    &crop,
+                    false,
+                )
+                .unwrap();
+            }
+        }
+        if let Ok(names) = std::env::var("PHANTOM_JOINTS") {
+            for name in names.split(',') {
+                let j = p
+                    .annotation
+                    .joints
+                    .iter()
+                    .find(|j| j.joint.to_string() == name)
+                    .unwrap();
+                let b = j.bbox;
+                let (cx, cy) = b.centre();
+                let half = b.width() * 0.8;
+                let (x0, y0) = ((cx - half).max(0.0) as usize, (cy - half).max(0.0) as usize);
+                let n = (2.0 * half) as usize;
+                let mut px = Vec::new();
+                for r in 0..n * 2 {
+                    for c in 0..n * 2 {
+                        px.push(img.at(
+                            (x0 + c / 2).min(img.width as usize - 1),
+                            (y0 + r / 2).min(img.height as usize - 1),
+                        ));
+                    }
+                }
+                let crop = rajoints::image::Radiograph {
+                    width: (2 * n) as u32,
+                    height: (2 * n) as u32,
+                    pixels: px,
+                    ..img.clone()
+                };
+                rajoints::render::png::write_gray(
+                    &dir.join(format!("s{seed}-{index}-{name}.png")),
+                    &crop,
+                    false,
+                )
+                .unwrap();
+            }
+        }
+        for j in &p.annotation.joints {
+            eprintln!(
+                "{} {:?} ank {} sub {:?}",
+                j.joint, j.bbox, j.ankylosis, j.subluxation
+            );
+        }
+    }
+}
+
+/// Writes a small dataset for a look (`PHANTOM_SAMPLE=count:seed`) into target/phantom-sample.
+#[test]
+#[ignore]
+fn sample() {
+    let dir = repo().join("target/phantom-sample");
+    let spec = std::env::var("PHANTOM_SAMPLE").unwrap_or_else(|_| "2:1".into());
+    let (count, seed) = spec.split_once(':').unwrap();
+    let opts = PhantomOptions {
+        count: count.parse().unwrap(),
+        seed: seed.parse().unwrap(),
+        ..Default::default()
+    };
+    let t = std::time::Instant::now();
+    phantom::generate(&opts, &dir).unwrap();
+    eprintln!("generated {} images in {:?}", opts.count, t.elapsed());
+}
+
+/// An RGB canvas for the documentation's pictures.
+struct Sheet {
+    w: usize,
+    h: usize,
+    rgb: Vec<u8>,
+}
+
+impl Sheet {
+    fn new(w: usize, h: usize) -> Sheet {
+        Sheet {
+            w,
+            h,
+            rgb: vec![255; w * h * 3],
+        }
+    }
+
+    /// Pastes `img` (display values) scaled by `1 / down` (box average) at (x, y).
+    #[allow(clippy::too_many_arguments)]
+    fn paste(
+        &mut self,
+        img: &Radiograph,
+        x0: usize,
+        y0: usize,
+        w: usize,
+        h: usize,
+        down: usize,
+        at: (usize, usize),
+    ) {
+        for r in 0..h / down {
+            for c in 0..w / down {
+                let mut sum = 0.0;
+                for dy in 0..down {
+                    for dx in 0..down {
+                        let (x, y) = (x0 + c * down + dx, y0 + r * down + dy);
+                        sum += if x < img.width as usize && y < img.height as usize {
+                            img.at(x, y)
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+                let g = (sum / (down * down) as f32 * 255.0)
+                    .round()
+                    .clamp(0.0, 255.0) as u8;
+                self.put(at.0 + c, at.1 + r, [g, g, g]);
+            }
+        }
+    }
+
+    fn put(&mut self, x: usize, y: usize, c: [u8; 3]) {
+        if x < self.w && y < self.h {
+            let i = (y * self.w + x) * 3;
+            self.rgb[i..i + 3].copy_from_slice(&c);
+        }
+    }
+
+    fn rect(&mut self, x0: usize, y0: usize, x1: usize, y1: usize, c: [u8; 3]) {
+        for x in x0..=x1 {
+            self.put(x, y0, c);
+            self.put(x, y1, c);
+        }
+        for y in y0..=y1 {
+            self.put(x0, y, c);
+            self.put(x1, y, c);
+        }
+    }
+
+    fn text(&mut self, x: usize, y: usize, s: &str, scale: usize, c: [u8; 3]) {
+        for (k, ch) in s.chars().enumerate() {
+            for (r, bits) in rajoints::render::font::glyph(ch).iter().enumerate() {
+                for col in 0..5 {
+                    if bits & (0x10 >> col) != 0 {
+                        for dy in 0..scale {
+                            for dx in 0..scale {
+                                self.put(x + (k * 6 + col) * scale + dx, y + r * scale + dy, c);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn save(&self, path: &Path) {
+        rajoints::render::png::write_rgb(path, self.w as u32, self.h as u32, &self.rgb).unwrap();
+    }
+}
+
+/// Writes the pictures of docs/phantom.md into docs/img/ (run after changing the model:
+/// `cargo test --release --test phantom -- --ignored doc_pictures`).
+#[test]
+#[ignore]
+fn doc_pictures() {
+    use rajoints::analysis::{FindingLabel, Joint};
+    let dir = repo().join("docs/img");
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = |s: &str| s.parse::<JointId>().unwrap();
+
+    // 1. A whole film with its ground truth, at half size.
+    let forced = [
+        (r("R-PIP4"), Condition::Ankylosis),
+        (r("L-MCP3"), Condition::Subluxation),
+        (r("L-PIP2"), Condition::Erosion),
+    ];
+    let p = phantom::render_with(&opts(2, 2), 0, &forced).unwrap();
+    let img = p.radiograph();
+    let joints: Vec<Joint> = p
+        .annotation
+        .joints
+        .iter()
+        .map(|j| Joint {
+            id: Some(j.joint),
+            bbox: j.bbox,
+            score: 1.0,
+            ankylosis: FindingLabel {
+                present: j.ankylosis,
+                probability: j.ankylosis as u8 as f32,
+            },
+            subluxation: j.subluxation.map(|s| FindingLabel {
+                present: s,
+                probability: s as u8 as f32,
+            }),
+        })
+        .collect();
+    let full = rajoints::render::overlay::render(&img, &joints);
+    let (w, h) = (img.width as usize / 2, img.height as usize / 2);
+    let mut half = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            for k in 0..3 {
+                let at = |dx: usize, dy: usize| {
+                    full[((2 * y + dy) * img.width as usize + 2 * x + dx) * 3 + k] as u32
+                };
+                half[(y * w + x) * 3 + k] =
+                    ((at(0, 0) + at(1, 0) + at(0, 1) + at(1, 1) + 2) / 4) as u8;
+            }
+        }
+    }
+    rajoints::render::png::write_rgb(&dir.join("phantom-overview.png"), w as u32, h as u32, &half)
+        .unwrap();
+
+    // 2. What each condition looks like: the same joint of the same patient, forced.
+    let cases = [
+        ("NORMAL", "R-PIP3", Condition::Normal),
+        ("NARROWING", "R-PIP3", Condition::Narrowing),
+        ("EROSION", "R-PIP3", Condition::Erosion),
+        ("ANKYLOSIS", "R-PIP3", Condition::Ankylosis),
+        ("SUBLUXATION", "R-PIP3", Condition::Subluxation),
+        ("DISLOCATION", "R-PIP3", Condition::Dislocation),
+        ("SILICONE MCP", "R-MCP3", Condition::Implant),
+        ("MCP NORMAL", "R-MCP3", Condition::Normal),
+    ];
+    let tile = 240;
+    let mut sheet = Sheet::new(cases.len() / 2 * (tile + 10) + 10, 2 * (tile + 40) + 10);
+    let quiet = PhantomOptions {
+        ankylosis_rate: 0.0,
+        subluxation_rate: 0.0,
+        ..opts(2, 3)
+    };
+    for (k, (name, joint, cond)) in cases.iter().enumerate() {
+        let p = phantom::render_with(&quiet, 0, &[(r(joint), *cond)]).unwrap();
+        let img = p.radiograph();
+        let a = p
+            .annotation
+            .joints
+            .iter()
+            .find(|j| j.joint == r(joint))
+            .unwrap();
+        let (cx, cy) = a.bbox.centre();
+        let half_side = a.bbox.width().max(100.0) * 0.85;
+        let down = ((2.0 * half_side) / tile as f32).ceil().max(1.0) as usize;
+        let span = tile * down;
+        let (x0, y0) = (
+            (cx - span as f32 / 2.0).max(0.0) as usize,
+            (cy - span as f32 / 2.0).max(0.0) as usize,
+        );
+        let at = (10 + (k % 4) * (tile + 10), 10 + (k / 4) * (tile + 40));
+        sheet.paste(&img, x0, y0, span, span, down, at);
+        let b = a.bbox;
+        let map = |v: f32, o: usize, base: usize| {
+            base + ((v - o as f32) / down as f32).clamp(0.0, tile as f32 - 1.0) as usize
+        };
+        let colour = if a.ankylosis || a.subluxation == Some(true) {
+            [235, 40, 40]
+        } else {
+            [40, 200, 60]
+        };
+        sheet.rect(
+            map(b.x0, x0, at.0),
+            map(b.y0, y0, at.1),
+            map(b.x1, x0, at.0),
+            map(b.y1, y0, at.1),
+            colour,
+        );
+        sheet.text(at.0, at.1 + tile + 8, name, 2, [0, 0, 0]);
+        sheet.text(at.0, at.1 + tile + 24, joint, 1, [80, 80, 80]);
+    }
+    sheet.save(&dir.join("phantom-conditions.png"));
+
+    // 3. Variety: sites, exposure, posture, disease, hardware; one sixth of full size.
+    let picks = [(4, 0), (5, 1), (6, 0), (7, 3), (8, 2), (9, 1)];
+    let (tw, th) = (2010 / 6, 1670 / 6);
+    let mut sheet = Sheet::new(3 * (tw + 6) + 6, 2 * (th + 6) + 6);
+    for (k, &(seed, index)) in picks.iter().enumerate() {
+        let p = phantom::render_one(&opts(4, seed), index).unwrap();
+        sheet.paste(
+            &p.radiograph(),
+            0,
+            0,
+            2010,
+            1670,
+            6,
+            (6 + (k % 3) * (tw + 6), 6 + (k / 3) * (th + 6)),
+        );
+    }
+    sheet.save(&dir.join("phantom-variety.png"));
+}
