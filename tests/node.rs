@@ -132,7 +132,7 @@ fn storescp(dir: &Path, port: u16) -> StoreScp {
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
-            t.elapsed() < Duration::from_secs(10),
+            t.elapsed() < Duration::from_secs(30),
             "storescp did not start"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -243,7 +243,7 @@ fn echo_store_analyse_and_deliver_sr_and_gsps() {
     );
     wait_for(
         "SR and GSPS at the destination",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || received(&dest_dir, "SR").len() == 1 && received(&dest_dir, "PS").len() == 1,
     );
     eprintln!("C-STORE to SR delivered: {} ms", t.elapsed().as_millis());
@@ -287,13 +287,13 @@ fn destination_down_then_up_gets_everything_once() {
     let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     assert!(storescu(node.port, &refs).status.success());
     // Several retry periods with nobody listening.
-    wait_for("retries", Duration::from_secs(30), || {
+    wait_for("retries", Duration::from_secs(90), || {
         node.counter("retries") >= 6
     });
     assert_eq!(node.counter("sent"), 0);
     let dest_dir = dir.path().join("dest");
     let _scp = storescp(&dest_dir, dest_port);
-    wait_for("delivery after the outage", Duration::from_secs(30), || {
+    wait_for("delivery after the outage", Duration::from_secs(90), || {
         node.counter("sent") == 6
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -325,7 +325,7 @@ fn sigkill_between_acknowledgement_and_delivery_loses_nothing() {
     let node = NodeProc::start(&data, &dest, &[]);
     wait_for(
         "all results after the restart",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || received(&dest_dir, "SR").len() == 4 && received(&dest_dir, "PS").len() == 4,
     );
     std::thread::sleep(Duration::from_millis(500));
@@ -409,12 +409,16 @@ fn malformed_data_set_and_wrong_sop_class_get_failure_statuses_and_the_node_goes
     hand_film(&hand, "2.25.7403");
     assert!(storescu(node.port, &[&hand]).status.success());
     let results = dir.path().join("data/results");
-    wait_for("results of the good image", Duration::from_secs(60), || {
-        std::fs::read_dir(&results)
-            .map(|rd| rd.count())
-            .unwrap_or(0)
-            == 3
-    });
+    wait_for(
+        "results of the good image",
+        Duration::from_secs(120),
+        || {
+            std::fs::read_dir(&results)
+                .map(|rd| rd.count())
+                .unwrap_or(0)
+                == 3
+        },
+    );
     assert_eq!(node.counter("refused"), 2);
 }
 
@@ -490,7 +494,7 @@ fn small_pdus_concurrent_associations_and_graceful_sigterm() {
         );
     }
     let results = dir.path().join("data/results");
-    wait_for("results of four images", Duration::from_secs(60), || {
+    wait_for("results of four images", Duration::from_secs(120), || {
         std::fs::read_dir(&results)
             .map(|rd| rd.count())
             .unwrap_or(0)
@@ -513,7 +517,7 @@ fn small_pdus_concurrent_associations_and_graceful_sigterm() {
             break s;
         }
         assert!(
-            t.elapsed() < Duration::from_secs(20),
+            t.elapsed() < Duration::from_secs(60),
             "node did not stop on SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -538,7 +542,7 @@ fn a_destination_that_keeps_refusing_gets_dead_letters_after_the_last_attempt() 
             .unwrap();
         let t = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", dest_port)).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(10));
+            assert!(t.elapsed() < Duration::from_secs(30));
             std::thread::sleep(Duration::from_millis(50));
         }
         StoreScp(child)
@@ -550,7 +554,7 @@ fn a_destination_that_keeps_refusing_gets_dead_letters_after_the_last_attempt() 
         &["--set", "node.sender.max_attempts=3"],
     );
     assert!(storescu(node.port, &[&hand]).status.success());
-    wait_for("dead letters", Duration::from_secs(30), || {
+    wait_for("dead letters", Duration::from_secs(90), || {
         node.counter("dead_letters") == 2
     });
     // Both results kept, not lost; nothing left to retry; no more attempts made.

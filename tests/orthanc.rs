@@ -279,7 +279,7 @@ impl Orthanc {
                 panic!("Orthanc exited ({status}):\n{}", self.log());
             }
             assert!(
-                t.elapsed() < Duration::from_secs(20),
+                t.elapsed() < Duration::from_secs(60),
                 "Orthanc did not start:\n{}",
                 self.log()
             );
@@ -305,7 +305,7 @@ impl Orthanc {
         let t = Instant::now();
         while child.try_wait().unwrap().is_none() {
             assert!(
-                t.elapsed() < Duration::from_secs(20),
+                t.elapsed() < Duration::from_secs(60),
                 "Orthanc did not stop"
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -424,7 +424,7 @@ fn values_of<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
 fn check_results_in_the_study(orthanc: &Orthanc, hand_id: &str) -> (String, String) {
     wait_for(
         "the SR and the GSPS in Orthanc",
-        Duration::from_secs(40),
+        Duration::from_secs(120),
         || !orthanc.instances_of("SR").is_empty() && !orthanc.instances_of("PR").is_empty(),
     );
     let (sr, pr) = (orthanc.instances_of("SR"), orthanc.instances_of("PR"));
@@ -560,7 +560,7 @@ fn an_image_stored_while_the_node_is_down_reaches_it_once_it_is_back() {
     // The routing job fails, is resubmitted in the background and fails again.
     wait_for(
         "two failed routing attempts",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || orthanc.routing_failures() >= 2,
     );
     let jobs = orthanc.routing_jobs();
@@ -587,7 +587,7 @@ fn a_routing_job_failed_before_an_orthanc_restart_is_resubmitted_after_it() {
     let mut orthanc = Orthanc::configure(&dir.path().join("orthanc"), node_port);
     orthanc.start();
     storescu(orthanc.dicom, &[&hand]);
-    wait_for("a failed routing attempt", Duration::from_secs(20), || {
+    wait_for("a failed routing attempt", Duration::from_secs(60), || {
         orthanc.routing_failures() >= 1
     });
     // Orthanc goes down with the job failed (saved with its jobs), the node comes up, and
