@@ -59,6 +59,21 @@ fn window_applies_to_modality_values() {
 }
 
 #[test]
+fn bits_above_bits_stored_are_ignored() {
+    // BitsStored 10, HighBit 9: bits 10-15 are not part of the value (PS3.5 8.1.1), so
+    // 0xF000 | 0 reads as 0 and 0xFC00 | 300 as 300; min-max gives 0, 1/3, 2/3, 1.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("hb.dcm");
+    let img = image(vec![0xF000, 100, 200, 0xFC00 | 300]);
+    img.write(&p, "2.25.13");
+    assert_close(
+        &decode_file(&p).pixels,
+        &[0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0],
+        1e-6,
+    );
+}
+
+#[test]
 fn pixel_spacing_and_orientation_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.dcm");

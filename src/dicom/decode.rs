@@ -130,9 +130,29 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
         }
     };
     ensure!(spp == 1 || spp == 3, SamplesPerPixelSnafu { spp });
+    let window = decoded
+        .window()
+        .ok()
+        .flatten()
+        .and_then(|w| w.first().copied());
+    let function = decoded
+        .voi_lut_function()
+        .ok()
+        .flatten()
+        .and_then(|f| f.first().copied())
+        .unwrap_or_default();
+    let n = rows as usize * columns as usize;
+    if let Some(pixels) = monochrome_through_lut(&decoded, n, window, function, invert) {
+        return Ok(Radiograph {
+            width: columns,
+            height: rows,
+            pixels,
+            pixel_spacing_mm: pixel_spacing(obj),
+            orientation: orientation(obj),
+        });
+    }
     // Modality LUT only: dicom-pixeldata applies Rescale Slope/Intercept here (its default).
     let values: Vec<f32> = decoded.to_vec_frame(0).with_context(|_| ts_ctx())?;
-    let n = rows as usize * columns as usize;
     ensure!(
         values.len() >= n * spp as usize,
         ShortPixelDataSnafu {
@@ -153,17 +173,6 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
         v.truncate(n);
         v
     };
-    let window = decoded
-        .window()
-        .ok()
-        .flatten()
-        .and_then(|w| w.first().copied());
-    let function = decoded
-        .voi_lut_function()
-        .ok()
-        .flatten()
-        .and_then(|f| f.first().copied())
-        .unwrap_or_default();
     to_display(&mut gray, window, function, invert);
 
     Ok(Radiograph {
@@ -173,6 +182,67 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
         pixel_spacing_mm: pixel_spacing(obj),
         orientation: orientation(obj),
     })
+}
+
+/// The usual radiograph (one sample of 8 or 16 bits, the stored bits at the bottom) mapped
+/// to display values through one lookup table over the stored values present: each of
+/// the (at most 65536) values is rescaled and windowed once, instead of each of millions
+/// of pixels. Gives exactly what the general path gives (same f64 rescale, same
+/// [`to_display`]), at a fraction of its cost. `None` when the layout is another one, or
+/// the frame is short: the general path then decodes or reports it.
+fn monochrome_through_lut(
+    decoded: &dicom_pixeldata::DecodedPixelData<'_>,
+    n: usize,
+    window: Option<WindowLevel>,
+    function: VoiLutFunction,
+    invert: bool,
+) -> Option<Vec<f32>> {
+    let bits = decoded.bits_stored();
+    let allocated = decoded.bits_allocated();
+    if decoded.samples_per_pixel() != 1
+        || !(allocated == 8 || allocated == 16)
+        || bits == 0
+        || bits > allocated
+        || decoded.high_bit() + 1 != bits
+    {
+        return None;
+    }
+    let rescale = decoded.rescale().ok()?.first().copied()?;
+    let data = decoded.frame_data(0).ok()?;
+    let bytes = usize::from(allocated / 8);
+    let data = data.get(..n.checked_mul(bytes)?)?;
+    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+    let mask: u32 = (1u32 << bits) - 1;
+    let sign_bit: u32 = 1u32 << (bits - 1);
+    // Stored value as a signed integer, the bits above Bits Stored ignored (PS3.5 8.1.1).
+    let value = |raw: u32| -> i32 {
+        let v = raw & mask;
+        if signed && v & sign_bit != 0 {
+            v as i32 - (1i32 << bits)
+        } else {
+            v as i32
+        }
+    };
+    let stored: Vec<i32> = if allocated == 16 {
+        data.chunks_exact(2)
+            .map(|b| value(u32::from(u16::from_le_bytes([b[0], b[1]]))))
+            .collect()
+    } else {
+        data.iter().map(|&b| value(u32::from(b))).collect()
+    };
+    let (lo, hi) = stored
+        .iter()
+        .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return None;
+    }
+    // The table spans exactly the image's least and greatest stored values, so the
+    // min-max normalisation of `to_display` sees the same extremes as on the pixels.
+    let mut lut: Vec<f32> = (lo..=hi)
+        .map(|v| rescale.apply(f64::from(v)) as f32)
+        .collect();
+    to_display(&mut lut, window, function, invert);
+    Some(stored.iter().map(|&v| lut[(v - lo) as usize]).collect())
 }
 
 /// Maps modality values to display values in [0, 1]: through the VOI window when one is

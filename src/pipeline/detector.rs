@@ -98,7 +98,8 @@ impl Detector {
             0 => GraphOptimizationLevel::Disable,
             1 => GraphOptimizationLevel::Level1,
             2 => GraphOptimizationLevel::Level2,
-            _ => GraphOptimizationLevel::Level3,
+            // ort's Level3 is ORT_ENABLE_LAYOUT; "3 all" in our configuration means ORT_ENABLE_ALL.
+            _ => GraphOptimizationLevel::All,
         };
         let mut builder = Session::builder(env)
             .map_err(|e| session_err(e.to_string()))?

@@ -197,7 +197,6 @@ pub fn name_joints(
     let centres: Vec<(f32, f32)> = boxes.iter().map(BBox::centre).collect();
     let mut names = vec![None; boxes.len()];
     let all: Vec<usize> = (0..centres.len()).collect();
-    let one = fit_group(&centres, &all, None);
     let two = split_x(&centres).and_then(|(l, r)| {
         let (ml, mr) = (mean_x(&centres, &l), mean_x(&centres, &r));
         // Two hands on one film lie far apart; a split inside one hand does not.
@@ -209,9 +208,20 @@ pub fn name_joints(
             ]
         })
     });
+    // One template names at most ten boxes, so its cost is at least the unassigned cost
+    // of the rest: when two hands beat that bound, the one-hand fit need not be tried.
+    let one_bound = centres.len().saturating_sub(TEMPLATE.len()) as f32 * UNASSIGNED_COST;
     let hands: Vec<GroupFit> = match two {
-        Some([a, b]) if a.cost + b.cost + UNASSIGNED_COST < one.cost => vec![a, b],
-        _ => vec![one],
+        Some([a, b]) if a.cost + b.cost + UNASSIGNED_COST < one_bound => vec![a, b],
+        Some([a, b]) => {
+            let one = fit_group(&centres, &all, None);
+            if a.cost + b.cost + UNASSIGNED_COST < one.cost {
+                vec![a, b]
+            } else {
+                vec![one]
+            }
+        }
+        None => vec![fit_group(&centres, &all, None)],
     };
     for hand in hands {
         let side = match (hand.thumb_plus_x, orientation.mirrored) {
@@ -423,46 +433,96 @@ fn icp(pts: &[(f32, f32)], template: &[(f32, f32)], mut sim: Similarity) -> Hand
 }
 
 /// Optimal assignment of rows (boxes) to at most one column (template joint) each, every
-/// column used at most once, a row left out at `unassigned` cost. Exact dynamic programme
-/// over subsets of the (at most 10) columns.
+/// column used at most once, a row left out at `unassigned` cost.
+///
+/// Solved exactly as a square assignment problem: each row also gets a private "left
+/// out" column of cost `unassigned` (the other rows cannot use it), and the Hungarian
+/// method with potentials (shortest augmenting paths, O(k^3) for k = rows + columns)
+/// finds the optimum. It replaced a dynamic programme over column subsets, which cost
+/// rows x 2^columns x columns and dominated the time of the whole selection stage.
 fn assign(cost: &[Vec<f32>], unassigned: f32) -> (Vec<Option<usize>>, f32) {
     let n = cost.len();
     let m = cost.first().map_or(0, Vec::len);
-    let states = 1usize << m;
-    // dp[i][mask]: least cost for the first i rows using exactly the columns in mask.
-    let mut dp = vec![vec![f32::INFINITY; states]; n + 1];
-    let mut choice = vec![vec![None::<usize>; states]; n + 1];
-    dp[0][0] = 0.0;
-    for i in 0..n {
-        for mask in 0..states {
-            let here = dp[i][mask];
-            if !here.is_finite() {
-                continue;
-            }
-            if here + unassigned < dp[i + 1][mask] {
-                dp[i + 1][mask] = here + unassigned;
-                choice[i + 1][mask] = None;
-            }
-            for (j, c) in cost[i].iter().enumerate() {
-                let bit = 1 << j;
-                if mask & bit == 0 && here + c < dp[i + 1][mask | bit] {
-                    dp[i + 1][mask | bit] = here + c;
-                    choice[i + 1][mask | bit] = Some(j);
+    if n == 0 {
+        return (Vec::new(), 0.0);
+    }
+    // Column j < m is template joint j; column m + i is "row i left out". A row may not
+    // take another row's left-out column: a large finite cost keeps the solver exact.
+    let cols = m + n;
+    let forbidden = 1e12_f64;
+    let c = |i: usize, j: usize| -> f64 {
+        if j < m {
+            cost[i].get(j).copied().map_or(forbidden, f64::from)
+        } else if j - m == i {
+            f64::from(unassigned)
+        } else {
+            forbidden
+        }
+    };
+    // 1-based arrays as in the classic formulation; p[j]: row matched to column j.
+    let mut u = vec![0.0f64; n + 1];
+    let mut v = vec![0.0f64; cols + 1];
+    let mut p = vec![0usize; cols + 1];
+    let mut way = vec![0usize; cols + 1];
+    for i in 1..=n {
+        p[0] = i;
+        let mut j0 = 0usize;
+        let mut minv = vec![f64::INFINITY; cols + 1];
+        let mut used = vec![false; cols + 1];
+        loop {
+            used[j0] = true;
+            let i0 = p[j0];
+            let mut delta = f64::INFINITY;
+            let mut j1 = 0usize;
+            for j in 1..=cols {
+                if used[j] {
+                    continue;
                 }
+                let cur = c(i0 - 1, j - 1) - u[i0] - v[j];
+                if cur < minv[j] {
+                    minv[j] = cur;
+                    way[j] = j0;
+                }
+                if minv[j] < delta {
+                    delta = minv[j];
+                    j1 = j;
+                }
+            }
+            for j in 0..=cols {
+                if used[j] {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+            if p[j0] == 0 {
+                break;
+            }
+        }
+        // Augment along the path back to the virtual column 0.
+        loop {
+            let j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+            if j0 == 0 {
+                break;
             }
         }
     }
-    let (mut mask, total) =
-        dp[n].iter().enumerate().fold(
-            (0, f32::INFINITY),
-            |acc, (k, &v)| if v < acc.1 { (k, v) } else { acc },
-        );
     let mut out = vec![None; n];
-    for i in (1..=n).rev() {
-        let c = choice[i][mask];
-        out[i - 1] = c;
-        if let Some(j) = c {
-            mask &= !(1 << j);
+    let mut total = 0.0f32;
+    for j in 1..=cols {
+        let i = p[j];
+        if i == 0 {
+            continue;
+        }
+        if j <= m {
+            out[i - 1] = Some(j - 1);
+            total += cost[i - 1][j - 1];
+        } else {
+            total += unassigned;
         }
     }
     (out, total)
@@ -653,6 +713,67 @@ mod tests {
         let (a, total) = assign(&cost, 50.0);
         assert_eq!(a, vec![Some(1), Some(0), None]);
         assert_eq!(total, 55.0);
+    }
+
+    #[test]
+    fn assignment_with_more_rows_than_columns_and_none() {
+        // Three boxes, two joints: rows 0 and 2 take the joints (1 + 2), row 1 is left out
+        // (7) rather than displacing either (row 1 -> 0 would cost 4 + 7 for row 0).
+        let cost = vec![vec![1.0, 9.0], vec![4.0, 8.0], vec![9.0, 2.0]];
+        let (a, total) = assign(&cost, 7.0);
+        assert_eq!(a, vec![Some(0), None, Some(1)]);
+        assert_eq!(total, 10.0);
+        assert_eq!(assign(&[], 7.0), (vec![], 0.0));
+        // No joints at all: every box is left out.
+        assert_eq!(assign(&[vec![], vec![]], 3.0), (vec![None, None], 6.0));
+    }
+
+    /// Least total cost by trying every assignment (rows in order, each to a free column
+    /// or none): the reference for the Hungarian solver.
+    fn brute_force(cost: &[Vec<f32>], unassigned: f32, row: usize, used: u32) -> f32 {
+        if row == cost.len() {
+            return 0.0;
+        }
+        let mut best = unassigned + brute_force(cost, unassigned, row + 1, used);
+        for (j, c) in cost[row].iter().enumerate() {
+            if used & (1 << j) == 0 {
+                best = best.min(c + brute_force(cost, unassigned, row + 1, used | (1 << j)));
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn assignment_matches_exhaustive_search() {
+        // A small deterministic generator; integer costs keep the sums exact in f32.
+        let mut state = 12345u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            ((state >> 16) % 50) as f32
+        };
+        for (rows, cols) in [(1, 1), (2, 5), (5, 2), (4, 4), (6, 5), (3, 6)] {
+            for _ in 0..20 {
+                let cost: Vec<Vec<f32>> = (0..rows)
+                    .map(|_| (0..cols).map(|_| next()).collect())
+                    .collect();
+                let (a, total) = assign(&cost, 20.0);
+                assert_eq!(total, brute_force(&cost, 20.0, 0, 0), "{cost:?}");
+                // The assignment it returns costs what it says, each column once.
+                let mut seen = std::collections::HashSet::new();
+                let recomputed: f32 = a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| match c {
+                        Some(j) => {
+                            assert!(seen.insert(*j));
+                            cost[i][*j]
+                        }
+                        None => 20.0,
+                    })
+                    .sum();
+                assert_eq!(recomputed, total);
+            }
+        }
     }
 
     #[test]
