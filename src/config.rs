@@ -41,6 +41,25 @@ pub struct Runtime {
     pub concurrent_detectors: bool,
 }
 
+impl Runtime {
+    /// Intra-op threads per detector session, see [`effective_intra_threads`].
+    pub fn effective_intra_threads(&self) -> usize {
+        effective_intra_threads(self.intra_threads, self.concurrent_detectors)
+    }
+}
+
+/// Intra-op threads per detector session: `configured` when it is not 0; for 0, the
+/// machine's cores shared by the detectors that run at once. ONNX Runtime's own default
+/// gives every session all cores, and two concurrent sessions then fight over them
+/// (benches/RESULTS.md, section 6).
+pub fn effective_intra_threads(configured: usize, concurrent: bool) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    (cores / if concurrent { 2 } else { 1 }).max(1)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Models {
@@ -71,6 +90,8 @@ pub struct Node {
     pub read_timeout_s: u64,
     pub max_instance_mb: u64,
     pub max_queue: usize,
+    pub min_free_disk_mb: u64,
+    pub analyse: bool,
     pub workers: usize,
     pub log_json: bool,
     pub filter: Filter,
@@ -269,7 +290,7 @@ impl Config {
             &resolve_path(&self.models.subluxation),
             self.onnxruntime_path().as_deref(),
             crate::pipeline::detector::SessionOptions {
-                intra_threads: self.runtime.intra_threads,
+                intra_threads: self.runtime.effective_intra_threads(),
                 optimization_level: self.runtime.optimization_level,
             },
             self.pipeline.clone(),

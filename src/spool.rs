@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use crate::crashpoint;
 use snafu::{ResultExt, Snafu};
 
 #[derive(Debug, Snafu)]
@@ -93,7 +94,9 @@ fn write_durably(path: &Path, bytes: &[u8], mtime: Option<SystemTime>) -> Result
     }
     f.sync_all().context(IoSnafu { path: &tmp })?;
     drop(f);
+    crashpoint::hit("spool.result_synced");
     fs::rename(&tmp, path).context(IoSnafu { path })?;
+    crashpoint::hit("spool.result_renamed");
     sync_dir(dir)
 }
 
@@ -129,9 +132,12 @@ impl Incoming {
     /// returns may the sender be told the instance is stored.
     pub fn commit(self, spool: &Spool, key: &str) -> Result<PathBuf> {
         self.file.sync_all().context(IoSnafu { path: &self.path })?;
+        crashpoint::hit("spool.commit_synced");
         let dest = spool.inbox_path(key);
         fs::rename(&self.path, &dest).context(IoSnafu { path: &dest })?;
+        crashpoint::hit("spool.commit_renamed");
         sync_dir(&spool.root.join(INBOX))?;
+        crashpoint::hit("spool.committed");
         Ok(dest)
     }
 
@@ -249,6 +255,14 @@ impl Spool {
         let mut items = list(&dir, ".dcm")?;
         items.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
         Ok(items)
+    }
+
+    /// Bytes free for an unprivileged writer on the spool's file system.
+    pub fn free_bytes(&self) -> Result<u64> {
+        let st = rustix::fs::statvfs(&self.root)
+            .map_err(std::io::Error::from)
+            .context(IoSnafu { path: &self.root })?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
     }
 
     /// Number of files waiting in the inbox and in all outboxes.

@@ -150,6 +150,31 @@ impl Node {
         }
     }
 
+    /// True when the spool's file system has less free space than `min_free_disk_mb`
+    /// (or cannot tell): the node then takes nothing it might not be able to keep.
+    pub fn disk_nearly_full(&self) -> bool {
+        let min = self
+            .config
+            .node
+            .min_free_disk_mb
+            .saturating_mul(1024 * 1024);
+        match self.spool.free_bytes() {
+            Ok(free) if free >= min => false,
+            Ok(free) => {
+                warn!(
+                    free_mb = free / (1024 * 1024),
+                    min_free_disk_mb = self.config.node.min_free_disk_mb,
+                    "spool disk nearly full: refusing new instances"
+                );
+                true
+            }
+            Err(e) => {
+                warn!(error = %snafu::Report::from_error(e), "cannot read the spool's free space: refusing new instances");
+                true
+            }
+        }
+    }
+
     pub fn notify_worker(&self, key: String) {
         if let Some(tx) = self.work.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             let _ = tx.send(key);
@@ -212,7 +237,13 @@ pub async fn run(
     // Load the detectors before accepting anything: a node that cannot analyse should
     // not acknowledge images.
     let mut pipelines = Vec::new();
-    for _ in 0..config.node.workers {
+    let workers = if config.node.analyse {
+        config.node.workers
+    } else {
+        info!("analysis off (node.analyse = false): instances are kept in the inbox");
+        0
+    };
+    for _ in 0..workers {
         pipelines.push(config.load_pipeline().context(LoadPipelineSnafu)?);
     }
     let listener = TcpListener::bind(&config.node.listen)
@@ -232,12 +263,14 @@ pub async fn run(
         )
     };
     let (tx, rx) = mpsc::channel::<String>();
+    // Without workers nothing would ever take from the queue.
+    let work = (!pipelines.is_empty()).then_some(tx);
     let node = Arc::new(Node {
         config,
         spool,
         metrics: Metrics::default(),
         destinations,
-        work: Mutex::new(Some(tx)),
+        work: Mutex::new(work),
         in_progress: Mutex::new(HashSet::new()),
         results: Notify::new(),
         stopping: AtomicBool::new(false),
@@ -307,7 +340,12 @@ pub async fn run(
                 Ok((sock, _)) => {
                     let node = node.clone();
                     associations.spawn(async move {
-                        scp::serve_connection(node, sock).await;
+                        if node.disk_nearly_full() {
+                            Metrics::inc(&node.metrics.associations_rejected);
+                            scp::reject_congested(sock).await;
+                        } else {
+                            scp::serve_connection(node, sock).await;
+                        }
                         drop(permit);
                     });
                 }

@@ -17,6 +17,7 @@ use super::dimse::{self, Request, command_field, status};
 use super::metrics::Metrics;
 use super::{Node, instance_tag};
 use crate::config::Unmatched;
+use crate::crashpoint;
 use crate::spool::{self, Incoming};
 
 /// SOP classes the node stores (PS3.4 B.5): the radiograph classes of hand films.
@@ -106,6 +107,50 @@ enum Receiving {
     },
 }
 
+/// Largest A-ASSOCIATE-RQ read before a congestion rejection; real ones are a few KiB.
+const MAX_REJECTED_RQ: usize = 64 * 1024;
+
+/// Answers an association request with A-ASSOCIATE-RJ "rejected-transient, service
+/// provider (presentation), temporary congestion" (PS3.8 9.3.4): the caller keeps its
+/// images and tries again later. Used when the spool disk is nearly full.
+pub async fn reject_congested(mut socket: TcpStream) {
+    use dicom_ul::pdu::{
+        AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
+        AssociationRJSource,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Read the request first: closing on unread data would reset the connection before
+    // the caller sees the reason.
+    let mut header = [0u8; 6];
+    let read = async {
+        socket.read_exact(&mut header).await?;
+        let len = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
+        if header[0] == 0x01 && len <= MAX_REJECTED_RQ {
+            let mut body = vec![0u8; len];
+            socket.read_exact(&mut body).await?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    if tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let rj = Pdu::AssociationRJ(AssociationRJ {
+        result: AssociationRJResult::Transient,
+        source: AssociationRJSource::ServiceProviderPresentation(
+            AssociationRJServiceProviderPresentationReason::TemporaryCongestion,
+        ),
+    });
+    let mut buf = Vec::new();
+    if dicom_ul::pdu::write_pdu(&mut buf, &rj).is_ok() {
+        let _ = socket.write_all(&buf).await;
+        let _ = socket.shutdown().await;
+    }
+    info!("association rejected: spool disk nearly full (temporary congestion)");
+}
+
 /// Serves one TCP connection until release, abort, timeout or error.
 pub async fn serve_connection(node: Arc<Node>, socket: TcpStream) {
     let peer = socket
@@ -122,6 +167,7 @@ pub async fn serve_connection(node: Arc<Node>, socket: TcpStream) {
         }
     };
     Metrics::inc(&node.metrics.associations);
+    crashpoint::hit("scp.associated");
     let calling = assoc.peer_ae_title().to_string();
     info!(%peer, calling_ae = %calling, "association accepted");
     let timeout = Duration::from_secs(node.config.node.read_timeout_s.max(1));
@@ -155,6 +201,7 @@ pub async fn serve_connection(node: Arc<Node>, socket: TcpStream) {
             }
             Pdu::ReleaseRQ => {
                 let _ = assoc.send(&Pdu::ReleaseRP).await;
+                crashpoint::hit("scp.released");
                 debug!(calling_ae = %calling, "association released");
                 break;
             }
@@ -258,9 +305,11 @@ async fn handle_fragment(
                     sop_instance,
                     ..
                 } => {
-                    // Out of resources before a byte is written: the queue is full.
+                    crashpoint::hit("scp.command");
+                    // Out of resources before a byte is written: the queue is full, or
+                    // the disk nearly is.
                     let (queued, _) = node.spool.depth();
-                    let full = queued >= node.config.node.max_queue;
+                    let full = queued >= node.config.node.max_queue || node.disk_nearly_full();
                     let wrong_class = *sop_class != abstract_syntax
                         || !STORAGE_SOP_CLASSES.contains(&sop_class.as_str());
                     let incoming = if full || wrong_class {
@@ -321,11 +370,14 @@ async fn handle_fragment(
                     if let Some(i) = incoming.take() {
                         i.discard();
                     }
+                } else {
+                    crashpoint::hit("scp.data_started");
                 }
             }
             if !pv.is_last {
                 return Ok(());
             }
+            crashpoint::hit("scp.data_received");
             let done = std::mem::replace(state, Receiving::Command(Vec::new()));
             let Receiving::Data {
                 request,
@@ -372,7 +424,7 @@ async fn handle_fragment(
                 }
                 (Some(_), None) => (
                     status::OUT_OF_RESOURCES,
-                    Some("queue full or spool unavailable".to_string()),
+                    Some("queue full, spool disk nearly full or spool unavailable".to_string()),
                 ),
                 (None, _) => (
                     status::UNRECOGNIZED_OPERATION,
@@ -401,7 +453,11 @@ async fn handle_fragment(
                 comment.as_deref(),
             )
             .map_err(|e| e.to_string())?;
-            send_command(assoc, pc_id, rsp).await
+            let sent = send_command(assoc, pc_id, rsp).await;
+            if st == status::SUCCESS && sop_instance.is_some() {
+                crashpoint::hit("scp.acknowledged");
+            }
+            sent
         }
         (_, PDataValueType::Command) => {
             Err("command fragment while a data set was expected".into())
@@ -490,6 +546,7 @@ async fn store(
             };
         }
         drop(obj);
+        crashpoint::hit("scp.parsed");
         let key = spool::key_for(&uid);
         match incoming.commit(&node2.spool, &key) {
             Ok(_) => {

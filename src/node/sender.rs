@@ -20,6 +20,7 @@ use tracing::{error, info, warn};
 use super::dimse;
 use super::metrics::Metrics;
 use super::{Destination, Node};
+use crate::crashpoint;
 
 /// SOP classes the node sends: Comprehensive SR and Grayscale Softcopy Presentation State.
 pub const SENT_SOP_CLASSES: [&str; 2] = [
@@ -74,9 +75,11 @@ pub async fn run(node: Arc<Node>, destination: Destination) {
         for ((path, received), result) in items.iter().zip(results) {
             match result {
                 Ok(()) => {
+                    crashpoint::hit("sender.acknowledged");
                     if let Err(e) = node.spool.delivered(path) {
                         error!(error = %Report::from_error(e), "could not remove delivered result");
                     }
+                    crashpoint::hit("sender.removed");
                     attempts.remove(path);
                     Metrics::inc(&node.metrics.sent);
                     let latency = SystemTime::now()
@@ -160,6 +163,7 @@ fn send_batch(
     let mut assoc = opts
         .establish(d.address.as_str())
         .map_err(|e| Report::from_error(e).to_string())?;
+    crashpoint::hit("sender.associated");
     let mut out = Vec::with_capacity(paths.len());
     for (i, p) in paths.iter().enumerate() {
         let r = send_one(&mut assoc, p, (i % 0xFFFF) as u16 + 1);
@@ -175,6 +179,7 @@ fn send_batch(
         }
     }
     let _ = assoc.release();
+    crashpoint::hit("sender.released");
     Ok(out)
 }
 
@@ -228,6 +233,7 @@ fn send_one(
             .map_err(|e| format!("association: {e}"))?;
         w.finish().map_err(|e| format!("association: {e}"))?;
     }
+    crashpoint::hit("sender.sent");
     // The response: command fragments until the last.
     let mut rsp = Vec::new();
     loop {

@@ -12,6 +12,7 @@ use tracing::{error, info};
 use super::metrics::Metrics;
 use super::{Node, instance_tag};
 use crate::analysis::{Analysis, SourceInfo};
+use crate::crashpoint;
 use crate::dicom::decode;
 use crate::dicom::gsps::{self, GspsOptions};
 use crate::dicom::sr::{self, SrOptions, Timestamp};
@@ -48,6 +49,7 @@ fn process(node: &Node, pipeline: &Pipeline, key: &str) {
     if !path.exists() {
         return; // already handled (a duplicate notification)
     }
+    crashpoint::hit("worker.claimed");
     let received = std::fs::metadata(&path)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| SystemTime::now());
@@ -67,6 +69,7 @@ fn process(node: &Node, pipeline: &Pipeline, key: &str) {
             if let Err(e) = node.spool.finish_inbox(key) {
                 error!(key, error = %Report::from_error(e), "could not release inbox entry");
             }
+            crashpoint::hit("worker.inbox_released");
             node.notify_senders();
         }
         Err(msg) => {
@@ -92,9 +95,11 @@ fn analyse(
     let Some(obj) = input.dicom else {
         return Err("inbox entry is not DICOM".into());
     };
+    crashpoint::hit("worker.decoded");
     let outcome = pipeline
         .analyze(&input.image, t.elapsed().as_secs_f64() * 1000.0)
         .map_err(|e| Report::from_error(e).to_string())?;
+    crashpoint::hit("worker.analysed");
     let uid = decode::sop_instance_uid(&obj);
     let analysis = Analysis {
         source: SourceInfo {
@@ -140,7 +145,9 @@ fn analyse(
                 .put_result(Some(&d.folder()), name, bytes, received)
                 .map_err(|e| Report::from_error(e).to_string())?;
         }
+        crashpoint::hit("worker.first_result_queued");
     }
+    crashpoint::hit("worker.results_queued");
     if let Some(u) = &uid {
         info!(instance = %instance_tag(u), key, "results queued");
     }
