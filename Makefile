@@ -9,7 +9,8 @@ ORT_LIB := .ort/libonnxruntime.so
 TEST_MODELS := target/test-models
 # Debian packages the tests drive for real: DCMTK (storescu, storescp, echoscu, dsrdump,
 # dcmcjpeg, dcmcrle), dicom3tools (dciodvfy), GDCM (gdcmconv, the JPEG 2000 encoder),
-# Orthanc (the PACS of the end-to-end test; its routing script calls curl).
+# Orthanc (the PACS of the end-to-end test; its routing script calls curl), openssl (the
+# certificates of the DICOM TLS test).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build run test deps apt venv ort test-models lint fmt clean viewer-check
@@ -40,6 +41,7 @@ apt:
 	command -v gdcmconv >/dev/null || missing="$$missing libgdcm-tools"; \
 	command -v Orthanc >/dev/null || missing="$$missing orthanc"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
