@@ -9,10 +9,11 @@ ORT_LIB := .ort/libonnxruntime.so
 TEST_MODELS := target/test-models
 # Debian packages the tests drive for real: DCMTK (storescu, storescp, echoscu, dsrdump,
 # dcmcjpeg, dcmcrle), dicom3tools (dciodvfy), GDCM (gdcmconv, the JPEG 2000 encoder),
-# Orthanc (the PACS of the end-to-end test; its routing script calls curl).
+# Orthanc (the PACS of the end-to-end test; its routing script calls curl), openssl (the
+# certificates of the DICOM TLS test).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test deps apt venv ort test-models lint fmt clean viewer-check
+.PHONY: all build run test bench deps apt venv ort test-models lint fmt clean viewer-check
 
 all: build
 
@@ -28,7 +29,13 @@ test: deps test-models .stamp/venv-train
 	cargo test --all-targets
 	conformance/check
 	bash models/training/smoke.sh
+	bash benches/run --quick
 	@echo "make test: all checks passed"
+
+# The benchmarks of issue 7 in one run (release builds, tens of minutes on 2 cores); writes
+# benches/RESULTS.md. `make test` runs `benches/run --quick` so the harness keeps working.
+bench: deps test-models .stamp/venv-train
+	bash benches/run
 
 deps: apt venv ort
 
@@ -40,6 +47,7 @@ apt:
 	command -v gdcmconv >/dev/null || missing="$$missing libgdcm-tools"; \
 	command -v Orthanc >/dev/null || missing="$$missing orthanc"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

@@ -96,6 +96,19 @@ pub struct Node {
     pub log_json: bool,
     pub filter: Filter,
     pub sender: Sender,
+    pub tls: Tls,
+}
+
+/// The SCP's DICOM TLS listener (PS3.15 B.9, BCP 195 profile); paths are PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub enabled: bool,
+    pub listen: String,
+    pub certificate: String,
+    pub private_key: String,
+    pub ca_certificates: String,
+    pub require_client_certificate: bool,
 }
 
 /// Which received instances are analysed.
@@ -124,6 +137,16 @@ pub struct Sender {
     pub retry_initial_s: f64,
     pub retry_max_s: f64,
     pub timeout_s: u64,
+    pub tls: SenderTls,
+}
+
+/// TLS towards destinations written `AE@HOST:PORT+tls`; paths are PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderTls {
+    pub ca_certificates: String,
+    pub certificate: String,
+    pub private_key: String,
 }
 
 impl Config {
@@ -267,11 +290,70 @@ impl Config {
                 .fail();
             }
         }
+        self.validate_tls()?;
         ensure!(
             self.runtime.optimization_level <= 3,
             InvalidSnafu {
                 key: "runtime.optimization_level",
                 problem: "must be 0 to 3"
+            }
+        );
+        Ok(())
+    }
+
+    /// What can be checked about TLS without reading the files (they are read, and their
+    /// problems reported, when the node starts: `rajoints config` must work without them).
+    fn validate_tls(&self) -> Result<(), Error> {
+        let n = &self.node;
+        let t = &n.tls;
+        let set = |v: &str| !v.trim().is_empty();
+        ensure!(
+            set(&n.listen) || t.enabled,
+            InvalidSnafu {
+                key: "node.listen",
+                problem: "is empty and node.tls is not enabled: the node would listen nowhere"
+            }
+        );
+        if t.enabled {
+            ensure!(
+                set(&t.listen),
+                InvalidSnafu {
+                    key: "node.tls.listen",
+                    problem: "must be HOST:PORT when node.tls.enabled = true"
+                }
+            );
+            // Port 0 (tests) picks a free port for each listener, so it never clashes.
+            ensure!(
+                t.listen.trim() != n.listen.trim() || t.listen.trim().ends_with(":0"),
+                InvalidSnafu {
+                    key: "node.tls.listen",
+                    problem: "must differ from node.listen (the plain listener keeps running)"
+                }
+            );
+            ensure!(
+                set(&t.certificate) && set(&t.private_key),
+                InvalidSnafu {
+                    key: "node.tls.certificate",
+                    problem: "node.tls.certificate and node.tls.private_key must be set when \
+                              node.tls.enabled = true"
+                }
+            );
+            ensure!(
+                set(&t.ca_certificates) || !t.require_client_certificate,
+                InvalidSnafu {
+                    key: "node.tls.ca_certificates",
+                    problem: "must be set when node.tls.require_client_certificate = true \
+                              (client certificates are verified against it)"
+                }
+            );
+        }
+        let s = &n.sender.tls;
+        ensure!(
+            set(&s.certificate) == set(&s.private_key),
+            InvalidSnafu {
+                key: "node.sender.tls.certificate",
+                problem: "node.sender.tls.certificate and node.sender.tls.private_key go \
+                          together: set both or neither"
             }
         );
         Ok(())

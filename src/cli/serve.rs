@@ -16,9 +16,10 @@ pub struct ServeArgs {
     /// The node's AE title (node.ae_title) [default: RAJOINTS].
     #[arg(long, value_name = "AE")]
     ae_title: Option<String>,
-    /// Send results to AE@HOST:PORT by C-STORE (repeatable; replaces node.destinations).
-    /// Without any, results are written to DATA/results.
-    #[arg(long = "destination", value_name = "AE@HOST:PORT")]
+    /// Send results to AE@HOST:PORT by C-STORE (repeatable; replaces node.destinations);
+    /// AE@HOST:PORT+tls uses DICOM TLS (node.sender.tls). Without any, results are written
+    /// to DATA/results.
+    #[arg(long = "destination", value_name = "AE@HOST:PORT[+tls]")]
     destinations: Vec<String>,
     /// Spool and results folder (node.data_dir) [default: var/rajoints].
     #[arg(long, value_name = "DIR")]
@@ -74,11 +75,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Whatever> {
             }
         };
         rajoints::node::run(cfg, shutdown, |b| {
-            // One line on stdout that scripts (and tests) can wait for.
+            // One line on stdout that scripts (and tests) can wait for; an address is empty
+            // when its listener is switched off.
+            let show =
+                |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
             println!(
-                "listening dicom={} http={}",
-                b.dicom,
-                b.http.map(|h| h.to_string()).unwrap_or_default()
+                "listening dicom={} http={} dicom_tls={}",
+                show(b.dicom),
+                show(b.http),
+                show(b.dicom_tls)
             );
         })
         .await

@@ -52,6 +52,7 @@ impl Histogram {
 pub struct Metrics {
     pub associations: AtomicU64,
     pub associations_rejected: AtomicU64,
+    pub tls_handshake_failures: AtomicU64,
     pub received: AtomicU64,
     pub refused: AtomicU64,
     pub ignored: AtomicU64,
@@ -72,12 +73,17 @@ impl Metrics {
     /// The exposition, with the current queue depths.
     pub fn render(&self, inbox: usize, outbox: usize) -> String {
         let mut s = String::new();
-        let counters: [(&str, &AtomicU64, &str); 10] = [
+        let counters: [(&str, &AtomicU64, &str); 11] = [
             ("associations", &self.associations, "Associations accepted."),
             (
                 "associations_rejected",
                 &self.associations_rejected,
                 "Associations rejected.",
+            ),
+            (
+                "tls_handshake_failures",
+                &self.tls_handshake_failures,
+                "Connections to the TLS listener whose TLS handshake failed or timed out.",
             ),
             (
                 "received",

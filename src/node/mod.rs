@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod scp;
 pub mod sender;
+pub mod tls;
 pub mod worker;
 
 use std::collections::HashSet;
@@ -46,39 +47,76 @@ pub enum Error {
     },
     #[snafu(display("could not load the detectors"))]
     LoadPipeline { source: crate::pipeline::Error },
+    #[snafu(display("could not set up DICOM TLS"))]
+    Tls { source: tls::Error },
 }
 
-/// A place results are sent: `AE@HOST:PORT`.
+/// A place results are sent: `AE@HOST:PORT`, or `AE@HOST:PORT+tls` for DICOM TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
     pub ae_title: String,
     pub address: String,
+    pub tls: bool,
 }
+
+/// The suffix that marks a TLS destination.
+const TLS_SUFFIX: &str = "+tls";
 
 impl Destination {
     pub fn parse(s: &str) -> Result<Destination, String> {
         let (ae, addr) = s
             .split_once('@')
-            .ok_or_else(|| format!("`{s}` is not AE@HOST:PORT"))?;
+            .ok_or_else(|| format!("`{s}` is not AE@HOST:PORT or AE@HOST:PORT+tls"))?;
         let ae = ae.trim();
         if ae.is_empty() || ae.len() > 16 {
             return Err(format!("`{s}`: AE title must be 1 to 16 characters"));
         }
-        let port_ok = addr
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-        if !port_ok {
+        let addr = addr.trim();
+        let (addr, tls) = match addr.rsplit_once('+') {
+            Some((a, t)) if t == &TLS_SUFFIX[1..] => (a, true),
+            Some((_, other)) => {
+                return Err(format!(
+                    "`{s}`: unknown suffix `+{other}` (only `{TLS_SUFFIX}` is known)"
+                ));
+            }
+            None => (addr, false),
+        };
+        let Some((host, port)) = addr.rsplit_once(':') else {
+            return Err(format!("`{s}`: expected HOST:PORT after @"));
+        };
+        if host.is_empty() || port.parse::<u16>().is_err() {
             return Err(format!("`{s}`: expected HOST:PORT after @"));
         }
-        Ok(Destination {
+        let d = Destination {
             ae_title: ae.to_string(),
-            address: addr.trim().to_string(),
-        })
+            address: addr.to_string(),
+            tls,
+        };
+        // The name the destination's certificate is checked against; refused here rather
+        // than on every delivery attempt.
+        if tls && rustls::pki_types::ServerName::try_from(d.host().to_string()).is_err() {
+            return Err(format!(
+                "`{s}`: `{host}` is not a DNS name or IP address a TLS certificate can name"
+            ));
+        }
+        Ok(d)
     }
 
-    /// Its outbox folder name: the AE title and address, with only safe characters.
+    /// HOST of HOST:PORT, without the brackets of an IPv6 address.
+    pub fn host(&self) -> &str {
+        let host = self
+            .address
+            .rsplit_once(':')
+            .map_or(self.address.as_str(), |(h, _)| h);
+        host.strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+    }
+
+    /// Its outbox folder name: the AE title, address and `+tls` if any (a TLS and a plain
+    /// destination at one address keep apart), with only safe characters.
     pub fn folder(&self) -> String {
-        format!("{}@{}", self.ae_title, self.address)
+        self.to_string()
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
@@ -93,7 +131,11 @@ impl Destination {
 
 impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.ae_title, self.address)
+        write!(f, "{}@{}", self.ae_title, self.address)?;
+        if self.tls {
+            f.write_str(TLS_SUFFIX)?;
+        }
+        Ok(())
     }
 }
 
@@ -108,6 +150,8 @@ pub struct Node {
     pub spool: Spool,
     pub metrics: Metrics,
     pub destinations: Vec<Destination>,
+    /// For `+tls` destinations; None when there are none.
+    pub client_tls: Option<Arc<rustls::ClientConfig>>,
     work: Mutex<Option<mpsc::Sender<String>>>,
     in_progress: Mutex<HashSet<String>>,
     results: Notify,
@@ -212,8 +256,34 @@ impl Node {
 /// Addresses the node actually bound (port 0 in the configuration picks a free port).
 #[derive(Debug, Clone)]
 pub struct Bound {
-    pub dicom: std::net::SocketAddr,
+    /// The plain DICOM listener; None when `node.listen` is empty.
+    pub dicom: Option<std::net::SocketAddr>,
+    /// The DICOM TLS listener; None unless `node.tls.enabled`.
+    pub dicom_tls: Option<std::net::SocketAddr>,
     pub http: Option<std::net::SocketAddr>,
+}
+
+/// Binds `addr`, or nothing when it is empty.
+async fn bind(addr: &str) -> Result<Option<TcpListener>, Error> {
+    let addr = addr.trim();
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let l = TcpListener::bind(addr)
+        .await
+        .context(ListenSnafu { addr })?;
+    Ok(Some(l))
+}
+
+/// The next connection on `listener`; never resolves without one, so a listener that is
+/// switched off simply never wins the `select!` below.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs the node until `shutdown` resolves (SIGTERM/SIGINT in the binary). In-flight
@@ -224,16 +294,28 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
     on_bound: impl FnOnce(&Bound),
 ) -> Result<(), Error> {
-    let data_dir = resolve_data_dir(&config);
-    let spool = Spool::open(&data_dir).context(OpenSpoolSnafu {
-        path: data_dir.display().to_string(),
-    })?;
     let destinations: Vec<Destination> = config
         .node
         .destinations
         .iter()
         .filter_map(|d| Destination::parse(d).ok())
         .collect();
+    // TLS files first: they are cheap to read, and a mistake in them should stop the node
+    // before it creates anything or waits for the detectors to load.
+    let server_tls = if config.node.tls.enabled {
+        Some(tls::server_config(&config.node.tls).context(TlsSnafu)?)
+    } else {
+        None
+    };
+    let client_tls = if destinations.iter().any(|d| d.tls) {
+        Some(tls::client_config(&config.node.sender.tls).context(TlsSnafu)?)
+    } else {
+        None
+    };
+    let data_dir = resolve_data_dir(&config);
+    let spool = Spool::open(&data_dir).context(OpenSpoolSnafu {
+        path: data_dir.display().to_string(),
+    })?;
     // Load the detectors before accepting anything: a node that cannot analyse should
     // not acknowledge images.
     let mut pipelines = Vec::new();
@@ -246,11 +328,11 @@ pub async fn run(
     for _ in 0..workers {
         pipelines.push(config.load_pipeline().context(LoadPipelineSnafu)?);
     }
-    let listener = TcpListener::bind(&config.node.listen)
-        .await
-        .context(ListenSnafu {
-            addr: config.node.listen.clone(),
-        })?;
+    let listener = bind(&config.node.listen).await?;
+    let tls_listener = match &server_tls {
+        Some(_) => bind(&config.node.tls.listen).await?,
+        None => None,
+    };
     let http_listener = if config.node.http.trim().is_empty() {
         None
     } else {
@@ -270,6 +352,7 @@ pub async fn run(
         spool,
         metrics: Metrics::default(),
         destinations,
+        client_tls,
         work: Mutex::new(work),
         in_progress: Mutex::new(HashSet::new()),
         results: Notify::new(),
@@ -277,9 +360,8 @@ pub async fn run(
         stop: Notify::new(),
     });
     let bound = Bound {
-        dicom: listener.local_addr().context(ListenSnafu {
-            addr: node.config.node.listen.clone(),
-        })?,
+        dicom: listener.as_ref().and_then(|l| l.local_addr().ok()),
+        dicom_tls: tls_listener.as_ref().and_then(|l| l.local_addr().ok()),
         http: http_listener.as_ref().and_then(|l| l.local_addr().ok()),
     };
 
@@ -319,7 +401,8 @@ pub async fn run(
     }
     info!(
         ae_title = %node.config.node.ae_title,
-        dicom = %bound.dicom,
+        dicom = ?bound.dicom,
+        dicom_tls = ?bound.dicom_tls,
         http = ?bound.http,
         destinations = node.destinations.len(),
         "node listening"
@@ -335,31 +418,44 @@ pub async fn run(
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = &mut shutdown => break,
         };
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((sock, _)) => {
-                    let node = node.clone();
-                    associations.spawn(async move {
-                        if node.disk_nearly_full() {
-                            Metrics::inc(&node.metrics.associations_rejected);
-                            scp::reject_congested(sock).await;
-                        } else {
-                            scp::serve_connection(node, sock).await;
-                        }
-                        drop(permit);
-                    });
-                }
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+        // One permit covers either listener: max_associations bounds both together.
+        let (accepted, over_tls) = tokio::select! {
+            a = accept(listener.as_ref()) => (a, false),
+            a = accept(tls_listener.as_ref()) => (a, true),
             () = &mut shutdown => break,
+        };
+        match (accepted, &server_tls) {
+            (Ok((sock, _)), Some(tls)) if over_tls => {
+                let (node, tls) = (node.clone(), tls.clone());
+                associations.spawn(async move {
+                    scp::serve_tls_connection(node, sock, tls).await;
+                    drop(permit);
+                });
+            }
+            (Ok((sock, _)), _) => {
+                let node = node.clone();
+                associations.spawn(async move {
+                    // A nearly full disk: refuse as transient congestion. Over TLS the
+                    // rejection would need the handshake first; there C-STORE answers A700.
+                    if node.disk_nearly_full() {
+                        Metrics::inc(&node.metrics.associations_rejected);
+                        scp::reject_congested(sock).await;
+                    } else {
+                        scp::serve_connection(node, sock).await;
+                    }
+                    drop(permit);
+                });
+            }
+            (Err(e), _) => {
+                warn!(error = %e, tls = over_tls, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
         while associations.try_join_next().is_some() {}
     }
     info!("shutting down: finishing open associations");
     drop(listener);
+    drop(tls_listener);
     let drain = async { while associations.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(30), drain)
         .await
@@ -401,6 +497,20 @@ mod tests {
             ("PACS", "127.0.0.1:4242")
         );
         assert_eq!(d.folder(), "PACS@127.0.0.1_4242");
+        assert!(!d.tls);
+        let t = Destination::parse("PACS@pacs.example.org:2762+tls").unwrap();
+        assert!(t.tls);
+        assert_eq!(
+            (t.address.as_str(), t.host()),
+            ("pacs.example.org:2762", "pacs.example.org")
+        );
+        assert_eq!(t.to_string(), "PACS@pacs.example.org:2762+tls");
+        // Its own outbox, apart from a plain destination at the same address.
+        assert_eq!(t.folder(), "PACS@pacs.example.org_2762_tls");
+        let v6 = Destination::parse("PACS@[::1]:2762+tls").unwrap();
+        assert_eq!(v6.host(), "::1");
+        let err = Destination::parse("PACS@h:2762+ssl").unwrap_err();
+        assert!(err.contains("+ssl"), "{err}");
         for bad in [
             "PACS",
             "@127.0.0.1:1",
@@ -408,6 +518,9 @@ mod tests {
             "PACS@:1",
             "PACS@h:99999",
             "WAYTOOLONGAETITLE1@h:1",
+            "PACS@h+tls",
+            "PACS@h:1+TLS",
+            "PACS@bad_host!:1+tls",
         ] {
             assert!(Destination::parse(bad).is_err(), "{bad}");
         }

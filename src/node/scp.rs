@@ -10,6 +10,7 @@ use dicom_ul::association::server::{AccessControl, DefaultNegotiation};
 use dicom_ul::association::{Association, AsyncServerAssociation};
 use dicom_ul::pdu::{AssociationRJServiceUserReason, PDataValue, PDataValueType, UserIdentity};
 use dicom_ul::{Pdu, ServerAssociationOptions};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
@@ -151,14 +152,14 @@ pub async fn reject_congested(mut socket: TcpStream) {
     info!("association rejected: spool disk nearly full (temporary congestion)");
 }
 
-/// Serves one TCP connection until release, abort, timeout or error.
+/// Serves one plain TCP connection until release, abort, timeout or error.
 pub async fn serve_connection(node: Arc<Node>, socket: TcpStream) {
     let peer = socket
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let opts = options(&node);
-    let mut assoc = match opts.establish_async(socket).await {
+    let assoc = match opts.establish_async(socket).await {
         Ok(a) => a,
         Err(e) => {
             Metrics::inc(&node.metrics.associations_rejected);
@@ -166,10 +167,64 @@ pub async fn serve_connection(node: Arc<Node>, socket: TcpStream) {
             return;
         }
     };
+    serve_association(node, assoc, &peer, "tcp").await;
+}
+
+/// Serves one connection to the TLS listener: the TLS handshake (which verifies the client
+/// certificate when configured), then the association as on the plain listener.
+pub async fn serve_tls_connection(
+    node: Arc<Node>,
+    socket: TcpStream,
+    tls: Arc<rustls::ServerConfig>,
+) {
+    let peer = socket
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let opts = options(&node).tls_config(tls);
+    // dicom-ul bounds the wait for the A-ASSOCIATE-RQ by the read timeout, but not the TLS
+    // handshake before it: without this, a peer that connects and stays silent would hold
+    // an association permit forever.
+    let timeout = Duration::from_secs(node.config.node.read_timeout_s.max(1));
+    let established = tokio::time::timeout(timeout, opts.establish_tls_async(socket)).await;
+    let mut assoc = match established {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            Metrics::inc(&node.metrics.associations_rejected);
+            // Only the peer address and the reason (no certificate, unknown CA, not TLS at
+            // all...): nothing of the data that would have followed.
+            if matches!(e, dicom_ul::association::Error::TlsHandshake { .. }) {
+                Metrics::inc(&node.metrics.tls_handshake_failures);
+                warn!(%peer, error = %snafu::Report::from_error(e), "TLS handshake failed");
+            } else {
+                info!(%peer, error = %snafu::Report::from_error(e), "association not established");
+            }
+            return;
+        }
+        Err(_) => {
+            Metrics::inc(&node.metrics.associations_rejected);
+            Metrics::inc(&node.metrics.tls_handshake_failures);
+            warn!(%peer, "TLS handshake or association request not done within the read timeout");
+            return;
+        }
+    };
+    let version = super::tls::version_name(assoc.inner_stream().get_ref().1.protocol_version());
+    serve_association(node, assoc, &peer, &version).await;
+}
+
+/// Serves an established association until release, abort, timeout or error.
+async fn serve_association<S>(
+    node: Arc<Node>,
+    mut assoc: AsyncServerAssociation<S>,
+    peer: &str,
+    transport: &str,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     Metrics::inc(&node.metrics.associations);
     crashpoint::hit("scp.associated");
     let calling = assoc.peer_ae_title().to_string();
-    info!(%peer, calling_ae = %calling, "association accepted");
+    info!(%peer, calling_ae = %calling, %transport, "association accepted");
     let timeout = Duration::from_secs(node.config.node.read_timeout_s.max(1));
     let mut state = Receiving::Command(Vec::new());
     loop {
@@ -230,7 +285,7 @@ fn discard(state: Receiving) {
 }
 
 /// The presentation context's abstract and transfer syntax, if it was accepted.
-fn context(assoc: &AsyncServerAssociation<TcpStream>, id: u8) -> Option<(String, String)> {
+fn context<S>(assoc: &AsyncServerAssociation<S>, id: u8) -> Option<(String, String)> {
     assoc
         .presentation_contexts()
         .iter()
@@ -240,12 +295,15 @@ fn context(assoc: &AsyncServerAssociation<TcpStream>, id: u8) -> Option<(String,
         .map(|pc| (pc.abstract_syntax.clone(), pc.transfer_syntax.clone()))
 }
 
-async fn handle_fragment(
+async fn handle_fragment<S>(
     node: &Arc<Node>,
-    assoc: &mut AsyncServerAssociation<TcpStream>,
+    assoc: &mut AsyncServerAssociation<S>,
     state: &mut Receiving,
     pv: PDataValue,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let Some((abstract_syntax, ts)) = context(assoc, pv.presentation_context_id) else {
         return Err(format!(
             "P-DATA on unknown presentation context {}",
@@ -466,11 +524,14 @@ async fn handle_fragment(
     }
 }
 
-async fn send_command(
-    assoc: &mut AsyncServerAssociation<TcpStream>,
+async fn send_command<S>(
+    assoc: &mut AsyncServerAssociation<S>,
     pc_id: u8,
     data: Vec<u8>,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let pdu = Pdu::PData {
         data: vec![PDataValue {
             presentation_context_id: pc_id,

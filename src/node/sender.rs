@@ -12,10 +12,11 @@ use dicom_dictionary_std::uids;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_ul::ClientAssociationOptions;
+use dicom_ul::association::CloseSocket;
 use dicom_ul::pdu::{PDataValue, PDataValueType, PresentationContextResultReason};
 use dicom_ul::{Pdu, association::ClientAssociation};
 use snafu::Report;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::dimse;
 use super::metrics::Metrics;
@@ -59,9 +60,11 @@ pub async fn run(node: Arc<Node>, destination: Destination) {
         let own = node.config.node.ae_title.clone();
         let timeout = Duration::from_secs(cfg.timeout_s.max(1));
         let paths: Vec<PathBuf> = items.iter().map(|(p, _)| p.clone()).collect();
-        let outcome = tokio::task::spawn_blocking(move || send_batch(&own, &d, &paths, timeout))
-            .await
-            .unwrap_or_else(|_| Err("sender task panicked".into()));
+        let tls = node.client_tls.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || send_batch(&own, &d, tls, &paths, timeout))
+                .await
+                .unwrap_or_else(|_| Err("sender task panicked".into()));
         // Per item: delivered, or the reason it was not (no association counts one failed
         // attempt for every waiting result).
         let results: Vec<Result<(), String>> = match outcome {
@@ -143,11 +146,12 @@ fn retry_or_dead(
     }
 }
 
-/// Sends `paths` over one association. The outer error means no association; the inner
-/// results are per file.
+/// Sends `paths` over one association, over TLS for a `+tls` destination. The outer error
+/// means no association; the inner results are per file.
 fn send_batch(
     own_ae: &str,
     d: &Destination,
+    tls: Option<Arc<rustls::ClientConfig>>,
     paths: &[PathBuf],
     timeout: Duration,
 ) -> Result<Vec<Result<(), String>>, String> {
@@ -160,9 +164,32 @@ fn send_batch(
     for sop in SENT_SOP_CLASSES {
         opts = opts.with_presentation_context(sop, SENT_TRANSFER_SYNTAXES.to_vec());
     }
+    if !d.tls {
+        let assoc = opts
+            .establish(d.address.as_str())
+            .map_err(|e| Report::from_error(e).to_string())?;
+        return Ok(send_all(assoc, paths));
+    }
+    // Loaded at startup whenever a destination uses +tls, so missing only by a bug.
+    let tls = tls.ok_or("no TLS configuration for a +tls destination")?;
     let mut assoc = opts
-        .establish(d.address.as_str())
+        .tls_config(tls)
+        .server_name(d.host())
+        .establish_tls(d.address.as_str())
         .map_err(|e| Report::from_error(e).to_string())?;
+    debug!(
+        destination = %d,
+        tls = %super::tls::version_name(assoc.inner_stream().conn.protocol_version()),
+        "TLS association established"
+    );
+    Ok(send_all(assoc, paths))
+}
+
+/// Sends `paths` over `assoc`, then releases it (or aborts it if it broke).
+fn send_all<S>(mut assoc: ClientAssociation<S>, paths: &[PathBuf]) -> Vec<Result<(), String>>
+where
+    S: CloseSocket + std::io::Read + std::io::Write,
+{
     crashpoint::hit("sender.associated");
     let mut out = Vec::with_capacity(paths.len());
     for (i, p) in paths.iter().enumerate() {
@@ -175,19 +202,18 @@ fn send_batch(
                 out.push(Err("association lost".into()));
             }
             let _ = assoc.abort();
-            return Ok(out);
+            return out;
         }
     }
     let _ = assoc.release();
     crashpoint::hit("sender.released");
-    Ok(out)
+    out
 }
 
-fn send_one(
-    assoc: &mut ClientAssociation<std::net::TcpStream>,
-    path: &Path,
-    message_id: u16,
-) -> Result<(), String> {
+fn send_one<S>(assoc: &mut ClientAssociation<S>, path: &Path, message_id: u16) -> Result<(), String>
+where
+    S: CloseSocket + std::io::Read + std::io::Write,
+{
     let obj = dicom_object::open_file(path).map_err(|e| format!("unreadable result: {e}"))?;
     let sop_class = obj
         .meta()
