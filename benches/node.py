@@ -8,10 +8,10 @@
    each) to DCMTK `storescp` writing them to disk (with --fork when K > 1, so that it too
    serves the K associations at once): the reference ingest rate. Alternates with 2 for
    --rounds rounds; the medians are reported.
-2. The node's ingest alone: the same to `rajoints serve` with a filter that selects
-   nothing (`node.filter.modalities=["XX"]`): each instance is received into the spool's
-   incoming/ folder, parsed in full and then dropped before the durable commit (no fsync,
-   no rename; see src/node/scp.rs `store`), and answered Success. No analysis.
+2. The node's ingest alone: the same to `rajoints serve` with analysis off
+   (`node.analyse=false`): each instance is received into the spool's incoming/ folder,
+   parsed in full, committed durably into the inbox (fsync, rename, fsync of the folder;
+   src/node/scp.rs `store`, src/spool.rs `commit`) and only then answered Success.
 3. The whole node: the same N to `rajoints serve` with a DCMTK `storescp` as destination;
    images per minute (first C-STORE request to last SR received), the latency of each
    instance from its C-STORE request (storescu's "Sending Store Request" line) to its SR
@@ -174,7 +174,7 @@ def main() -> int:
     res = {"n": a.n, "k": a.k, "megabytes": mb}
 
     # 1 and 2, alternating for --rounds rounds (each a fresh process and folder): storescp
-    # alone, and the node's ingest with analysis off (a filter that selects nothing).
+    # alone, and the node's ingest with analysis off (node.analyse = false).
     runs: dict[str, list] = {"storescp": [], "node_ingest": []}
     for r in range(a.rounds):
         for what in (("storescp", "node_ingest") if r % 2 == 0 else ("node_ingest", "storescp")):
@@ -184,7 +184,7 @@ def main() -> int:
                 proc = storescp(folder, port, "DEST", fork=a.k > 1)
                 t0, t1, _, fails = send(instances, a.k, port, "DEST")
             else:
-                proc, port = start_node(a.bin, folder, a.set + ['node.filter.modalities=["XX"]'], [])
+                proc, port = start_node(a.bin, folder, a.set + ["node.analyse=false"], [])
                 t0, t1, _, fails = send(instances, a.k, port, "RAJOINTS")
             stop(proc)
             shutil.rmtree(folder, ignore_errors=True)

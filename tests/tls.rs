@@ -11,15 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{CrImage, Square, film, paint};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::node::{free_port, hand_film, received, wait_for};
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run a tool");
@@ -301,30 +293,6 @@ fn assert_refused(what: &str, out: &Output) {
         "{what} should have been refused:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
-}
-
-/// Files storescp wrote, by prefix: `SR` (Comprehensive SR) or `PS` (presentation state).
-fn received(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.retain(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix));
-    v
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !ok() {
-        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A hand film with 20 square joints, written as CR with the given SOP Instance UID.
-fn hand_film(path: &Path, uid: &str) {
-    let (w, h, joints) = film(|id| if id.to_string() == "R-PIP2" { 1.0 } else { 0.5 });
-    let squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
-    CrImage::from_display(w, h, &paint(w, h, &squares)).write(path, uid);
 }
 
 #[test]
