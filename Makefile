@@ -13,7 +13,7 @@ TEST_MODELS := target/test-models
 # certificates of the DICOM TLS test).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test bench deps apt venv ort test-models lint fmt clean viewer-check
+.PHONY: all build run test bench deps apt venv ort test-models lint fmt clean viewer-check fuzz-tools fuzz-check
 
 all: build
 
@@ -27,6 +27,7 @@ test: deps test-models .stamp/venv-train
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	cargo test --all-targets
+	$(MAKE) fuzz-check
 	conformance/check
 	bash models/training/smoke.sh
 	bash benches/run --quick
@@ -83,6 +84,35 @@ $(TEST_MODELS)/ankylosis.toml: models/make_test_models.py .stamp/venv
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo fmt --check --manifest-path fuzz/Cargo.toml
+	cargo clippy --manifest-path fuzz/Cargo.toml -- -D warnings
+
+# Fuzzing (fuzz/README.md): cargo-fuzz on the stable toolchain. `--sanitizer none`: the
+# AddressSanitizer build needs nightly's -Zsanitizer, and safe Rust needs no ASan to find
+# panics, aborts, timeouts and oversized allocations (-malloc_limit_mb), which is what
+# the targets look for. Each target runs FUZZ_SECONDS from its seeds (fuzz/corpus/<t>);
+# what it finds goes to fuzz/target/corpus/<t> (git-ignored) and, on a crash, the input
+# to fuzz/artifacts/<t>/ and make fails.
+FUZZ_SECONDS ?= 25
+FUZZ_TARGETS := dataset pdu
+FUZZ_FLAGS := -seed=1 -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1
+
+fuzz-tools:
+	@cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+
+fuzz-check: fuzz-tools
+	cargo fmt --check --manifest-path fuzz/Cargo.toml
+	cargo clippy --manifest-path fuzz/Cargo.toml --quiet -- -D warnings
+	cargo fuzz build --sanitizer none -O
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/target/corpus/$$t; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s (log: fuzz/target/fuzz-$$t.log)"; \
+		if ! cargo fuzz run --sanitizer none -O $$t fuzz/target/corpus/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) > fuzz/target/fuzz-$$t.log 2>&1; then \
+			tail -n 60 fuzz/target/fuzz-$$t.log; echo "fuzz target $$t failed"; exit 1; \
+		fi; \
+		grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb' fuzz/target/fuzz-$$t.log; \
+	done
 
 fmt:
 	cargo fmt

@@ -3,8 +3,10 @@
 //! (rescale, PS3.3 C.11.1), VOI window when present (PS3.3 C.11.2), normalisation to
 //! [0, 1] and inversion of MONOCHROME1 so that bone is always bright.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
+use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::{FileDicomObject, InMemDicomObject, OpenFileOptions};
@@ -22,10 +24,18 @@ pub type DicomFile = FileDicomObject<InMemDicomObject>;
 /// larger ones are refused before their pixels are allocated as f32).
 pub const DEFAULT_MAX_PIXELS: u64 = 120_000_000;
 
+/// Largest data set read from a file, inflated when it is Deflated: 4 GiB, the most a
+/// Part 10 file can declare in one element.
+pub const DEFAULT_MAX_DATA_SET_BYTES: u64 = 4 << 30;
+
 #[derive(Debug, Snafu)]
 #[non_exhaustive]
 pub enum Error {
-    /// could not read DICOM file {}
+    #[snafu(display("refused to parse DICOM file {path}"))]
+    Guard {
+        path: String,
+        source: super::guard::Error,
+    },
     #[snafu(display("could not read DICOM file {path}"))]
     ReadFile {
         path: String,
@@ -42,6 +52,10 @@ pub enum Error {
         source: Box<dicom_pixeldata::Error>,
     },
     #[snafu(display(
+        "the pixel data decoder failed (panicked) on transfer syntax {ts_uid} ({ts_name})"
+    ))]
+    DecoderPanic { ts_uid: String, ts_name: String },
+    #[snafu(display(
         "image of {columns} x {rows} pixels is larger than the limit of {max} pixels"
     ))]
     TooLarge { columns: u32, rows: u32, max: u64 },
@@ -53,6 +67,10 @@ pub enum Error {
     Photometric { pi: String },
     #[snafu(display("unsupported Samples per Pixel {spp}"))]
     SamplesPerPixel { spp: u16 },
+    #[snafu(display("unsupported Bits Allocated {bits}"))]
+    BitsAllocated { bits: u32 },
+    #[snafu(display("Pixel Data holds {bytes} bytes where the image attributes declare {needed}"))]
+    PixelDataLength { bytes: u64, needed: u64 },
     #[snafu(display(
         "pixel data holds {got} values where {columns} x {rows} x {spp} are declared"
     ))]
@@ -66,8 +84,11 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Reads a DICOM Part 10 file.
+/// Reads a DICOM Part 10 file, after checking its declared lengths ([`super::guard`]).
 pub fn open(path: &Path) -> Result<DicomFile> {
+    super::guard::check_file(path, DEFAULT_MAX_DATA_SET_BYTES).context(GuardSnafu {
+        path: path.display().to_string(),
+    })?;
     OpenFileOptions::new()
         .open_file(path)
         .context(ReadFileSnafu {
@@ -83,14 +104,19 @@ pub fn sop_instance_uid(obj: &DicomFile) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Decodes the first frame of `obj` into a display-space radiograph.
-pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
-    if obj.get(tags::PIXEL_DATA).is_none() {
+/// Checks the Image Pixel module without decoding: Pixel Data present, Rows and Columns
+/// non-zero and within `max_pixels`, and native (uncompressed) Pixel Data at least as long
+/// as Rows x Columns x Samples per Pixel x Bits Allocated x Number of Frames declare.
+/// Encapsulated pixel data is only checked for a first fragment: its length is known only
+/// once decoded. The node runs this before it acknowledges a C-STORE; [`decode`] runs it
+/// first, so a short buffer is reported as such and not as a decoder error.
+pub fn check_pixels(obj: &DicomFile, max_pixels: u64) -> Result<()> {
+    let Some(pixel_data) = obj.get(tags::PIXEL_DATA) else {
         return NoPixelDataSnafu {
             sop_class: string(obj, tags::SOP_CLASS_UID).unwrap_or_else(|| "unknown".into()),
         }
         .fail();
-    }
+    };
     let rows = uint(obj, tags::ROWS).unwrap_or(0);
     let columns = uint(obj, tags::COLUMNS).unwrap_or(0);
     ensure!(rows > 0 && columns > 0, EmptySnafu { columns, rows });
@@ -102,6 +128,61 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
             max: max_pixels
         }
     );
+    let spp = obj
+        .get(tags::SAMPLES_PER_PIXEL)
+        .and_then(|e| e.to_int::<u16>().ok())
+        .unwrap_or(1);
+    ensure!(spp == 1 || spp == 3, SamplesPerPixelSnafu { spp });
+    match pixel_data.value() {
+        Value::PixelSequence(seq) => {
+            ensure!(
+                !seq.fragments().is_empty(),
+                PixelDataLengthSnafu {
+                    bytes: 0u64,
+                    needed: 1u64
+                }
+            );
+        }
+        Value::Primitive(_) | Value::Sequence(_) => {
+            let bits = uint(obj, tags::BITS_ALLOCATED).unwrap_or(0);
+            ensure!(
+                matches!(bits, 1 | 8 | 16 | 32 | 64),
+                BitsAllocatedSnafu { bits }
+            );
+            let frames = obj
+                .get(tags::NUMBER_OF_FRAMES)
+                .and_then(|e| e.to_int::<u32>().ok())
+                .unwrap_or(1)
+                .max(1);
+            // Only the first frame is decoded, but a file declaring more frames than it
+            // holds is broken all the same. u128: no product of u32 values overflows it.
+            let bits_needed = u128::from(rows)
+                * u128::from(columns)
+                * u128::from(spp)
+                * u128::from(bits)
+                * u128::from(frames);
+            // A Pixel Data sequence (nonsense, but parseable) holds no pixels.
+            let bytes = match pixel_data.value() {
+                Value::Primitive(p) => p.calculate_byte_len() as u64,
+                _ => 0,
+            };
+            ensure!(
+                u128::from(bytes) * 8 >= bits_needed,
+                PixelDataLengthSnafu {
+                    bytes,
+                    needed: u64::try_from(bits_needed.div_ceil(8)).unwrap_or(u64::MAX)
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Decodes the first frame of `obj` into a display-space radiograph.
+pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
+    check_pixels(obj, max_pixels)?;
+    let rows = uint(obj, tags::ROWS).unwrap_or(0);
+    let columns = uint(obj, tags::COLUMNS).unwrap_or(0);
 
     let ts_uid = obj
         .meta()
@@ -115,7 +196,18 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
         ts_uid: ts_uid.clone(),
         ts_name: ts_name.clone(),
     };
-    let decoded = obj.decode_pixel_data_frame(0).with_context(|_| ts_ctx())?;
+    // dicom-transfer-syntax-registry 0.10 can panic on corrupt compressed data (an index
+    // out of bounds in its RLE decoder, found by fuzz/ target `dataset`): a panic in the
+    // decoder is this image's error, not the end of the analysis worker or of `analyze`.
+    let decoded = catch_unwind(AssertUnwindSafe(|| obj.decode_pixel_data_frame(0)))
+        .map_err(|_| {
+            DecoderPanicSnafu {
+                ts_uid: ts_uid.clone(),
+                ts_name: ts_name.clone(),
+            }
+            .build()
+        })?
+        .with_context(|_| ts_ctx())?;
     let spp = decoded.samples_per_pixel();
     let pi = decoded.photometric_interpretation().clone();
     let invert = match &pi {
@@ -152,7 +244,15 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
         });
     }
     // Modality LUT only: dicom-pixeldata applies Rescale Slope/Intercept here (its default).
-    let values: Vec<f32> = decoded.to_vec_frame(0).with_context(|_| ts_ctx())?;
+    let values: Vec<f32> = catch_unwind(AssertUnwindSafe(|| decoded.to_vec_frame(0)))
+        .map_err(|_| {
+            DecoderPanicSnafu {
+                ts_uid: ts_uid.clone(),
+                ts_name: ts_name.clone(),
+            }
+            .build()
+        })?
+        .with_context(|_| ts_ctx())?;
     ensure!(
         values.len() >= n * spp as usize,
         ShortPixelDataSnafu {
@@ -377,6 +477,26 @@ mod tests {
         let mut v = vec![100.0];
         to_display(&mut v, Some(w), VoiLutFunction::Sigmoid, false);
         assert_eq!(v, vec![0.5]);
+    }
+
+    /// fuzz/ target `dataset`: RLE Lossless pixel data whose segments are shorter than
+    /// the frame make dicom-transfer-syntax-registry 0.10.1 index out of bounds
+    /// (rle_lossless.rs:223). Mode byte 8: the data set behind the node's file meta in RLE.
+    #[test]
+    fn fuzz_regression_rle_decoder_panic_is_an_error() {
+        let input = include_bytes!("../../fuzz/regressions/dataset-rle-panic");
+        assert_eq!(input[0], 8);
+        let mut file = crate::node::scp::part10_header(
+            "1.2.840.10008.5.1.4.1.1.1",
+            "2.25.1",
+            "1.2.840.10008.1.2.5",
+        )
+        .unwrap();
+        file.extend_from_slice(&input[1..]);
+        let obj = OpenFileOptions::new().from_reader(&file[..]).unwrap();
+        // The panic message still goes to stderr (the default hook); the call returns.
+        let e = decode(&obj, 1 << 20).unwrap_err();
+        assert!(matches!(e, Error::DecoderPanic { .. }), "{e}");
     }
 
     #[test]

@@ -3,5 +3,6 @@
 pub mod codes;
 pub mod decode;
 pub mod gsps;
+pub mod guard;
 pub mod sr;
 pub mod uid;

@@ -45,11 +45,8 @@ pub mod status {
 #[derive(Debug, Snafu)]
 #[non_exhaustive]
 pub enum Error {
-    #[snafu(display("malformed command set"))]
-    ReadCommand {
-        #[snafu(source(from(dicom_object::ReadError, Box::new)))]
-        source: Box<dicom_object::ReadError>,
-    },
+    #[snafu(display("malformed command set: an element runs past its end"))]
+    Truncated,
     #[snafu(display("command set lacks {name}"))]
     MissingField { name: &'static str },
     #[snafu(display("could not encode command set"))]
@@ -98,27 +95,68 @@ fn implicit_le() -> &'static dicom_encoding::TransferSyntax {
         .expect("Implicit VR Little Endian is always registered")
 }
 
-fn get_str(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    obj.get(tag)
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+/// A command set's elements, read by hand: a flat list of group 0000 elements in Implicit
+/// VR Little Endian (PS3.7 6.3.1, E.1), each length checked against what is left.
+/// dicom-parser is not used here: it reserves and zero-fills a declared length before
+/// reading it, and the fuzz target `pdu` found command sets of under 100 bytes that made
+/// it allocate gigabytes (a declared length past the end, and element boundaries it reads
+/// differently from the standard's). The node parses every command it receives.
+struct CommandSet<'a> {
+    elements: Vec<(Tag, &'a [u8])>,
 }
 
-fn get_u16(obj: &InMemDicomObject, tag: Tag) -> Option<u16> {
-    obj.get(tag).and_then(|e| e.to_int::<u16>().ok())
+impl<'a> CommandSet<'a> {
+    fn read(mut bytes: &'a [u8]) -> Result<CommandSet<'a>, Error> {
+        let mut elements = Vec::new();
+        while !bytes.is_empty() {
+            let (head, rest) = bytes.split_at_checked(8).context(TruncatedSnafu)?;
+            let u16_at = |i: usize| u16::from_le_bytes([head[i], head[i + 1]]);
+            let tag = Tag(u16_at(0), u16_at(2));
+            let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+            let (value, rest) = rest.split_at_checked(len).context(TruncatedSnafu)?;
+            elements.push((tag, value));
+            bytes = rest;
+        }
+        Ok(CommandSet { elements })
+    }
+
+    fn get(&self, tag: Tag) -> Option<&'a [u8]> {
+        self.elements
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, v)| *v)
+    }
+
+    fn u16(&self, tag: Tag) -> Option<u16> {
+        match self.get(tag)? {
+            [a, b] => Some(u16::from_le_bytes([*a, *b])),
+            _ => None,
+        }
+    }
+
+    fn str(&self, tag: Tag) -> Option<String> {
+        let v = self.get(tag)?;
+        Some(
+            String::from_utf8_lossy(v)
+                .trim_end_matches(['\0', ' '])
+                .to_string(),
+        )
+    }
 }
 
 /// Parses a command set.
 pub fn parse_request(bytes: &[u8]) -> Result<Request, Error> {
-    let obj =
-        InMemDicomObject::read_dataset_with_ts(bytes, implicit_le()).context(ReadCommandSnafu)?;
-    let command_field = get_u16(&obj, tags::COMMAND_FIELD).context(MissingFieldSnafu {
+    let obj = CommandSet::read(bytes)?;
+    let command_field = obj.u16(tags::COMMAND_FIELD).context(MissingFieldSnafu {
         name: "Command Field",
     })?;
-    let message_id =
-        get_u16(&obj, tags::MESSAGE_ID).context(MissingFieldSnafu { name: "Message ID" })?;
-    let sop_class = get_str(&obj, tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
-    let has_data_set = get_u16(&obj, tags::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET);
+    let message_id = obj
+        .u16(tags::MESSAGE_ID)
+        .context(MissingFieldSnafu { name: "Message ID" })?;
+    let sop_class = obj.str(tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
+    let has_data_set = obj
+        .u16(tags::COMMAND_DATA_SET_TYPE)
+        .is_some_and(|t| t != NO_DATA_SET);
     Ok(match command_field {
         command_field::C_ECHO_RQ => Request::Echo {
             message_id,
@@ -126,11 +164,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, Error> {
         },
         command_field::C_STORE_RQ => Request::Store {
             message_id,
-            sop_instance: get_str(&obj, tags::AFFECTED_SOP_INSTANCE_UID).context(
-                MissingFieldSnafu {
+            sop_instance: obj
+                .str(tags::AFFECTED_SOP_INSTANCE_UID)
+                .context(MissingFieldSnafu {
                     name: "Affected SOP Instance UID",
-                },
-            )?,
+                })?,
             sop_class,
         },
         other => Request::Other {
@@ -222,10 +260,11 @@ pub fn store_request(
 
 /// The Status of a response command set.
 pub fn response_status(bytes: &[u8]) -> Result<(u16, Option<String>), Error> {
-    let obj =
-        InMemDicomObject::read_dataset_with_ts(bytes, implicit_le()).context(ReadCommandSnafu)?;
-    let status = get_u16(&obj, tags::STATUS).context(MissingFieldSnafu { name: "Status" })?;
-    Ok((status, get_str(&obj, tags::ERROR_COMMENT)))
+    let obj = CommandSet::read(bytes)?;
+    let status = obj
+        .u16(tags::STATUS)
+        .context(MissingFieldSnafu { name: "Status" })?;
+    Ok((status, obj.str(tags::ERROR_COMMENT)))
 }
 
 #[cfg(test)]
@@ -278,6 +317,33 @@ mod tests {
         let r = parse_request(&echo).unwrap();
         assert!(matches!(r, Request::Echo { message_id: 1, .. }) && !r.has_data_set());
         assert!(parse_request(&[1, 2, 3]).is_err());
+    }
+
+    /// fuzz/ target `pdu`, first crash: a C-ECHO-RSP whose third element, (9C9C,9C9C),
+    /// declares 0x9C9C9C9C bytes. dicom-parser would allocate 2.6 GB before reading it.
+    #[test]
+    fn command_declaring_a_huge_element_is_refused_before_parsing() {
+        let mut bytes = vec![0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0];
+        bytes.extend_from_slice(&[2, 0, 0, 0, 0x12, 0, 0, 0]);
+        bytes.extend_from_slice(b"1.2.840.10008.1.1\0");
+        bytes.extend_from_slice(&[0x9C; 8]);
+        bytes.extend_from_slice(&[0; 16]);
+        for parsed in [
+            parse_request(&bytes).map(|_| ()),
+            response_status(&bytes).map(|_| ()),
+        ] {
+            assert!(matches!(parsed, Err(Error::Truncated)), "{parsed:?}");
+        }
+    }
+
+    /// fuzz/ target `pdu`: a P-DATA whose command starts with a group length of odd
+    /// length 11; dicom-parser then reads a (0012,0000) declaring 0xFFFFFF31 bytes.
+    #[test]
+    fn fuzz_regression_odd_length_command_is_refused() {
+        let input = include_bytes!("../../fuzz/regressions/pdu-odd-length-oom");
+        // Mode byte, PDU header (6), PDV length (4), context id, control header.
+        let parsed = parse_request(&input[13..]);
+        assert!(matches!(parsed, Err(Error::Truncated)), "{parsed:?}");
     }
 
     #[test]

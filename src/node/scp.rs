@@ -1,10 +1,12 @@
 //! The storage SCP: accepts associations, answers C-ECHO, receives C-STORE into the spool
 //! and acknowledges only once the instance is durable (PS3.4 Annex B, PS3.7 9.1).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dicom_dictionary_std::{tags, uids};
+use dicom_object::OpenFileOptions;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_ul::association::server::{AccessControl, DefaultNegotiation};
 use dicom_ul::association::{Association, AsyncServerAssociation};
@@ -19,6 +21,8 @@ use super::metrics::Metrics;
 use super::{Node, instance_tag};
 use crate::config::Unmatched;
 use crate::crashpoint;
+use crate::dicom::decode::{self, DicomFile};
+use crate::dicom::guard;
 use crate::spool::{self, Incoming};
 
 /// SOP classes the node stores (PS3.4 B.5): the radiograph classes of hand films.
@@ -547,8 +551,9 @@ where
 }
 
 /// Preamble, "DICM" and the File Meta Information (PS3.10 7.1) for a received data set,
-/// which follows as received, in its negotiated transfer syntax.
-fn part10_header(sop_class: &str, sop_instance: &str, ts: &str) -> Result<Vec<u8>, String> {
+/// which follows as received, in its negotiated transfer syntax. Public for the fuzz
+/// targets (fuzz/), which put arbitrary data sets behind it as the node does.
+pub fn part10_header(sop_class: &str, sop_instance: &str, ts: &str) -> Result<Vec<u8>, String> {
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(sop_class)
         .media_storage_sop_instance_uid(sop_instance)
@@ -561,6 +566,92 @@ fn part10_header(sop_class: &str, sop_instance: &str, ts: &str) -> Result<Vec<u8
     Ok(out)
 }
 
+/// Why a received instance is not acknowledged: the C-STORE status and its Error Comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub comment: String,
+}
+
+impl Refusal {
+    fn new(status: u16, comment: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            comment: comment.into(),
+        }
+    }
+}
+
+/// A received instance as spooled: preamble, file meta, then the data set as received.
+#[derive(Debug, Clone, Copy)]
+pub enum Received<'a> {
+    File(&'a Path),
+    /// The same bytes in memory (the fuzz targets).
+    Bytes(&'a [u8]),
+}
+
+/// Checks a received instance before it is acknowledged: declared lengths
+/// ([`crate::dicom::guard`], so that parsing allocates no more than was received), that it
+/// parses, that its SOP Class and Instance UIDs are the command's, and its Image Pixel
+/// module ([`decode::check_pixels`]: every accepted SOP class is an image). Returns the
+/// parsed instance for the node filter. `max_bytes` bounds a Deflated data set inflated.
+/// Public for the fuzz targets (fuzz/), which run it on arbitrary bytes.
+pub fn check_received(
+    received: Received<'_>,
+    uid: &str,
+    sop_class: &str,
+    max_bytes: u64,
+) -> Result<DicomFile, Refusal> {
+    let guarded = match received {
+        Received::File(path) => guard::check_file(path, max_bytes),
+        Received::Bytes(bytes) => guard::check_part10(bytes, max_bytes),
+    };
+    if let Err(e) = guarded {
+        let report = snafu::Report::from_error(&e)
+            .to_string()
+            .trim_end()
+            .to_string();
+        return Err(if e.is_too_large() {
+            Refusal::new(status::OUT_OF_RESOURCES, report)
+        } else {
+            Refusal::new(
+                status::CANNOT_UNDERSTAND,
+                format!("data set unreadable: {report}"),
+            )
+        });
+    }
+    // Parse what was received before acknowledging: a broken data set is answered
+    // "cannot understand", not stored and lost later.
+    let parsed = match received {
+        Received::File(path) => OpenFileOptions::new().open_file(path),
+        Received::Bytes(bytes) => OpenFileOptions::new().from_reader(bytes),
+    };
+    let obj = parsed.map_err(|e| {
+        Refusal::new(
+            status::CANNOT_UNDERSTAND,
+            format!("data set unreadable: {e}"),
+        )
+    })?;
+    let text = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+    };
+    if text(tags::SOP_INSTANCE_UID).as_deref() != Some(uid)
+        || text(tags::SOP_CLASS_UID).as_deref() != Some(sop_class)
+    {
+        return Err(Refusal::new(
+            status::DATA_SET_MISMATCH,
+            "SOP Class/Instance UID differ from the command",
+        ));
+    }
+    // No size limit here: an image the node does not analyse may be of any size.
+    if let Err(e) = decode::check_pixels(&obj, u64::MAX) {
+        return Err(Refusal::new(status::DATA_SET_MISMATCH, e.to_string()));
+    }
+    Ok(obj)
+}
+
 /// Validates, filters and commits a received instance; the status to answer.
 async fn store(
     node: &Arc<Node>,
@@ -570,28 +661,15 @@ async fn store(
 ) -> (u16, Option<String>) {
     let node2 = node.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        // Parse what was received before acknowledging: a broken data set is answered
-        // "cannot understand", not stored and lost later.
-        let parsed = dicom_object::OpenFileOptions::new().open_file(incoming.path());
-        let obj = match parsed {
+        let max_bytes = node2.config.node.max_instance_mb.saturating_mul(1024 * 1024);
+        let obj = match check_received(Received::File(incoming.path()), &uid, &sop_class, max_bytes) {
             Ok(o) => o,
-            Err(e) => {
+            Err(r) => {
                 incoming.discard();
-                return (status::CANNOT_UNDERSTAND, Some(format!("data set unreadable: {e}")));
+                info!(instance = %instance_tag(&uid), status = format!("{:04X}", r.status), reason = %r.comment, "instance refused");
+                return (r.status, Some(r.comment));
             }
         };
-        let ds_uid = obj
-            .get(tags::SOP_INSTANCE_UID)
-            .and_then(|e| e.to_str().ok())
-            .map(|s| s.trim_end_matches(['\0', ' ']).to_string());
-        let ds_class = obj
-            .get(tags::SOP_CLASS_UID)
-            .and_then(|e| e.to_str().ok())
-            .map(|s| s.trim_end_matches(['\0', ' ']).to_string());
-        if ds_uid.as_deref() != Some(uid.as_str()) || ds_class.as_deref() != Some(sop_class.as_str()) {
-            incoming.discard();
-            return (status::DATA_SET_MISMATCH, Some("SOP Class/Instance UID differ from the command".into()));
-        }
         if !super::filter::selects(&node2.config.node.filter, &obj) {
             incoming.discard();
             return match node2.config.node.filter.unmatched {
@@ -605,6 +683,14 @@ async fn store(
                     (status::CANNOT_UNDERSTAND, Some("not a hand radiograph (node filter)".into()))
                 }
             };
+        }
+        // An image to analyse must fit the pipeline's limit: refused now rather than
+        // acknowledged and then failed by the worker.
+        let max_pixels = node2.config.pipeline.max_pixels;
+        if let Err(e) = decode::check_pixels(&obj, max_pixels) {
+            incoming.discard();
+            info!(instance = %instance_tag(&uid), error = %e, "image too large: refused");
+            return (status::OUT_OF_RESOURCES, Some(format!("image larger than pipeline.max_pixels ({max_pixels})")));
         }
         drop(obj);
         crashpoint::hit("scp.parsed");
