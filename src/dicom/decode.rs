@@ -189,6 +189,15 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
         .transfer_syntax()
         .trim_end_matches('\0')
         .to_string();
+    if let Some(pixels) = native_monochrome(obj, &ts_uid, rows as usize * columns as usize) {
+        return Ok(Radiograph {
+            width: columns,
+            height: rows,
+            pixels,
+            pixel_spacing_mm: pixel_spacing(obj),
+            orientation: orientation(obj),
+        });
+    }
     let ts_name = TransferSyntaxRegistry
         .get(&ts_uid)
         .map_or_else(|| "unknown".to_string(), |ts| ts.name().to_string());
@@ -299,23 +308,72 @@ fn monochrome_through_lut(
 ) -> Option<Vec<f32>> {
     let bits = decoded.bits_stored();
     let allocated = decoded.bits_allocated();
-    if decoded.samples_per_pixel() != 1
-        || !(allocated == 8 || allocated == 16)
-        || bits == 0
-        || bits > allocated
-        || decoded.high_bit() + 1 != bits
-    {
+    if decoded.samples_per_pixel() != 1 || decoded.high_bit() + 1 != bits {
         return None;
     }
     let rescale = decoded.rescale().ok()?.first().copied()?;
     let data = decoded.frame_data(0).ok()?;
-    let bytes = usize::from(allocated / 8);
-    let data = data.get(..n.checked_mul(bytes)?)?;
-    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+    let layout = StoredLayout {
+        bits,
+        signed: decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed,
+        rescale,
+    };
+    let display = Display {
+        window,
+        function,
+        invert,
+    };
+    match allocated {
+        16 => {
+            let data = data.get(..n.checked_mul(2)?)?;
+            let raw = data
+                .chunks_exact(2)
+                .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])));
+            through_lut(raw, layout, display)
+        }
+        8 => through_lut(
+            data.get(..n)?.iter().map(|&b| u32::from(b)),
+            layout,
+            display,
+        ),
+        _ => None,
+    }
+}
+
+/// Bits Stored (at the bottom of each value, High Bit = Bits Stored - 1), Pixel
+/// Representation and the Modality LUT's rescale.
+#[derive(Clone, Copy)]
+struct StoredLayout {
+    bits: u16,
+    signed: bool,
+    rescale: dicom_pixeldata::Rescale,
+}
+
+/// The VOI transform and the MONOCHROME1 inversion.
+#[derive(Clone, Copy)]
+struct Display {
+    window: Option<WindowLevel>,
+    function: VoiLutFunction,
+    invert: bool,
+}
+
+/// Maps raw values (as stored, bits above Bits Stored not yet removed) to display values
+/// through a table over the stored values present; `None` for an unusable layout or no
+/// values. Two passes over `raw` (extremes, then lookup), no intermediate image.
+fn through_lut(
+    raw: impl Iterator<Item = u32> + Clone,
+    layout: StoredLayout,
+    display: Display,
+) -> Option<Vec<f32>> {
+    let bits = layout.bits;
+    if bits == 0 || bits > 16 {
+        return None;
+    }
     let mask: u32 = (1u32 << bits) - 1;
     let sign_bit: u32 = 1u32 << (bits - 1);
+    let signed = layout.signed;
     // Stored value as a signed integer, the bits above Bits Stored ignored (PS3.5 8.1.1).
-    let value = |raw: u32| -> i32 {
+    let value = move |raw: u32| -> i32 {
         let v = raw & mask;
         if signed && v & sign_bit != 0 {
             v as i32 - (1i32 << bits)
@@ -323,26 +381,98 @@ fn monochrome_through_lut(
             v as i32
         }
     };
-    let stored: Vec<i32> = if allocated == 16 {
-        data.chunks_exact(2)
-            .map(|b| value(u32::from(u16::from_le_bytes([b[0], b[1]]))))
-            .collect()
-    } else {
-        data.iter().map(|&b| value(u32::from(b))).collect()
-    };
-    let (lo, hi) = stored
-        .iter()
-        .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = raw.clone().fold((i32::MAX, i32::MIN), |(lo, hi), r| {
+        let v = value(r);
+        (lo.min(v), hi.max(v))
+    });
     if lo > hi {
         return None;
     }
     // The table spans exactly the image's least and greatest stored values, so the
     // min-max normalisation of `to_display` sees the same extremes as on the pixels.
     let mut lut: Vec<f32> = (lo..=hi)
-        .map(|v| rescale.apply(f64::from(v)) as f32)
+        .map(|v| layout.rescale.apply(f64::from(v)) as f32)
         .collect();
-    to_display(&mut lut, window, function, invert);
-    Some(stored.iter().map(|&v| lut[(v - lo) as usize]).collect())
+    to_display(&mut lut, display.window, display.function, display.invert);
+    Some(raw.map(|r| lut[(value(r) - lo) as usize]).collect())
+}
+
+/// Native (uncompressed) little-endian monochrome pixel data, read straight from the parsed
+/// Pixel Data values, without dicom-pixeldata's copies: the path of nearly every film a
+/// modality sends. `None` for anything else (compressed, colour, multi-sample, odd
+/// layouts), which [`decode`] then hands to dicom-pixeldata. Same values either way.
+fn native_monochrome(obj: &DicomFile, ts_uid: &str, n: usize) -> Option<Vec<f32>> {
+    use dicom_core::value::{PrimitiveValue, Value};
+    const NATIVE_LE: [&str; 3] = [
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1",
+        // Inflated when the file is read: the values in memory are native.
+        "1.2.840.10008.1.2.1.99",
+    ];
+    if !NATIVE_LE.contains(&ts_uid) {
+        return None;
+    }
+    let invert = match string(obj, tags::PHOTOMETRIC_INTERPRETATION)?.as_str() {
+        "MONOCHROME1" => true,
+        "MONOCHROME2" => false,
+        _ => return None,
+    };
+    let int = |tag| obj.get(tag).and_then(|e| e.to_int::<i64>().ok());
+    let float = |tag| obj.get(tag).and_then(|e| e.to_float64().ok());
+    if int(tags::SAMPLES_PER_PIXEL).unwrap_or(1) != 1
+        || int(tags::NUMBER_OF_FRAMES).unwrap_or(1) > 1
+    {
+        return None;
+    }
+    let allocated = int(tags::BITS_ALLOCATED)?;
+    let bits = u16::try_from(int(tags::BITS_STORED)?).ok()?;
+    if int(tags::HIGH_BIT)? != i64::from(bits) - 1 || i64::from(bits) > allocated {
+        return None;
+    }
+    let layout = StoredLayout {
+        bits,
+        signed: int(tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1,
+        rescale: dicom_pixeldata::Rescale {
+            slope: float(tags::RESCALE_SLOPE).unwrap_or(1.0),
+            intercept: float(tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+        },
+    };
+    // The first window, as dicom-pixeldata reads it; PS3.3 C.11.2.1.2 function names.
+    let first = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_multi_float64().ok())
+            .and_then(|v| v.first().copied())
+    };
+    let window = match (first(tags::WINDOW_CENTER), first(tags::WINDOW_WIDTH)) {
+        (Some(center), Some(width)) => Some(WindowLevel { center, width }),
+        _ => None,
+    };
+    let function = match string(obj, tags::VOILUT_FUNCTION).as_deref() {
+        Some("LINEAR_EXACT") => VoiLutFunction::LinearExact,
+        Some("SIGMOID") => VoiLutFunction::Sigmoid,
+        _ => VoiLutFunction::Linear,
+    };
+    let display = Display {
+        window,
+        function,
+        invert,
+    };
+    match (allocated, obj.get(tags::PIXEL_DATA)?.value()) {
+        (16, Value::Primitive(PrimitiveValue::U16(v))) => {
+            through_lut(v.get(..n)?.iter().map(|&x| u32::from(x)), layout, display)
+        }
+        (16, Value::Primitive(PrimitiveValue::U8(b))) => {
+            let raw = b
+                .get(..n.checked_mul(2)?)?
+                .chunks_exact(2)
+                .map(|p| u32::from(u16::from_le_bytes([p[0], p[1]])));
+            through_lut(raw, layout, display)
+        }
+        (8, Value::Primitive(PrimitiveValue::U8(b))) => {
+            through_lut(b.get(..n)?.iter().map(|&x| u32::from(x)), layout, display)
+        }
+        _ => None,
+    }
 }
 
 /// Maps modality values to display values in [0, 1]: through the VOI window when one is
