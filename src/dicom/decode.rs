@@ -371,20 +371,32 @@ fn through_lut(
     }
     let mask: u32 = (1u32 << bits) - 1;
     let sign_bit: u32 = 1u32 << (bits - 1);
-    let signed = layout.signed;
-    // Stored value as a signed integer, the bits above Bits Stored ignored (PS3.5 8.1.1).
-    let value = move |raw: u32| -> i32 {
-        let v = raw & mask;
-        if signed && v & sign_bit != 0 {
-            v as i32 - (1i32 << bits)
-        } else {
-            v as i32
-        }
-    };
-    let (lo, hi) = raw.clone().fold((i32::MAX, i32::MIN), |(lo, hi), r| {
-        let v = value(r);
-        (lo.min(v), hi.max(v))
-    });
+    // Stored value as an integer, the bits above Bits Stored ignored (PS3.5 8.1.1). The
+    // unsigned case, nearly every radiograph, gets its own branch-free loop.
+    if layout.signed {
+        lookup(raw, layout, display, move |raw: u32| {
+            let v = raw & mask;
+            if v & sign_bit != 0 {
+                v as i32 - (1i32 << bits)
+            } else {
+                v as i32
+            }
+        })
+    } else {
+        lookup(raw, layout, display, move |raw: u32| (raw & mask) as i32)
+    }
+}
+
+fn lookup(
+    raw: impl Iterator<Item = u32> + Clone,
+    layout: StoredLayout,
+    display: Display,
+    value: impl Fn(u32) -> i32 + Copy,
+) -> Option<Vec<f32>> {
+    let (lo, hi) = raw
+        .clone()
+        .map(value)
+        .fold((i32::MAX, i32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         return None;
     }
