@@ -34,6 +34,12 @@ pub enum Error {
     ))]
     LengthPastEnd { tag: Tag, len: u32, remaining: u64 },
     #[snafu(display(
+        "element ({:04X},{:04X}) is out of place: {what}",
+        tag.0,
+        tag.1
+    ))]
+    Structure { tag: Tag, what: &'static str },
+    #[snafu(display(
         "element ({:04X},{:04X}) has odd length {len}",
         tag.0,
         tag.1
@@ -195,6 +201,15 @@ struct Walker<R> {
 /// Item, Item Delimitation Item and Sequence Delimitation Item (PS3.5 7.5).
 const ITEM: Tag = Tag(0xFFFE, 0xE000);
 const SEQUENCE_DELIMITER: Tag = Tag(0xFFFE, 0xE0DD);
+const ITEM_DELIMITER: Tag = Tag(0xFFFE, 0xE00D);
+
+/// An open sequence or item of the data set being walked, with where it ends when its
+/// length is defined.
+#[derive(Clone, Copy, PartialEq)]
+enum Open {
+    Sequence(Option<u64>),
+    Item(Option<u64>),
+}
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 
 impl<R: BufRead> Walker<R> {
@@ -361,25 +376,70 @@ impl<R: BufRead> Walker<R> {
     /// elements follow), values and pixel data fragments are skipped.
     fn data_set(mut self) -> Result<()> {
         let mut in_pixel_sequence = false;
-        while let Some((tag, vr, len)) = self.header() {
+        // Sequences and items as the standard nests them (PS3.5 7.5): items only directly
+        // in a sequence, elements only in an item or at the top. dicom-parser reads a stray
+        // item tag with other boundaries than this walk (found by fuzz/ target `dataset`),
+        // so a data set that breaks the nesting is refused rather than walked differently.
+        let mut open: Vec<Open> = Vec::new();
+        loop {
+            while let Some(Open::Sequence(Some(end)) | Open::Item(Some(end))) = open.last() {
+                if self.pos < *end {
+                    break;
+                }
+                open.pop();
+            }
+            let Some((tag, vr, len)) = self.header() else {
+                break;
+            };
             self.check(tag, vr, len)?;
+            let end = (len != UNDEFINED).then(|| self.pos + u64::from(len));
             if tag.0 == 0xFFFE {
-                if tag == ITEM && in_pixel_sequence && len != UNDEFINED {
-                    if self.skip(u64::from(len)).is_none() {
-                        return Ok(());
+                if in_pixel_sequence {
+                    if tag == ITEM && len != UNDEFINED {
+                        if self.skip(u64::from(len)).is_none() {
+                            return Ok(());
+                        }
+                    } else if tag == SEQUENCE_DELIMITER {
+                        in_pixel_sequence = false;
                     }
-                } else if tag == SEQUENCE_DELIMITER {
-                    in_pixel_sequence = false;
+                    continue;
+                }
+                match (tag, open.last()) {
+                    (ITEM, Some(Open::Sequence(_))) => open.push(Open::Item(end)),
+                    (ITEM_DELIMITER, Some(Open::Item(None))) => {
+                        open.pop();
+                    }
+                    (SEQUENCE_DELIMITER, Some(Open::Sequence(None))) => {
+                        open.pop();
+                    }
+                    _ => {
+                        return StructureSnafu {
+                            tag,
+                            what: "item or delimiter outside its sequence or item",
+                        }
+                        .fail();
+                    }
                 }
                 continue;
+            }
+            if matches!(open.last(), Some(Open::Sequence(_))) {
+                return StructureSnafu {
+                    tag,
+                    what: "element directly in a sequence, outside an item",
+                }
+                .fail();
             }
             if len == UNDEFINED {
                 // Encapsulated pixel data: fragments follow; any other undefined length
                 // is a sequence to the parser.
                 in_pixel_sequence = tag == tags::PIXEL_DATA && vr != VR::SQ;
+                if !in_pixel_sequence {
+                    open.push(Open::Sequence(None));
+                }
                 continue;
             }
             if vr == VR::SQ {
+                open.push(Open::Sequence(end));
                 continue;
             }
             if self.skip(u64::from(len)).is_none() {
@@ -499,6 +559,51 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn fuzz_regression_stray_item_oom() {
+        // JPEG Baseline (explicit VR LE data set): an item tag after (0028,0011) at the top
+        // level, outside any sequence; dicom-parser then read an OB of about 4 GiB.
+        let input = include_bytes!("../../fuzz/regressions/dataset-stray-item-oom");
+        assert_eq!(input[0], 6);
+        let mut file = crate::node::scp::part10_header(
+            "1.2.840.10008.5.1.4.1.1.1",
+            "2.25.1",
+            "1.2.840.10008.1.2.4.50",
+        )
+        .unwrap();
+        file.extend_from_slice(&input[1..]);
+        let e = check_part10(&file, 64 << 20).unwrap_err();
+        assert!(matches!(e, Error::Structure { .. }), "{e}");
+    }
+
+    #[test]
+    fn nested_sequences_with_defined_and_undefined_lengths_pass() {
+        // (0008,1140) SQ of undefined length { item (defined 18) { (0008,1150) UI "1.2" ...
+        // }, item (undefined) { (0008,1155) UI "1.2" } item-delim } seq-delim, then a
+        // top-level element: all well nested.
+        let ui = |tag: Tag| explicit(tag, b"UI", b"1.2\0");
+        let mut ds = Vec::new();
+        ds.extend_from_slice(&[
+            0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        let first = ui(Tag(0x0008, 0x1150));
+        ds.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        ds.extend_from_slice(&(first.len() as u32).to_le_bytes());
+        ds.extend_from_slice(&first);
+        ds.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        ds.extend_from_slice(&ui(Tag(0x0008, 0x1155)));
+        ds.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        ds.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        ds.extend_from_slice(&explicit(Tag(0x0008, 0x0060), b"CS", b"CR"));
+        check_data_set(&ds, "1.2.840.10008.1.2.1", 1 << 20).unwrap();
+        // The same elements with the item delimiter missing: the next element would sit
+        // directly in the sequence.
+        let mut bad = ds.clone();
+        let cut = bad.len() - 26;
+        bad.drain(cut..cut + 8);
+        assert!(check_data_set(&bad, "1.2.840.10008.1.2.1", 1 << 20).is_err());
     }
 
     #[test]
