@@ -9,33 +9,16 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::node::{NodeProc, StoreScp, free_port, hand_film, storescu, wait_for};
+use common::node::{NodeProc, StoreScp, free_port, hand_film, storescp_with, storescu, wait_for};
 use rajoints::crashpoint;
 
 /// DCMTK storescp writing every received file under a unique name, so that a result
 /// delivered twice shows as two files.
 fn storescp_unique(dir: &Path, port: u16) -> StoreScp {
-    std::fs::create_dir_all(dir).unwrap();
-    let child = Command::new("storescp")
-        .args(["-aet", "DEST", "+xa", "-uf", "-od"])
-        .arg(dir)
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("storescp (DCMTK) not runnable: run `make test`");
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "storescp did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    StoreScp(child)
+    storescp_with(dir, port, &["-uf"])
 }
 
 /// Sends one file by DCMTK storescu; true when the node answered the C-STORE with

@@ -208,14 +208,15 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
     // dicom-transfer-syntax-registry 0.10 can panic on corrupt compressed data (an index
     // out of bounds in its RLE decoder, found by fuzz/ target `dataset`): a panic in the
     // decoder is this image's error, not the end of the analysis worker or of `analyze`.
+    let panicked = |_| {
+        DecoderPanicSnafu {
+            ts_uid: ts_uid.clone(),
+            ts_name: ts_name.clone(),
+        }
+        .build()
+    };
     let decoded = catch_unwind(AssertUnwindSafe(|| obj.decode_pixel_data_frame(0)))
-        .map_err(|_| {
-            DecoderPanicSnafu {
-                ts_uid: ts_uid.clone(),
-                ts_name: ts_name.clone(),
-            }
-            .build()
-        })?
+        .map_err(panicked)?
         .with_context(|_| ts_ctx())?;
     let spp = decoded.samples_per_pixel();
     let pi = decoded.photometric_interpretation().clone();
@@ -254,13 +255,7 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
     }
     // Modality LUT only: dicom-pixeldata applies Rescale Slope/Intercept here (its default).
     let values: Vec<f32> = catch_unwind(AssertUnwindSafe(|| decoded.to_vec_frame(0)))
-        .map_err(|_| {
-            DecoderPanicSnafu {
-                ts_uid: ts_uid.clone(),
-                ts_name: ts_name.clone(),
-            }
-            .build()
-        })?
+        .map_err(panicked)?
         .with_context(|_| ts_ctx())?;
     ensure!(
         values.len() >= n * spp as usize,

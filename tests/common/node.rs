@@ -164,9 +164,17 @@ impl Drop for StoreScp {
 }
 
 pub fn storescp(dir: &Path, port: u16) -> StoreScp {
+    storescp_with(dir, port, &[])
+}
+
+/// DCMTK storescp as AE DEST writing into `dir`, with more options (`-uf`: unique file
+/// names, so that a result delivered twice shows as two files).
+pub fn storescp_with(dir: &Path, port: u16, options: &[&str]) -> StoreScp {
     std::fs::create_dir_all(dir).unwrap();
     let child = Command::new("storescp")
-        .args(["-aet", "DEST", "+xa", "-od"])
+        .args(["-aet", "DEST", "+xa"])
+        .args(options)
+        .arg("-od")
         .arg(dir)
         .arg(port.to_string())
         .stdout(Stdio::null())
