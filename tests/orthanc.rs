@@ -137,27 +137,32 @@ impl NodeProc {
 
 /// A tiny HTTP/1.1 client on std: one request per connection; (status, body).
 fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to HTTP");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    try_http(port, method, path, body)
+        .unwrap_or_else(|e| panic!("HTTP {method} {path} on port {port}: {e}"))
+}
+
+/// [`http`] that reports I/O errors: a server still starting may accept and then reset.
+fn try_http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    )?;
     let mut reader = BufReader::new(s);
     let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
+    reader.read_line(&mut status_line)?;
     let status: u16 = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
     let mut length = None;
     loop {
         let mut h = String::new();
-        reader.read_line(&mut h).unwrap();
+        reader.read_line(&mut h)?;
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -172,13 +177,13 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
     match length {
         Some(n) => {
             buf.resize(n, 0);
-            reader.read_exact(&mut buf).unwrap();
+            reader.read_exact(&mut buf)?;
         }
         None => {
-            reader.read_to_end(&mut buf).unwrap();
+            reader.read_to_end(&mut buf)?;
         }
     }
-    (status, String::from_utf8_lossy(&buf).into_owned())
+    Ok((status, String::from_utf8_lossy(&buf).into_owned()))
 }
 
 /// Debian's Orthanc with a configuration directory of two files: the test's base (storage,
@@ -270,9 +275,7 @@ impl Orthanc {
         self.child = Some(child);
         let t = Instant::now();
         loop {
-            if TcpStream::connect(("127.0.0.1", self.http)).is_ok()
-                && http(self.http, "GET", "/system", "").0 == 200
-            {
+            if matches!(try_http(self.http, "GET", "/system", ""), Ok((200, _))) {
                 break;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
