@@ -265,9 +265,14 @@ impl Spool {
         Ok(st.f_bavail.saturating_mul(st.f_frsize))
     }
 
+    /// Number of instances waiting in the inbox for analysis.
+    pub fn inbox_len(&self) -> usize {
+        list(&self.root.join(INBOX), ".dcm").map_or(0, |v| v.len())
+    }
+
     /// Number of files waiting in the inbox and in all outboxes.
     pub fn depth(&self) -> (usize, usize) {
-        let inbox = list(&self.root.join(INBOX), ".dcm").map_or(0, |v| v.len());
+        let inbox = self.inbox_len();
         let outbox = fs::read_dir(self.root.join(OUTBOX))
             .map(|rd| {
                 rd.flatten()

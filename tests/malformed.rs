@@ -5,13 +5,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::CrImage;
+use common::node::{NodeProc, free_port};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
@@ -28,121 +29,43 @@ const EXPLICIT_LE: &str = uids::EXPLICIT_VR_LITTLE_ENDIAN;
 /// (60 s), so an answer within it is the node reacting, not the connection timing out.
 const ANSWER_WITHIN: Duration = Duration::from_secs(15);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running `rajoints serve` with the test models; killed on drop. (tests/node.rs has
-/// the fuller harness; this one needs only the ports, the log and the counters.)
-struct NodeProc {
-    child: Child,
-    port: u16,
-    http: u16,
-    stderr: PathBuf,
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl NodeProc {
-    fn start(data: &Path, extra: &[&str]) -> NodeProc {
-        let (a, s) = common::test_models();
-        let stderr = data.with_extension(format!("log{}", free_port()));
-        let mut cmd =
-            common::rajoints(&["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
-        cmd.arg("--data-dir").arg(data);
-        cmd.args(["--set", &format!("models.ankylosis={}", a.display())]);
-        cmd.args(["--set", &format!("models.subluxation={}", s.display())]);
-        cmd.args(extra);
-        cmd.stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap());
-        let mut child = cmd.spawn().expect("start rajoints serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            line.starts_with("listening"),
-            "node did not start: {line}\n{}",
-            std::fs::read_to_string(&stderr).unwrap_or_default()
-        );
-        let port_of = |key: &str| -> u16 {
-            let v = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix(key))
-                .unwrap();
-            v.rsplit(':').next().unwrap().trim().parse().unwrap()
-        };
-        NodeProc {
-            port: port_of("dicom="),
-            http: port_of("http="),
-            child,
-            stderr,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn counter(&self, name: &str) -> u64 {
-        let mut s = TcpStream::connect(("127.0.0.1", self.http)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut m = String::new();
-        s.read_to_string(&mut m).unwrap();
-        m.lines()
-            .find_map(|l| l.strip_prefix(&format!("rajoints_{name}_total ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no counter {name} in\n{m}"))
-    }
-
-    /// The node answers a C-ECHO and stores a good image on new associations, and its
-    /// process is alive.
-    fn assert_serving(&mut self, dir: &Path, case: &str) {
-        assert!(
-            self.child.try_wait().unwrap().is_none(),
-            "node exited after {case}:\n{}",
-            self.log()
-        );
-        let echo = Command::new("echoscu")
-            .args(["-aec", "RAJOINTS", "127.0.0.1", &self.port.to_string()])
-            .output()
-            .expect("echoscu (DCMTK) not runnable: run `make test`");
-        assert!(
-            echo.status.success(),
-            "C-ECHO failed after {case}: {}",
-            String::from_utf8_lossy(&echo.stderr)
-        );
-        let uid = format!("2.25.{}", 880_000 + u32::from(free_port()));
-        let good = dir.join(format!("good-{uid}.dcm"));
-        CrImage::from_display(64, 64, &[0.25; 4096]).write(&good, &uid);
-        let out = Command::new("storescu")
-            .args([
-                "-v",
-                "-aec",
-                "RAJOINTS",
-                "127.0.0.1",
-                &self.port.to_string(),
-            ])
-            .arg(&good)
-            .output()
-            .expect("storescu (DCMTK) not runnable: run `make test`");
-        let text = String::from_utf8_lossy(&out.stderr).to_string()
-            + &String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && text.contains("(Success)"),
-            "good C-STORE failed after {case}: {text}"
-        );
-    }
+/// The node still runs, answers C-ECHO and stores a good film with Success on new
+/// associations after `case`.
+fn assert_serving(node: &mut NodeProc, dir: &Path, case: &str) {
+    assert!(
+        node.child.try_wait().unwrap().is_none(),
+        "node exited after {case}:\n{}",
+        node.log()
+    );
+    let echo = Command::new("echoscu")
+        .args(["-aec", "RAJOINTS", "127.0.0.1", &node.port.to_string()])
+        .output()
+        .expect("echoscu (DCMTK) not runnable: run `make test`");
+    assert!(
+        echo.status.success(),
+        "C-ECHO failed after {case}: {}",
+        String::from_utf8_lossy(&echo.stderr)
+    );
+    let uid = format!("2.25.{}", 880_000 + u32::from(free_port()));
+    let good = dir.join(format!("good-{uid}.dcm"));
+    CrImage::from_display(64, 64, &[0.25; 4096]).write(&good, &uid);
+    let out = Command::new("storescu")
+        .args([
+            "-v",
+            "-aec",
+            "RAJOINTS",
+            "127.0.0.1",
+            &node.port.to_string(),
+        ])
+        .arg(&good)
+        .output()
+        .expect("storescu (DCMTK) not runnable: run `make test`");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("(Success)"),
+        "good C-STORE failed after {case}: {text}"
+    );
 }
 
 // --- PDUs by hand (PS3.8 9.3) ---
@@ -309,7 +232,7 @@ fn hand(uid: &str, columns: u32, rows: u32) -> InMemDicomObject {
 #[test]
 fn malformed_input_is_answered_and_the_node_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let mut node = NodeProc::start(&dir.path().join("data"), &[]);
+    let mut node = NodeProc::start(&dir.path().join("data"), &[], &[]);
     let d = dir.path();
     let mut seen: Vec<String> = Vec::new();
     let echo_rq = associate_rq(&[(uids::VERIFICATION, &[EXPLICIT_LE])]);
@@ -320,7 +243,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         "truncated PDU: {}",
         assert_refused(&r, "truncated")
     ));
-    node.assert_serving(d, "truncated PDU");
+    assert_serving(&mut node, d, "truncated PDU");
 
     // 2. A-ASSOCIATE-RQ whose length field is shorter than its body: the node reads a
     // PDU too short to hold the fixed fields.
@@ -331,7 +254,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         "wrong PDU length: {}",
         assert_refused(&r, "wrong length")
     ));
-    node.assert_serving(d, "wrong PDU length");
+    assert_serving(&mut node, d, "wrong PDU length");
 
     // 3. A PDU declaring 0xFFFFFFF0 bytes: refused at once (strict max PDU length), not
     // waited for or buffered.
@@ -345,7 +268,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         assert_refused(&r, "huge length")
     ));
     assert!(t.elapsed() < ANSWER_WITHIN);
-    node.assert_serving(d, "huge PDU length");
+    assert_serving(&mut node, d, "huge PDU length");
 
     // 4. The same huge length on a P-DATA-TF inside an accepted association.
     let mut s = TcpStream::connect(("127.0.0.1", node.port)).unwrap();
@@ -361,7 +284,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         "huge P-DATA length in association: {}",
         assert_refused(&r, "huge P-DATA")
     ));
-    node.assert_serving(d, "huge P-DATA length");
+    assert_serving(&mut node, d, "huge P-DATA length");
 
     // 5. A P-DATA-TF before any association.
     let pdata = pdu(0x04, &[0, 0, 0, 4, 1, 0x03, 0, 0]);
@@ -370,7 +293,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         "P-DATA before association: {}",
         assert_refused(&r, "P-DATA first")
     ));
-    node.assert_serving(d, "P-DATA before association");
+    assert_serving(&mut node, d, "P-DATA before association");
 
     // 6. Only a bogus transfer syntax, and a non-image SOP class (Basic Text SR,
     // Encapsulated PDF): the association is accepted with every context rejected, 4
@@ -413,7 +336,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         other => panic!("expected A-ASSOCIATE-AC, got {other:?}"),
     }
     drop(s);
-    node.assert_serving(d, "bogus transfer syntax");
+    assert_serving(&mut node, d, "bogus transfer syntax");
 
     // 7. A C-STORE whose Pixel Data is shorter than Rows x Columns: refused with A900,
     // not acknowledged and failed later by the worker.
@@ -437,7 +360,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         "{comment:?}"
     );
     seen.push(format!("short Pixel Data: {st:04X} {comment:?}"));
-    node.assert_serving(d, "short Pixel Data");
+    assert_serving(&mut node, d, "short Pixel Data");
 
     // 8. A data set declaring a 4 GiB element in a few bytes: refused before parsing
     // (dicom-parser would reserve and zero-fill the declared length).
@@ -454,7 +377,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         "{comment:?}"
     );
     seen.push(format!("4 GiB declared element: {st:04X} {comment:?}"));
-    node.assert_serving(d, "4 GiB declared element");
+    assert_serving(&mut node, d, "4 GiB declared element");
 
     // 9. A non-image instance (Basic Text SR) sent on the CR context: the command names
     // SR → 0122; the command names CR but the data set is SR → A900.
@@ -488,7 +411,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
     let (st, comment) = store(node.port, CR, EXPLICIT_LE, CR, "2.25.8803", &sr);
     assert_eq!(st, 0xA900, "{comment:?}");
     seen.push(format!("SR data set as CR: {st:04X} {comment:?}"));
-    node.assert_serving(d, "non-image SOP class");
+    assert_serving(&mut node, d, "non-image SOP class");
 
     // 10. A Deflated data set that inflates past max_instance_mb (512 MB): 520 MB of
     // zeros sent as about 2.5 MB. Refused A700, by its inflated size.
@@ -518,7 +441,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
     );
     assert_eq!(st, 0xA700, "{comment:?}");
     seen.push(format!("deflate bomb: {st:04X} {comment:?}"));
-    node.assert_serving(d, "deflate bomb");
+    assert_serving(&mut node, d, "deflate bomb");
 
     // 11. A 100-megapixel image (10000 x 10000, 16 bits: 200 MB): within max_instance_mb
     // and pipeline.max_pixels (120 M), so it is stored; the node stays responsive while
@@ -555,7 +478,7 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         "100-megapixel image: {st:04X} in {} ms",
         t.elapsed().as_millis()
     ));
-    node.assert_serving(d, "100-megapixel image");
+    assert_serving(&mut node, d, "100-megapixel image");
 
     // The refused instances were counted, none of them reached the inbox, and every
     // good image was received.
@@ -573,10 +496,12 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         std::thread::sleep(Duration::from_millis(500));
     }
     eprintln!(
-        "100-megapixel image analysed or failed {} s after the last store",
-        t.elapsed().as_secs()
+        "100-megapixel image done {} s after the last store (analysed {}, failed {})",
+        t.elapsed().as_secs(),
+        node.counter("analysed"),
+        node.counter("failed")
     );
-    node.assert_serving(d, "analysis of the 100-megapixel image");
+    assert_serving(&mut node, d, "analysis of the 100-megapixel image");
     for s in &seen {
         eprintln!("{s}");
     }

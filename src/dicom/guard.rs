@@ -603,7 +603,17 @@ mod tests {
         let mut bad = ds.clone();
         let cut = bad.len() - 26;
         bad.drain(cut..cut + 8);
-        assert!(check_data_set(&bad, "1.2.840.10008.1.2.1", 1 << 20).is_err());
+        let e = check_data_set(&bad, "1.2.840.10008.1.2.1", 1 << 20).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Structure {
+                    tag: SEQUENCE_DELIMITER,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -156,6 +156,8 @@ pub struct Node {
     in_progress: Mutex<HashSet<String>>,
     results: Notify,
     stopping: AtomicBool,
+    /// Whether the last free-space check found the spool disk nearly full.
+    disk_full: AtomicBool,
     stop: Notify,
 }
 
@@ -202,21 +204,27 @@ impl Node {
             .node
             .min_free_disk_mb
             .saturating_mul(1024 * 1024);
-        match self.spool.free_bytes() {
-            Ok(free) if free >= min => false,
-            Ok(free) => {
+        let (full, free) = match self.spool.free_bytes() {
+            Ok(free) => (free < min, Some(free)),
+            Err(e) => {
+                warn!(error = %snafu::Report::from_error(e), "cannot read the spool's free space");
+                (true, None)
+            }
+        };
+        // Checked for every association and C-STORE: logged when the state changes, not
+        // on every check, so a full disk does not also flood the log.
+        if self.disk_full.swap(full, Ordering::SeqCst) != full {
+            if full {
                 warn!(
-                    free_mb = free / (1024 * 1024),
+                    free_mb = free.map(|f| f / (1024 * 1024)),
                     min_free_disk_mb = self.config.node.min_free_disk_mb,
                     "spool disk nearly full: refusing new instances"
                 );
-                true
-            }
-            Err(e) => {
-                warn!(error = %snafu::Report::from_error(e), "cannot read the spool's free space: refusing new instances");
-                true
+            } else {
+                info!("spool disk has room again: accepting instances");
             }
         }
+        full
     }
 
     pub fn notify_worker(&self, key: String) {
@@ -357,6 +365,7 @@ pub async fn run(
         in_progress: Mutex::new(HashSet::new()),
         results: Notify::new(),
         stopping: AtomicBool::new(false),
+        disk_full: AtomicBool::new(false),
         stop: Notify::new(),
     });
     let bound = Bound {

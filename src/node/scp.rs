@@ -370,8 +370,8 @@ where
                     crashpoint::hit("scp.command");
                     // Out of resources before a byte is written: the queue is full, or
                     // the disk nearly is.
-                    let (queued, _) = node.spool.depth();
-                    let full = queued >= node.config.node.max_queue || node.disk_nearly_full();
+                    let full = node.spool.inbox_len() >= node.config.node.max_queue
+                        || node.disk_nearly_full();
                     let wrong_class = *sop_class != abstract_syntax
                         || !STORAGE_SOP_CLASSES.contains(&sop_class.as_str());
                     let incoming = if full || wrong_class {
