@@ -443,7 +443,64 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
     seen.push(format!("deflate bomb: {st:04X} {comment:?}"));
     assert_serving(&mut node, d, "deflate bomb");
 
-    // 11. A 100-megapixel image (10000 x 10000, 16 bits: 200 MB): within max_instance_mb
+    // 11. A JPEG Baseline data set whose frame header declares 65383 x 64979 where Rows
+    // and Columns say 8 x 8 (fuzz/ finding 8): refused A900 before anything is decoded.
+    let mut jpeg = data_set(&hand("2.25.8806", 8, 8));
+    jpeg.truncate(jpeg.len() - (8 * 8 * 2 + 12));
+    jpeg.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0]);
+    jpeg.extend_from_slice(&u32::MAX.to_le_bytes());
+    jpeg.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]); // empty offset table
+    let frame: [u8; 24] = [
+        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0xFD, 0xD3, 0xFF, 0x67, 0x01, 0x01, 0x11, 0x00,
+        0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0xFF, 0xD9,
+    ];
+    jpeg.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+    jpeg.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    jpeg.extend_from_slice(&frame);
+    jpeg.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    let (st, comment) = store(
+        node.port,
+        CR,
+        uids::JPEG_BASELINE8_BIT,
+        CR,
+        "2.25.8806",
+        &jpeg,
+    );
+    assert_eq!(st, 0xA900, "{comment:?}");
+    assert!(
+        comment
+            .as_deref()
+            .unwrap_or("")
+            .contains("compressed frame"),
+        "{comment:?}"
+    );
+    seen.push(format!(
+        "JPEG frame larger than the image: {st:04X} {comment:?}"
+    ));
+    assert_serving(&mut node, d, "JPEG frame larger than the image");
+
+    // 12. A Deflated data set whose stream is cut short (fuzz/ finding 7: what a parser
+    // sees of a corrupt stream depends on how it reads): refused C000.
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&data_set(&hand("2.25.8807", 8, 8))).unwrap();
+    let z = z.finish().unwrap();
+    let (st, comment) = store(
+        node.port,
+        CR,
+        uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+        CR,
+        "2.25.8807",
+        &z[..z.len() / 2],
+    );
+    assert_eq!(st, 0xC000, "{comment:?}");
+    assert!(
+        comment.as_deref().unwrap_or("").contains("deflate"),
+        "{comment:?}"
+    );
+    seen.push(format!("corrupt deflate stream: {st:04X} {comment:?}"));
+    assert_serving(&mut node, d, "corrupt deflate stream");
+
+    // 13. A 100-megapixel image (10000 x 10000, 16 bits: 200 MB): within max_instance_mb
     // and pipeline.max_pixels (120 M), so it is stored; the node stays responsive while
     // the worker analyses it.
     let big = {
@@ -482,11 +539,11 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
 
     // The refused instances were counted, none of them reached the inbox, and every
     // good image was received.
-    assert_eq!(node.counter("refused"), 5, "{}", node.log());
-    assert_eq!(node.counter("received"), 11 + 1, "{}", node.log());
+    assert_eq!(node.counter("refused"), 7, "{}", node.log());
+    assert_eq!(node.counter("received"), 13 + 1, "{}", node.log());
     // The worker gets through the big film (analysed or failed), and the node survives.
     let t = Instant::now();
-    while node.counter("analysed") + node.counter("failed") < 12 {
+    while node.counter("analysed") + node.counter("failed") < 14 {
         assert!(
             t.elapsed() < Duration::from_secs(300),
             "worker did not finish the 100-megapixel image\n{}",

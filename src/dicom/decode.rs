@@ -14,6 +14,7 @@ use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, VoiLutFunction, W
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use snafu::{ResultExt, Snafu, ensure};
 
+use super::codestream;
 use crate::image::Radiograph;
 use crate::pipeline::naming::FilmOrientation;
 
@@ -59,6 +60,8 @@ pub enum Error {
         "image of {columns} x {rows} pixels is larger than the limit of {max} pixels"
     ))]
     TooLarge { columns: u32, rows: u32, max: u64 },
+    #[snafu(display("compressed frame does not match the Image Pixel module"))]
+    Codestream { source: super::codestream::Error },
     #[snafu(display("image has no pixels ({columns} x {rows})"))]
     Empty { columns: u32, rows: u32 },
     #[snafu(display(
@@ -69,6 +72,16 @@ pub enum Error {
     SamplesPerPixel { spp: u16 },
     #[snafu(display("unsupported Bits Allocated {bits}"))]
     BitsAllocated { bits: u32 },
+    #[snafu(display(
+        "Bits Stored {stored} and High Bit {high} do not fit in Bits Allocated {allocated}"
+    ))]
+    BitsStored {
+        stored: u32,
+        high: u32,
+        allocated: u32,
+    },
+    #[snafu(display("unsupported Bits Stored {stored} (radiographs are analysed up to 16)"))]
+    DeepPixels { stored: u32 },
     #[snafu(display("Pixel Data holds {bytes} bytes where the image attributes declare {needed}"))]
     PixelDataLength { bytes: u64, needed: u64 },
     #[snafu(display(
@@ -133,6 +146,24 @@ pub fn check_pixels(obj: &DicomFile, max_pixels: u64) -> Result<()> {
         .and_then(|e| e.to_int::<u16>().ok())
         .unwrap_or(1);
     ensure!(spp == 1 || spp == 3, SamplesPerPixelSnafu { spp });
+    let bits = uint(obj, tags::BITS_ALLOCATED).unwrap_or(0);
+    ensure!(
+        matches!(bits, 1 | 8 | 16 | 32 | 64),
+        BitsAllocatedSnafu { bits }
+    );
+    // PS3.3 C.7.6.3.1.1: the stored bits lie within the allocated ones. dicom-pixeldata
+    // sizes its lookup tables by Bits Stored: 28 stored bits in 16 allocated made it fill
+    // a table of 2^28 entries (found by fuzz/ target `dataset`).
+    let stored = uint(obj, tags::BITS_STORED).unwrap_or(bits);
+    let high = uint(obj, tags::HIGH_BIT).unwrap_or(stored.saturating_sub(1));
+    ensure!(
+        (1..=bits).contains(&stored) && high < bits && stored <= high + 1,
+        BitsStoredSnafu {
+            stored,
+            high,
+            allocated: bits
+        }
+    );
     match pixel_data.value() {
         Value::PixelSequence(seq) => {
             ensure!(
@@ -142,13 +173,25 @@ pub fn check_pixels(obj: &DicomFile, max_pixels: u64) -> Result<()> {
                     needed: 1u64
                 }
             );
+            // The first frame's header: in its first fragment, or (one frame) in the
+            // fragments that follow if an encoder split it early.
+            let frames = obj
+                .get(tags::NUMBER_OF_FRAMES)
+                .and_then(|e| e.to_int::<u32>().ok())
+                .unwrap_or(1);
+            let take = if frames > 1 { 1 } else { seq.fragments().len() };
+            let mut head = Vec::new();
+            for f in seq.fragments().iter().take(take) {
+                let room = codestream::HEADER_BYTES - head.len();
+                head.extend_from_slice(&f[..f.len().min(room)]);
+                if head.len() == codestream::HEADER_BYTES {
+                    break;
+                }
+            }
+            codestream::check_frame_size(obj.meta().transfer_syntax(), &head, columns, rows)
+                .context(CodestreamSnafu)?;
         }
         Value::Primitive(_) | Value::Sequence(_) => {
-            let bits = uint(obj, tags::BITS_ALLOCATED).unwrap_or(0);
-            ensure!(
-                matches!(bits, 1 | 8 | 16 | 32 | 64),
-                BitsAllocatedSnafu { bits }
-            );
             let frames = obj
                 .get(tags::NUMBER_OF_FRAMES)
                 .and_then(|e| e.to_int::<u32>().ok())
@@ -181,6 +224,9 @@ pub fn check_pixels(obj: &DicomFile, max_pixels: u64) -> Result<()> {
 /// Decodes the first frame of `obj` into a display-space radiograph.
 pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
     check_pixels(obj, max_pixels)?;
+    // dicom-pixeldata's tables have 2^Bits Stored entries; no radiograph has more than 16.
+    let stored = uint(obj, tags::BITS_STORED).unwrap_or(0);
+    ensure!(stored <= 16, DeepPixelsSnafu { stored });
     let rows = uint(obj, tags::ROWS).unwrap_or(0);
     let columns = uint(obj, tags::COLUMNS).unwrap_or(0);
 
@@ -323,11 +369,11 @@ fn monochrome_through_lut(
             let data = data.get(..n.checked_mul(2)?)?;
             let raw = data
                 .chunks_exact(2)
-                .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])));
+                .map(|b| u16::from_le_bytes([b[0], b[1]]));
             through_lut(raw, layout, display)
         }
         8 => through_lut(
-            data.get(..n)?.iter().map(|&b| u32::from(b)),
+            data.get(..n)?.iter().map(|&b| u16::from(b)),
             layout,
             display,
         ),
@@ -356,7 +402,7 @@ struct Display {
 /// through a table over the stored values present; `None` for an unusable layout or no
 /// values. Two passes over `raw` (extremes, then lookup), no intermediate image.
 fn through_lut(
-    raw: impl Iterator<Item = u32> + Clone,
+    raw: impl Iterator<Item = u16> + Clone,
     layout: StoredLayout,
     display: Display,
 ) -> Option<Vec<f32>> {
@@ -364,29 +410,28 @@ fn through_lut(
     if bits == 0 || bits > 16 {
         return None;
     }
-    let mask: u32 = (1u32 << bits) - 1;
-    let sign_bit: u32 = 1u32 << (bits - 1);
-    // Stored value as an integer, the bits above Bits Stored ignored (PS3.5 8.1.1). The
-    // unsigned case, nearly every radiograph, gets its own branch-free loop.
+    let mask = u16::try_from((1u32 << bits) - 1).ok()?;
+    let shift = 16 - bits;
+    // Stored value as an integer, the bits above Bits Stored ignored (PS3.5 8.1.1); a
+    // signed one sign-extended from Bits Stored. The unsigned case, nearly every
+    // radiograph, gets its own loop.
     if layout.signed {
-        lookup(raw, layout, display, move |raw: u32| {
-            let v = raw & mask;
-            if v & sign_bit != 0 {
-                v as i32 - (1i32 << bits)
-            } else {
-                v as i32
-            }
+        lookup(raw, mask, layout, display, move |r: u16| {
+            i32::from(((r & mask) << shift).cast_signed() >> shift)
         })
     } else {
-        lookup(raw, layout, display, move |raw: u32| (raw & mask) as i32)
+        lookup(raw, mask, layout, display, move |r: u16| {
+            i32::from(r & mask)
+        })
     }
 }
 
 fn lookup(
-    raw: impl Iterator<Item = u32> + Clone,
+    raw: impl Iterator<Item = u16> + Clone,
+    mask: u16,
     layout: StoredLayout,
     display: Display,
-    value: impl Fn(u32) -> i32 + Copy,
+    value: impl Fn(u16) -> i32 + Copy,
 ) -> Option<Vec<f32>> {
     let (lo, hi) = raw
         .clone()
@@ -401,7 +446,16 @@ fn lookup(
         .map(|v| layout.rescale.apply(f64::from(v)) as f32)
         .collect();
     to_display(&mut lut, display.window, display.function, display.invert);
-    Some(raw.map(|r| lut[(value(r) - lo) as usize]).collect())
+    // Then indexed by the masked raw value itself: a u16 index into 65536 entries needs
+    // no bounds check and no arithmetic per pixel.
+    let mut table: Box<[f32; 1 << 16]> = vec![0f32; 1 << 16].into_boxed_slice().try_into().ok()?;
+    for r in 0..=mask {
+        let v = value(r);
+        if (lo..=hi).contains(&v) {
+            table[usize::from(r)] = lut[usize::try_from(v - lo).ok()?];
+        }
+    }
+    Some(raw.map(|r| table[usize::from(r & mask)]).collect())
 }
 
 /// Native (uncompressed) little-endian monochrome pixel data, read straight from the parsed
@@ -466,17 +520,17 @@ fn native_monochrome(obj: &DicomFile, ts_uid: &str, n: usize) -> Option<Vec<f32>
     };
     match (allocated, obj.get(tags::PIXEL_DATA)?.value()) {
         (16, Value::Primitive(PrimitiveValue::U16(v))) => {
-            through_lut(v.get(..n)?.iter().map(|&x| u32::from(x)), layout, display)
+            through_lut(v.get(..n)?.iter().copied(), layout, display)
         }
         (16, Value::Primitive(PrimitiveValue::U8(b))) => {
             let raw = b
                 .get(..n.checked_mul(2)?)?
                 .chunks_exact(2)
-                .map(|p| u32::from(u16::from_le_bytes([p[0], p[1]])));
+                .map(|p| u16::from_le_bytes([p[0], p[1]]));
             through_lut(raw, layout, display)
         }
         (8, Value::Primitive(PrimitiveValue::U8(b))) => {
-            through_lut(b.get(..n)?.iter().map(|&x| u32::from(x)), layout, display)
+            through_lut(b.get(..n)?.iter().map(|&x| u16::from(x)), layout, display)
         }
         _ => None,
     }
@@ -634,6 +688,71 @@ mod tests {
         // The panic message still goes to stderr (the default hook); the call returns.
         let e = decode(&obj, 1 << 20).unwrap_err();
         assert!(matches!(e, Error::DecoderPanic { .. }), "{e}");
+    }
+
+    /// fuzz/ target `dataset` (mode 6: JPEG Baseline): Rows and Columns 8, the JPEG frame
+    /// 65383 x 64979; jpeg-decoder allocated 4 GB for it. Refused by `check_pixels`, which
+    /// the node runs before acknowledging the C-STORE.
+    #[test]
+    fn fuzz_regression_jpeg_frame_larger_than_the_image_is_refused() {
+        let input = include_bytes!("../../fuzz/regressions/dataset-jpeg-frame-oom");
+        assert_eq!(input[0], 6);
+        let mut file = crate::node::scp::part10_header(
+            "1.2.840.10008.5.1.4.1.1.1",
+            "2.25.1",
+            "1.2.840.10008.1.2.4.50",
+        )
+        .unwrap();
+        file.extend_from_slice(&input[1..]);
+        let obj = OpenFileOptions::new().from_reader(&file[..]).unwrap();
+        let e = check_pixels(&obj, u64::MAX).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Codestream {
+                    source: codestream::Error::Mismatch {
+                        frame_columns: 65383,
+                        frame_rows: 64979,
+                        columns: 8,
+                        rows: 8,
+                        ..
+                    }
+                }
+            ),
+            "{e}"
+        );
+        assert!(matches!(
+            decode(&obj, 1 << 20),
+            Err(Error::Codestream { .. })
+        ));
+    }
+
+    /// fuzz/ target `dataset` (mode 4: JPEG Lossless SV1): Bits Stored 28 in 16 allocated;
+    /// dicom-pixeldata filled a 2^28-entry table (a libFuzzer timeout).
+    #[test]
+    fn fuzz_regression_bits_stored_beyond_bits_allocated_is_refused() {
+        let input = include_bytes!("../../fuzz/regressions/dataset-bits-stored-timeout");
+        assert_eq!(input[0], 4);
+        let mut file = crate::node::scp::part10_header(
+            "1.2.840.10008.5.1.4.1.1.1",
+            "2.25.1",
+            "1.2.840.10008.1.2.4.70",
+        )
+        .unwrap();
+        file.extend_from_slice(&input[1..]);
+        let obj = OpenFileOptions::new().from_reader(&file[..]).unwrap();
+        let e = check_pixels(&obj, u64::MAX).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::BitsStored {
+                    stored: 28,
+                    high: 11,
+                    allocated: 16
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! DICOM: reading radiographs and writing the result objects.
 
 pub mod codes;
+pub mod codestream;
 pub mod decode;
 pub mod gsps;
 pub mod guard;

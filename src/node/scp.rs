@@ -647,7 +647,14 @@ pub fn check_received(
     }
     // No size limit here: an image the node does not analyse may be of any size.
     if let Err(e) = decode::check_pixels(&obj, u64::MAX) {
-        return Err(Refusal::new(status::DATA_SET_MISMATCH, e.to_string()));
+        // The whole chain on one line: the cause is what the sender needs.
+        let mut comment = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            comment = format!("{comment}: {cause}");
+            source = cause.source();
+        }
+        return Err(Refusal::new(status::DATA_SET_MISMATCH, comment));
     }
     Ok(obj)
 }
