@@ -486,19 +486,17 @@ fn cut(
     for chunk in kept.chunks(batch_size.max(1)) {
         let mut input = Vec::with_capacity(chunk.len() * 3 * plane);
         for w in chunk {
-            window::crop(
+            window::append_normalised(
                 &scaled.pixels,
                 scaled.width,
                 scaled.height,
                 *w,
                 size,
                 0.0,
-                &mut raw,
+                &m.mean,
+                &m.std,
+                &mut input,
             );
-            for c in 0..3 {
-                let (mean, inv_std) = (m.mean[c], 1.0 / m.std[c]);
-                input.extend(raw.iter().map(|v| (v - mean) * inv_std));
-            }
         }
         batches.push(Batch {
             windows: chunk.to_vec(),
@@ -521,25 +519,21 @@ fn tile_only(p: &Pipeline, scaled: &scale::Scaled) -> usize {
     let m = &p.ankylosis.manifest;
     let size = m.input_size as usize;
     let windows = window::windows(scaled.width, scaled.height, size, p.params.stride);
-    let plane = size * size;
-    let mut raw = vec![0f32; plane];
-    let mut input = Vec::with_capacity(p.params.batch_size * 3 * plane);
+    let mut input = Vec::with_capacity(p.params.batch_size * 3 * size * size);
     for batch in windows.chunks(p.params.batch_size) {
         input.clear();
         for w in batch {
-            window::crop(
+            window::append_normalised(
                 &scaled.pixels,
                 scaled.width,
                 scaled.height,
                 *w,
                 size,
                 0.0,
-                &mut raw,
+                &m.mean,
+                &m.std,
+                &mut input,
             );
-            for c in 0..3 {
-                let (mean, inv_std) = (m.mean[c], 1.0 / m.std[c]);
-                input.extend(raw.iter().map(|v| (v - mean) * inv_std));
-            }
         }
         std::hint::black_box(&input);
     }
@@ -889,19 +883,17 @@ fn time_floor(bare: &mut Bare, p: &Pipeline, img: &Radiograph, v: &Variant) -> R
         batch.windows.extend_from_slice(chunk);
         batch.input.clear();
         for w in chunk {
-            window::crop(
+            window::append_normalised(
                 &scaled.pixels,
                 scaled.width,
                 scaled.height,
                 *w,
                 size,
                 0.0,
-                &mut raw,
+                &m.mean,
+                &m.std,
+                &mut batch.input,
             );
-            for c in 0..3 {
-                let (mean, inv_std) = (m.mean[c], 1.0 / m.std[c]);
-                batch.input.extend(raw.iter().map(|x| (x - mean) * inv_std));
-            }
         }
         let t = Instant::now();
         bare.run(&batch, v.concurrent, false)?;

@@ -193,27 +193,23 @@ impl Pipeline {
 
         // Zero padding in display space (black), as the paper pads the X-ray image.
         let pad = 0.0f32;
-        let plane = size * size;
-        let mut raw = vec![0f32; plane];
-        let mut input = Vec::with_capacity(p.batch_size * 3 * plane);
+        let mut input = Vec::with_capacity(p.batch_size * 3 * size * size);
         let (mut cand_a, mut cand_s) = (Vec::new(), Vec::new());
         for batch in windows.chunks(p.batch_size) {
             let t = Instant::now();
             input.clear();
             for w in batch {
-                window::crop(
+                window::append_normalised(
                     &scaled.pixels,
                     scaled.width,
                     scaled.height,
                     *w,
                     size,
                     pad,
-                    &mut raw,
+                    &m.mean,
+                    &m.std,
+                    &mut input,
                 );
-                for c in 0..3 {
-                    let (mean, inv_std) = (m.mean[c], 1.0 / m.std[c]);
-                    input.extend(raw.iter().map(|v| (v - mean) * inv_std));
-                }
             }
             prep_ms += ms(t);
             let t = Instant::now();

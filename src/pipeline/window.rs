@@ -62,6 +62,40 @@ pub fn crop(
     }
 }
 
+/// Appends the window at `w` to `out` as the detectors take it: three planes (channel,
+/// row, column) of size x size, the gray image in each, normalised as `(v - mean[c]) /
+/// std[c]`; `pad` (a display value) where the window lies outside the image. Each plane
+/// is written straight from the image's rows, with no intermediate crop.
+#[allow(clippy::too_many_arguments)]
+pub fn append_normalised(
+    pixels: &[f32],
+    width: usize,
+    height: usize,
+    w: Window,
+    size: usize,
+    pad: f32,
+    mean: &[f32; 3],
+    std: &[f32; 3],
+    out: &mut Vec<f32>,
+) {
+    out.reserve(3 * size * size);
+    let inside = width.saturating_sub(w.x0).min(size);
+    for c in 0..3 {
+        let (mean, inv_std) = (mean[c], 1.0 / std[c]);
+        let padded = (pad - mean) * inv_std;
+        for r in 0..size {
+            let y = w.y0 + r;
+            if y >= height {
+                out.extend(std::iter::repeat_n(padded, size));
+                continue;
+            }
+            let row = &pixels[y * width + w.x0..y * width + w.x0 + inside];
+            out.extend(row.iter().map(|v| (v - mean) * inv_std));
+            out.extend(std::iter::repeat_n(padded, size - inside));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +137,45 @@ mod tests {
             0.0, 0.0, 0.0, 0.0,
         ];
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn normalised_planes_follow_each_channel() {
+        // 3x2 image (value = 10*row + col), 2x2 window at (2, 1): one pixel inside (12),
+        // the rest padding with 1. Channel c: (v - c) / (c + 1).
+        let pixels: Vec<f32> = (0..6).map(|i| (10 * (i / 3) + i % 3) as f32).collect();
+        let mut out = vec![7.0];
+        let w = Window { x0: 2, y0: 1 };
+        append_normalised(
+            &pixels,
+            3,
+            2,
+            w,
+            2,
+            1.0,
+            &[0.0, 1.0, 2.0],
+            &[1.0, 2.0, 3.0],
+            &mut out,
+        );
+        let want = [
+            7.0, // what was there
+            12.0,
+            1.0,
+            1.0,
+            1.0, // c0: 12, pad, pad, pad
+            5.5,
+            0.0,
+            0.0,
+            0.0, // c1: (12-1)/2, (1-1)/2
+            10.0 / 3.0,
+            -1.0 / 3.0,
+            -1.0 / 3.0,
+            -1.0 / 3.0, // c2: (12-2)/3, (1-2)/3
+        ];
+        assert_eq!(out.len(), want.len());
+        for (a, b) in out.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{out:?}");
+        }
     }
 
     #[test]
