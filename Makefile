@@ -89,8 +89,9 @@ lint:
 
 # Fuzzing (fuzz/README.md): cargo-fuzz on the stable toolchain. `--sanitizer none`: the
 # AddressSanitizer build needs nightly's -Zsanitizer, and safe Rust needs no ASan to find
-# panics, aborts, timeouts and oversized allocations (-malloc_limit_mb), which is what
-# the targets look for. Each target runs FUZZ_SECONDS from its seeds (fuzz/corpus/<t>);
+# panics, aborts, timeouts and oversized allocations (seen as RSS, -rss_limit_mb: the
+# malloc hooks behind -malloc_limit_mb need a sanitizer runtime), which is what the
+# targets look for. Each target runs FUZZ_SECONDS from its seeds (fuzz/corpus/<t>);
 # what it finds goes to fuzz/target/corpus/<t> (git-ignored) and, on a crash, the input
 # to fuzz/artifacts/<t>/ and make fails.
 FUZZ_SECONDS ?= 25
