@@ -387,8 +387,18 @@ impl<R: Source> Walker<R> {
                 return Ok(None);
             }
             self.check(tag, vr, len)?;
-            // A UID is at most 64 bytes; a longer value is skipped, not held.
-            if tag == tags::TRANSFER_SYNTAX_UID && len <= 64 {
+            // A UID is at most 64 bytes (PS3.5 6.2). A longer one is refused, not skipped:
+            // dicom-object reads it whole and trims its padding, so a 96-byte "Explicit VR
+            // Big Endian" behind NULs would be parsed in a transfer syntax this walk never
+            // checked (found by fuzz/ target `dataset`).
+            if tag == tags::TRANSFER_SYNTAX_UID {
+                ensure!(
+                    len <= 64,
+                    StructureSnafu {
+                        tag,
+                        what: "a Transfer Syntax UID longer than 64 bytes"
+                    }
+                );
                 let mut v = vec![0u8; len as usize];
                 if self.read_exact(&mut v).is_none() {
                     return Ok(None);
@@ -587,6 +597,26 @@ mod tests {
         ));
         let e = check_part10(&file, 64 << 20).unwrap_err();
         assert!(matches!(e, Error::CorruptDeflate { inflated: 0 }), "{e}");
+    }
+
+    /// A whole Part 10 file (mode byte 0) whose Transfer Syntax UID is 96 bytes: Explicit
+    /// VR Big Endian padded with NULs. The walk skipped it as no UID and passed the file;
+    /// dicom-object trimmed it and parsed the data set, reserving gigabytes.
+    #[test]
+    fn fuzz_regression_long_transfer_syntax_uid() {
+        let input = include_bytes!("../../fuzz/regressions/dataset-long-ts-uid-oom");
+        assert_eq!(input[0], 0);
+        let e = check_part10(&input[1..], 64 << 20).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Structure {
+                    tag: tags::TRANSFER_SYNTAX_UID,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
