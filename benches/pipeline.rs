@@ -57,6 +57,9 @@ use rajoints::pipeline::{Pipeline, ScaleMode, naming, scale};
 type Res<T> = Result<T, String>;
 
 fn main() {
+    // As the `rajoints` binary does at start, so that the stages are timed as they run
+    // in the node and in `rajoints analyze`.
+    rajoints::heap::keep_image_buffers();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let bench = argv.iter().any(|a| a == "--bench");
     let args: Vec<String> = argv.into_iter().filter(|a| a != "--bench").collect();

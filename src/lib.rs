@@ -14,6 +14,7 @@ pub mod config;
 pub mod crashpoint;
 pub mod dicom;
 pub mod eval;
+pub mod heap;
 pub mod image;
 pub mod input;
 pub mod model;

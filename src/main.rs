@@ -46,6 +46,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any thread allocates: radiograph buffers reuse their pages (src/heap.rs).
+    rajoints::heap::keep_image_buffers();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve(_)) {
         // The node sets up its own logging from its configuration (text or JSON).
