@@ -440,6 +440,22 @@ fn lookup(
     if lo > hi {
         return None;
     }
+    // No VOI window and no rescale (films without a window): the display value is the
+    // min-max map itself, computed per pixel with the same f32 operations `to_display`
+    // applies to the table below (stored values of at most 16 bits are exact in f32),
+    // so the same values; a loop the compiler vectorises instead of a gather.
+    let identity = layout.rescale.slope == 1.0 && layout.rescale.intercept == 0.0;
+    if identity && display.window.filter(|w| w.width > 0.0).is_none() {
+        let (lo_f, hi_f) = (lo as f32, hi as f32);
+        let span = hi_f - lo_f;
+        let scale = if span > 0.0 { 1.0 / span } else { 0.0 };
+        return Some(if display.invert {
+            raw.map(|r| 1.0 - (value(r) as f32 - lo_f) * scale)
+                .collect()
+        } else {
+            raw.map(|r| (value(r) as f32 - lo_f) * scale).collect()
+        });
+    }
     // The table spans exactly the image's least and greatest stored values, so the
     // min-max normalisation of `to_display` sees the same extremes as on the pixels.
     let mut lut: Vec<f32> = (lo..=hi)
@@ -753,6 +769,64 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    /// The min-max fast path and the table give the values `to_display` gives on the
+    /// pixels themselves, bit for bit, unsigned and signed, plain and inverted.
+    #[test]
+    fn fast_paths_match_to_display_on_the_pixels() {
+        // Stored values 3..=1020 of 10 bits, garbage in the bits above (masked off).
+        let raw: Vec<u16> = (0..4096u32)
+            .map(|i| ((i * 37 % 1018 + 3) as u16) | 0xA400)
+            .collect();
+        for (signed, invert, window) in [
+            (false, false, None),
+            (false, true, None),
+            (true, false, None),
+            (
+                false,
+                false,
+                Some(WindowLevel {
+                    center: 500.0,
+                    width: 300.0,
+                }),
+            ),
+            (
+                true,
+                true,
+                Some(WindowLevel {
+                    center: -20.0,
+                    width: 900.0,
+                }),
+            ),
+        ] {
+            let layout = StoredLayout {
+                bits: 10,
+                signed,
+                rescale: dicom_pixeldata::Rescale {
+                    slope: 1.0,
+                    intercept: 0.0,
+                },
+            };
+            let display = Display {
+                window,
+                function: VoiLutFunction::Linear,
+                invert,
+            };
+            let got = through_lut(raw.iter().copied(), layout, display).unwrap();
+            let mut want: Vec<f32> = raw
+                .iter()
+                .map(|&r| {
+                    let v = i32::from(r & 0x3FF);
+                    (if signed && v >= 512 { v - 1024 } else { v }) as f32
+                })
+                .collect();
+            to_display(&mut want, window, VoiLutFunction::Linear, invert);
+            assert_eq!(
+                got, want,
+                "signed {signed}, invert {invert}, window {window:?}"
+            );
+        }
     }
 
     #[test]
