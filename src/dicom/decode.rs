@@ -693,13 +693,7 @@ mod tests {
     fn fuzz_regression_rle_decoder_panic_is_an_error() {
         let input = include_bytes!("../../fuzz/regressions/dataset-rle-panic");
         assert_eq!(input[0], 8);
-        let mut file = crate::node::scp::part10_header(
-            "1.2.840.10008.5.1.4.1.1.1",
-            "2.25.1",
-            "1.2.840.10008.1.2.5",
-        )
-        .unwrap();
-        file.extend_from_slice(&input[1..]);
+        let file = crate::dicom::fuzz_dataset_file(input);
         let obj = OpenFileOptions::new().from_reader(&file[..]).unwrap();
         // The panic message still goes to stderr (the default hook); the call returns.
         let e = decode(&obj, 1 << 20).unwrap_err();
@@ -713,13 +707,7 @@ mod tests {
     fn fuzz_regression_jpeg_frame_larger_than_the_image_is_refused() {
         let input = include_bytes!("../../fuzz/regressions/dataset-jpeg-frame-oom");
         assert_eq!(input[0], 6);
-        let mut file = crate::node::scp::part10_header(
-            "1.2.840.10008.5.1.4.1.1.1",
-            "2.25.1",
-            "1.2.840.10008.1.2.4.50",
-        )
-        .unwrap();
-        file.extend_from_slice(&input[1..]);
+        let file = crate::dicom::fuzz_dataset_file(input);
         let obj = OpenFileOptions::new().from_reader(&file[..]).unwrap();
         let e = check_pixels(&obj, u64::MAX).unwrap_err();
         assert!(
@@ -749,13 +737,7 @@ mod tests {
     fn fuzz_regression_bits_stored_beyond_bits_allocated_is_refused() {
         let input = include_bytes!("../../fuzz/regressions/dataset-bits-stored-timeout");
         assert_eq!(input[0], 4);
-        let mut file = crate::node::scp::part10_header(
-            "1.2.840.10008.5.1.4.1.1.1",
-            "2.25.1",
-            "1.2.840.10008.1.2.4.70",
-        )
-        .unwrap();
-        file.extend_from_slice(&input[1..]);
+        let file = crate::dicom::fuzz_dataset_file(input);
         let obj = OpenFileOptions::new().from_reader(&file[..]).unwrap();
         let e = check_pixels(&obj, u64::MAX).unwrap_err();
         assert!(

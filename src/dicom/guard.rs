@@ -567,22 +567,13 @@ mod tests {
         assert!(matches!(e, Error::CorruptDeflate { .. }), "{e}");
     }
 
-    /// The node's file meta (Deflated) in front of a fuzzer input's data set.
-    fn behind_deflated_meta(input: &[u8]) -> Vec<u8> {
-        assert_eq!(input[0], 3, "mode byte 3: Deflated");
-        let mut file =
-            crate::node::scp::part10_header("1.2.840.10008.5.1.4.1.1.1", "2.25.1", DEFLATED[0])
-                .unwrap();
-        file.extend_from_slice(&input[1..]);
-        file
-    }
-
     /// The fuzzer's input itself (mode byte 3: Deflated, behind the node's file meta):
     /// the parser allocated over 3 GB on it.
     #[test]
     fn fuzz_regression_deflate_oom() {
-        let file =
-            behind_deflated_meta(include_bytes!("../../fuzz/regressions/dataset-deflate-oom"));
+        let file = crate::dicom::fuzz_dataset_file(include_bytes!(
+            "../../fuzz/regressions/dataset-deflate-oom"
+        ));
         assert!(check_part10(&file, 64 << 20).is_err());
     }
 
@@ -592,7 +583,7 @@ mod tests {
     /// libFuzzer timeout on a slower machine).
     #[test]
     fn fuzz_regression_deflate_read_size_oom() {
-        let file = behind_deflated_meta(include_bytes!(
+        let file = crate::dicom::fuzz_dataset_file(include_bytes!(
             "../../fuzz/regressions/dataset-deflate-read-size-oom"
         ));
         let e = check_part10(&file, 64 << 20).unwrap_err();
@@ -625,10 +616,7 @@ mod tests {
         // on two bytes off, then reserve gigabytes for a length made of value bytes.
         let input = include_bytes!("../../fuzz/regressions/dataset-open-oom");
         assert_eq!(input[0], 2);
-        let mut file =
-            crate::node::scp::part10_header("1.2.840.10008.5.1.4.1.1.1", "2.25.1", IMPLICIT_VR_LE)
-                .unwrap();
-        file.extend_from_slice(&input[1..]);
+        let file = crate::dicom::fuzz_dataset_file(input);
         let e = check_part10(&file, 64 << 20).unwrap_err();
         assert!(
             matches!(
@@ -649,13 +637,7 @@ mod tests {
         // level, outside any sequence; dicom-parser then read an OB of about 4 GiB.
         let input = include_bytes!("../../fuzz/regressions/dataset-stray-item-oom");
         assert_eq!(input[0], 6);
-        let mut file = crate::node::scp::part10_header(
-            "1.2.840.10008.5.1.4.1.1.1",
-            "2.25.1",
-            "1.2.840.10008.1.2.4.50",
-        )
-        .unwrap();
-        file.extend_from_slice(&input[1..]);
+        let file = crate::dicom::fuzz_dataset_file(input);
         let e = check_part10(&file, 64 << 20).unwrap_err();
         assert!(matches!(e, Error::Structure { .. }), "{e}");
     }
