@@ -12,15 +12,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::CrImage;
-use common::node::{NodeProc, free_port};
+use common::node::{NodeProc, free_port, raw_store as store};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use dicom_ul::pdu::{
-    AssociationRJ, PDataValue, PDataValueType, PresentationContextResultReason, read_pdu,
-};
-use dicom_ul::{ClientAssociationOptions, Pdu};
-use rajoints::node::dimse;
+use dicom_ul::Pdu;
+use dicom_ul::pdu::{AssociationRJ, PresentationContextResultReason, read_pdu};
 
 const CR: &str = uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE;
 const EXPLICIT_LE: &str = uids::EXPLICIT_VR_LITTLE_ENDIAN;
@@ -158,62 +155,6 @@ fn raw(node: &NodeProc, bytes: &[u8], then_close: bool) -> Reply {
 }
 
 // --- Data sets over a proper association (dicom-ul's SCU) ---
-
-/// C-STORE of `data` (a data set in `ts`) on a presentation context for `abstract_syntax`;
-/// the response's status and Error Comment.
-fn store(
-    port: u16,
-    abstract_syntax: &str,
-    ts: &str,
-    command_class: &str,
-    uid: &str,
-    data: &[u8],
-) -> (u16, Option<String>) {
-    let mut assoc = ClientAssociationOptions::new()
-        .calling_ae_title("MALFORMED")
-        .called_ae_title("RAJOINTS")
-        .with_presentation_context(abstract_syntax, vec![ts])
-        .establish(("127.0.0.1", port))
-        .expect("associate");
-    let pc = assoc
-        .presentation_contexts()
-        .iter()
-        .find(|p| p.reason == PresentationContextResultReason::Acceptance)
-        .expect("presentation context accepted")
-        .id;
-    let cmd = dimse::store_request(1, command_class, uid).unwrap();
-    assoc
-        .send(&Pdu::PData {
-            data: vec![PDataValue {
-                presentation_context_id: pc,
-                value_type: PDataValueType::Command,
-                is_last: true,
-                data: cmd,
-            }],
-        })
-        .unwrap();
-    // Fragments that fit the node's max PDU (PDU and PDV headers: 12 bytes).
-    let max = assoc.acceptor_max_pdu_length() as usize - 12;
-    let mut chunks = data.chunks(max).peekable();
-    while let Some(c) = chunks.next() {
-        assoc
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: pc,
-                    value_type: PDataValueType::Data,
-                    is_last: chunks.peek().is_none(),
-                    data: c.to_vec(),
-                }],
-            })
-            .unwrap();
-    }
-    let rsp = match assoc.receive().expect("C-STORE-RSP") {
-        Pdu::PData { data } => data.into_iter().flat_map(|v| v.data).collect::<Vec<u8>>(),
-        other => panic!("unexpected {other:?}"),
-    };
-    let _ = assoc.release();
-    dimse::response_status(&rsp).unwrap()
-}
 
 /// A CR data set (what follows the file meta) in Explicit VR Little Endian.
 fn data_set(obj: &InMemDicomObject) -> Vec<u8> {

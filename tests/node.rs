@@ -170,53 +170,22 @@ fn sigkill_between_acknowledgement_and_delivery_loses_nothing() {
     drop(node);
 }
 
-/// A minimal SCU on dicom-ul, to send what DCMTK refuses to: broken data sets and
-/// commands that do not match their presentation context.
+/// The C-STORE of tests/common's dicom-ul SCU on a CR, Explicit VR Little Endian context.
 mod raw {
-    use dicom_ul::pdu::{PDataValue, PDataValueType};
-    use dicom_ul::{ClientAssociationOptions, Pdu};
-
     pub fn store(
         port: u16,
         sop_class_in_command: &str,
         data: &[u8],
         sop_instance: &str,
     ) -> (u16, Option<String>) {
-        let mut assoc = ClientAssociationOptions::new()
-            .calling_ae_title("RAW")
-            .called_ae_title("RAJOINTS")
-            .with_presentation_context("1.2.840.10008.5.1.4.1.1.1", vec!["1.2.840.10008.1.2.1"])
-            .establish(("127.0.0.1", port))
-            .expect("associate");
-        let pc = assoc.presentation_contexts()[0].id;
-        let cmd =
-            rajoints::node::dimse::store_request(1, sop_class_in_command, sop_instance).unwrap();
-        assoc
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: pc,
-                    value_type: PDataValueType::Command,
-                    is_last: true,
-                    data: cmd,
-                }],
-            })
-            .unwrap();
-        assoc
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: pc,
-                    value_type: PDataValueType::Data,
-                    is_last: true,
-                    data: data.to_vec(),
-                }],
-            })
-            .unwrap();
-        let rsp = match assoc.receive().unwrap() {
-            Pdu::PData { data } => data.into_iter().flat_map(|v| v.data).collect::<Vec<u8>>(),
-            other => panic!("unexpected {other:?}"),
-        };
-        let _ = assoc.release();
-        rajoints::node::dimse::response_status(&rsp).unwrap()
+        super::common::node::raw_store(
+            port,
+            "1.2.840.10008.5.1.4.1.1.1",
+            "1.2.840.10008.1.2.1",
+            sop_class_in_command,
+            sop_instance,
+            data,
+        )
     }
 }
 

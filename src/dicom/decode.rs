@@ -164,6 +164,11 @@ pub fn check_pixels(obj: &DicomFile, max_pixels: u64) -> Result<()> {
             allocated: bits
         }
     );
+    let frames = obj
+        .get(tags::NUMBER_OF_FRAMES)
+        .and_then(|e| e.to_int::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
     match pixel_data.value() {
         Value::PixelSequence(seq) => {
             ensure!(
@@ -175,10 +180,6 @@ pub fn check_pixels(obj: &DicomFile, max_pixels: u64) -> Result<()> {
             );
             // The first frame's header: in its first fragment, or (one frame) in the
             // fragments that follow if an encoder split it early.
-            let frames = obj
-                .get(tags::NUMBER_OF_FRAMES)
-                .and_then(|e| e.to_int::<u32>().ok())
-                .unwrap_or(1);
             let take = if frames > 1 { 1 } else { seq.fragments().len() };
             let mut head = Vec::new();
             for f in seq.fragments().iter().take(take) {
@@ -192,11 +193,6 @@ pub fn check_pixels(obj: &DicomFile, max_pixels: u64) -> Result<()> {
                 .context(CodestreamSnafu)?;
         }
         Value::Primitive(_) | Value::Sequence(_) => {
-            let frames = obj
-                .get(tags::NUMBER_OF_FRAMES)
-                .and_then(|e| e.to_int::<u32>().ok())
-                .unwrap_or(1)
-                .max(1);
             // Only the first frame is decoded, but a file declaring more frames than it
             // holds is broken all the same. u128: no product of u32 values overflows it.
             let bits_needed = u128::from(rows)

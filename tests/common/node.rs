@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use dicom_ul::pdu::{PDataValue, PDataValueType, PresentationContextResultReason};
+use dicom_ul::{ClientAssociationOptions, Pdu};
+
 use super::{CrImage, Square, film, paint};
 
 /// A free TCP port on loopback (bound, then released for the tool to take).
@@ -230,4 +233,61 @@ pub fn hand_film(path: &Path, uid: &str) {
         value: 1.0,
     });
     CrImage::from_display(w, h, &paint(w, h, &squares)).write(path, uid);
+}
+
+/// C-STORE of `data`, on dicom-ul to send what DCMTK refuses to (broken data sets,
+/// commands that do not match their context), (a data set in `ts`) on a presentation context for `abstract_syntax`;
+/// the response's status and Error Comment.
+pub fn raw_store(
+    port: u16,
+    abstract_syntax: &str,
+    ts: &str,
+    command_class: &str,
+    uid: &str,
+    data: &[u8],
+) -> (u16, Option<String>) {
+    let mut assoc = ClientAssociationOptions::new()
+        .calling_ae_title("RAW")
+        .called_ae_title("RAJOINTS")
+        .with_presentation_context(abstract_syntax, vec![ts])
+        .establish(("127.0.0.1", port))
+        .expect("associate");
+    let pc = assoc
+        .presentation_contexts()
+        .iter()
+        .find(|p| p.reason == PresentationContextResultReason::Acceptance)
+        .expect("presentation context accepted")
+        .id;
+    let cmd = rajoints::node::dimse::store_request(1, command_class, uid).unwrap();
+    assoc
+        .send(&Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: pc,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: cmd,
+            }],
+        })
+        .unwrap();
+    // Fragments that fit the node's max PDU (PDU and PDV headers: 12 bytes).
+    let max = assoc.acceptor_max_pdu_length() as usize - 12;
+    let mut chunks = data.chunks(max).peekable();
+    while let Some(c) = chunks.next() {
+        assoc
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc,
+                    value_type: PDataValueType::Data,
+                    is_last: chunks.peek().is_none(),
+                    data: c.to_vec(),
+                }],
+            })
+            .unwrap();
+    }
+    let rsp = match assoc.receive().expect("C-STORE-RSP") {
+        Pdu::PData { data } => data.into_iter().flat_map(|v| v.data).collect::<Vec<u8>>(),
+        other => panic!("unexpected {other:?}"),
+    };
+    let _ = assoc.release();
+    rajoints::node::dimse::response_status(&rsp).unwrap()
 }
