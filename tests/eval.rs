@@ -119,6 +119,8 @@ fn perfect_detection_on_known_films_with_folds_and_json() {
     assert_eq!(overall["joints"], 80);
     assert_eq!(overall["detected"], 80);
     assert_eq!(overall["false_detections"], 0);
+    // Every detected joint carries its true name (a finding on the wrong joint is an error).
+    assert_eq!(overall["named"], 80);
     // One ankylosis-positive joint, found and labelled: tp 1, fp 0, fn 0.
     assert_eq!(overall["ankylosis"]["tp"], 1);
     assert_eq!(overall["ankylosis"]["fp"], 0);
@@ -171,6 +173,7 @@ fn reads_predictions_written_by_analyze() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["overall"]["ensemble"]["detected"], 80);
+    assert_eq!(v["overall"]["ensemble"]["named"], 80);
     assert_eq!(v["overall"]["ensemble"]["subluxation"]["tp"], 1);
     // From saved predictions the single detectors are unknown.
     assert_eq!(v["overall"]["ankylosis_ssd"], serde_json::Value::Null);

@@ -70,6 +70,9 @@ pub struct Measures {
     pub detected: u64,
     /// Predictions that matched no ground-truth joint.
     pub false_detections: u64,
+    /// Detected joints whose predicted name is the true one (beyond the paper: the node
+    /// names every box, and a wrong name puts a finding on the wrong joint of the report).
+    pub named: u64,
     pub ankylosis: Confusion,
     pub subluxation: Confusion,
     /// Sum of the IoU of matched boxes (mean = iou_sum / detected).
@@ -82,6 +85,7 @@ impl Measures {
         self.joints += o.joints;
         self.detected += o.detected;
         self.false_detections += o.false_detections;
+        self.named += o.named;
         self.ankylosis.merge(&o.ankylosis);
         self.subluxation.merge(&o.subluxation);
         self.iou_sum += o.iou_sum;
@@ -89,6 +93,11 @@ impl Measures {
 
     pub fn detection_rate(&self) -> Option<f64> {
         (self.joints > 0).then(|| self.detected as f64 / self.joints as f64)
+    }
+
+    /// Share of the detected joints that carry their true name.
+    pub fn named_rate(&self) -> Option<f64> {
+        (self.detected > 0).then(|| self.named as f64 / self.detected as f64)
     }
 
     pub fn mean_iou(&self) -> Option<f64> {

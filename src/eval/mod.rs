@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::analysis::Joint;
 use crate::annotations::{AnnotatedImage, Annotations};
 use crate::pipeline::bbox::BBox;
+use crate::pipeline::naming::JointId;
 use crate::pipeline::select::Detection;
 use folds::Split;
 use metrics::{Confusion, Measures};
@@ -21,6 +22,8 @@ use metrics::{Confusion, Measures};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Predicted {
     pub bbox: BBox,
+    /// The joint name the node gave the box (`None`: unnamed, or a detector's raw box).
+    pub joint: Option<JointId>,
     pub ankylosis: Option<bool>,
     pub subluxation: Option<bool>,
 }
@@ -29,6 +32,7 @@ impl From<&Joint> for Predicted {
     fn from(j: &Joint) -> Self {
         Predicted {
             bbox: j.bbox,
+            joint: j.id,
             ankylosis: Some(j.ankylosis.present),
             subluxation: j.subluxation.map(|s| s.present),
         }
@@ -41,6 +45,7 @@ impl Predicted {
         let label = Some(d.is_present());
         Predicted {
             bbox: d.bbox,
+            joint: None,
             ankylosis: if ankylosis { label } else { None },
             subluxation: if ankylosis { None } else { label },
         }
@@ -55,8 +60,8 @@ pub struct ImagePrediction {
     pub subluxation_ssd: Option<Vec<Predicted>>,
 }
 
-/// Measures one image: detection by one-to-one matching at IoU > 0.45, then the labels of
-/// the matched joints. Joints whose ground truth or prediction has no label for a finding
+/// Measures one image: detection by one-to-one matching at IoU > 0.45, then the names and
+/// labels of the matched joints. Joints whose ground truth or prediction has no label for a finding
 /// (thumb IP for subluxation) do not count for that finding.
 pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
     let t: Vec<BBox> = truth.joints.iter().map(|j| j.bbox).collect();
@@ -72,6 +77,7 @@ pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
     for &(g, k, iou) in &matches {
         m.iou_sum += f64::from(iou);
         let (gt, pr) = (&truth.joints[g], &pred[k]);
+        m.named += u64::from(pr.joint == Some(gt.joint));
         if let Some(a) = pr.ankylosis {
             m.ankylosis.add(a, gt.ankylosis);
         }
@@ -162,17 +168,24 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "Table 1. Detection rate [%] of PIP/IP and MCP joints (IoU > 0.45)"
+            "Table 1. Detection rate [%] of PIP/IP and MCP joints (IoU > 0.45); named: detected joints with their true name [%]"
         );
         let _ = writeln!(
             s,
-            "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9}",
-            "", "images", "joints", "ankylosis SSD", "subluxation SSD", "ensemble", "false+"
+            "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9} {:>9}",
+            "",
+            "images",
+            "joints",
+            "ankylosis SSD",
+            "subluxation SSD",
+            "ensemble",
+            "false+",
+            "named"
         );
         let line1 = |s: &mut String, name: &str, r: &FoldResult| {
             let _ = writeln!(
                 s,
-                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9}",
+                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9} {:>9}",
                 name,
                 r.ensemble.images,
                 r.ensemble.joints,
@@ -182,7 +195,8 @@ impl Report {
                     .as_ref()
                     .and_then(Measures::detection_rate)),
                 pct(r.ensemble.detection_rate()),
-                r.ensemble.false_detections
+                r.ensemble.false_detections,
+                pct(r.ensemble.named_rate())
             );
         };
         for (name, r) in &rows {
@@ -191,7 +205,7 @@ impl Report {
         if many {
             let _ = writeln!(
                 s,
-                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9}",
+                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9} {:>9}",
                 "mean",
                 "",
                 "",
@@ -206,6 +220,8 @@ impl Report {
                 pct(mean_of(
                     self.folds.iter().map(|f| f.ensemble.detection_rate())
                 )),
+                "",
+                pct(mean_of(self.folds.iter().map(|f| f.ensemble.named_rate()))),
             );
         }
         for (title, pick) in [
@@ -299,6 +315,7 @@ mod tests {
             .iter()
             .map(|j| Predicted {
                 bbox: j.bbox,
+                joint: Some(j.joint),
                 ankylosis: Some(j.ankylosis),
                 subluxation: j.subluxation,
             })
@@ -306,9 +323,25 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_or_missing_name_is_detected_but_not_named() {
+        let mut p = perfect();
+        // R-MCP2 and R-MCP3 swap names (one finger off); R-IP1 is left unnamed.
+        p[0].joint = Some("R-MCP3".parse().unwrap());
+        p[1].joint = Some("R-MCP2".parse().unwrap());
+        p[2].joint = None;
+        let m = measure_image(&truth(), &p);
+        assert_eq!((m.detected, m.named, m.named_rate()), (3, 0, Some(0.0)));
+        p[2].joint = Some("R-IP1".parse().unwrap());
+        let m = measure_image(&truth(), &p);
+        assert_eq!(m.named, 1);
+        assert!((m.named_rate().unwrap() - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
     fn perfect_prediction() {
         let m = measure_image(&truth(), &perfect());
         assert_eq!((m.joints, m.detected, m.false_detections), (3, 3, 0));
+        assert_eq!((m.named, m.named_rate()), (3, Some(1.0)));
         assert_eq!(
             m.ankylosis,
             Confusion {
@@ -364,6 +397,7 @@ mod tests {
         let mut p = perfect();
         p.push(Predicted {
             bbox: BBox::new(70.0, 0.0, 80.0, 10.0),
+            joint: None,
             ankylosis: Some(true),
             subluxation: Some(true),
         });

@@ -73,7 +73,8 @@ const DP: [Dims; 5] = [
 
 /// Metacarpal bases (hand frame, mm at scale 1: x towards the thumb, y proximal, origin
 /// near MCP3) and directions (degrees from "up" towards the thumb). With the lengths above
-/// they put the MCP joints where `pipeline::naming::TEMPLATE` expects them.
+/// they put the MCP joints close to the layout of `pipeline::naming::TEMPLATE` (the
+/// template is the mean layout these hands take on film).
 const MC_BASE: [[f64; 2]; 5] = [
     [24.0, 80.0],
     [11.0, 67.5],
