@@ -57,6 +57,10 @@ class TrainConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 5e-4
+    #: Iterations (optimiser steps) after which the learning rate is multiplied by
+    #: ``lr_decay_factor``; empty = constant, as the paper states its Adam settings.
+    lr_decay_at: tuple[int, ...] = ()
+    lr_decay_factor: float = 0.1
     #: Stop after this many optimiser steps in total (smoke tests); None = run all epochs.
     max_iters: int | None = None
     seed: int = 0
@@ -110,6 +114,10 @@ class TrainConfig:
             raise ValueError(f"max_iters must be >= 1, got {self.max_iters}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if any(int(n) < 1 for n in self.lr_decay_at) or list(self.lr_decay_at) != sorted(self.lr_decay_at):
+            raise ValueError(f"lr_decay_at must be ascending iterations >= 1, got {list(self.lr_decay_at)}")
+        if not 0.0 < self.lr_decay_factor <= 1.0:
+            raise ValueError(f"lr_decay_factor must be in (0, 1], got {self.lr_decay_factor}")
         if not (self.pixel_spacing_mm >= 0):
             raise ValueError(f"pixel_spacing_mm must be >= 0, got {self.pixel_spacing_mm}")
         if not (self.fallback_scale > 0):
@@ -142,7 +150,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
         d = dict(d)
-        for k in ("betas", "zoom_range", "contrast_range", "gamma_range"):
+        for k in ("betas", "zoom_range", "contrast_range", "gamma_range", "lr_decay_at"):
             if k in d and d[k] is not None:
                 d[k] = tuple(d[k])
         cfg = cls(**d)

@@ -228,13 +228,15 @@ def provenance(cfg: TrainConfig, ck: dict, export_command: str) -> str:
     fold = f", fold {cfg.fold} of {Path(cfg.folds).name} held out" if cfg.folds else ""
     spacing = (f"images resampled to {cfg.pixel_spacing_mm} mm/pixel (halved when without pixel spacing)"
                if cfg.pixel_spacing_mm > 0 else "images halved as the paper")
+    steps = (f" (x{cfg.lr_decay_factor} after iterations {', '.join(map(str, cfg.lr_decay_at))})"
+             if cfg.lr_decay_at else "")
     return (
         f"SSD300 ({ARCHITECTURE_NAMES[cfg.arch]}, batch_norm={cfg.batch_norm}) trained from scratch by "
         f"rajoints_train {versions.get('rajoints_train', '?')} with torch {versions.get('torch', '?')}; "
         f"dataset {cfg.dataset} (annotations.json sha256 {facts.get('dataset_sha256', '?')}, "
         f"{facts.get('images', '?')} of {facts.get('images_in_dataset', '?')} images{fold}); {spacing}; "
         f"finding {cfg.finding}, seed {cfg.seed}, {ck.get('epoch', '?')} epochs / {ck.get('iteration', '?')} iterations "
-        f"of batch {cfg.batch_size}, Adam lr {cfg.lr} betas {tuple(cfg.betas)} weight decay {cfg.weight_decay}; "
+        f"of batch {cfg.batch_size}, Adam lr {cfg.lr}{steps} betas {tuple(cfg.betas)} weight decay {cfg.weight_decay}; "
         f"training command: {cfg.command or '?'}; code commit: {cfg.git_commit or 'unknown'}; "
         f"exported by: {export_command}"
     )
