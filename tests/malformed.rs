@@ -156,6 +156,27 @@ fn raw(node: &NodeProc, bytes: &[u8], then_close: bool) -> Reply {
 
 // --- Data sets over a proper association (dicom-ul's SCU) ---
 
+/// C-STORE of `data` (a CR data set in `ts`) that the node must answer with `status`
+/// and, where given, an Error Comment containing `comment_has`; the answer, for the log.
+fn expect_status(
+    port: u16,
+    ts: &str,
+    uid: &str,
+    data: &[u8],
+    status: u16,
+    comment_has: Option<&str>,
+) -> String {
+    let (st, comment) = store(port, CR, ts, CR, uid, data);
+    assert_eq!(st, status, "{comment:?}");
+    if let Some(needle) = comment_has {
+        assert!(
+            comment.as_deref().unwrap_or("").contains(needle),
+            "{comment:?}"
+        );
+    }
+    format!("{st:04X} {comment:?}")
+}
+
 /// A CR data set (what follows the file meta) in Explicit VR Little Endian.
 fn data_set(obj: &InMemDicomObject) -> Vec<u8> {
     let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry;
@@ -287,20 +308,15 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
         VR::OW,
         PrimitiveValue::U16(vec![7u16; 64 * 10].into()),
     ));
-    let (st, comment) = store(
+    let answer = expect_status(
         node.port,
-        CR,
         EXPLICIT_LE,
-        CR,
         "2.25.8801",
         &data_set(&short),
+        0xA900,
+        Some("Pixel Data"),
     );
-    assert_eq!(st, 0xA900, "{comment:?}");
-    assert!(
-        comment.as_deref().unwrap_or("").contains("Pixel Data"),
-        "{comment:?}"
-    );
-    seen.push(format!("short Pixel Data: {st:04X} {comment:?}"));
+    seen.push(format!("short Pixel Data: {answer}"));
     assert_serving(&mut node, d, "short Pixel Data");
 
     // 8. A data set declaring a 4 GiB element in a few bytes: refused before parsing
@@ -311,13 +327,15 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
     bomb.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0]);
     bomb.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
     bomb.extend_from_slice(&[0; 16]);
-    let (st, comment) = store(node.port, CR, EXPLICIT_LE, CR, "2.25.8802", &bomb);
-    assert_eq!(st, 0xC000, "{comment:?}");
-    assert!(
-        comment.as_deref().unwrap_or("").contains("declares"),
-        "{comment:?}"
+    let answer = expect_status(
+        node.port,
+        EXPLICIT_LE,
+        "2.25.8802",
+        &bomb,
+        0xC000,
+        Some("declares"),
     );
-    seen.push(format!("4 GiB declared element: {st:04X} {comment:?}"));
+    seen.push(format!("4 GiB declared element: {answer}"));
     assert_serving(&mut node, d, "4 GiB declared element");
 
     // 9. A non-image instance (Basic Text SR) sent on the CR context: the command names
@@ -372,16 +390,15 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
     }
     let z = z.finish().unwrap();
     assert!(z.len() < 4 << 20, "{} bytes deflated", z.len());
-    let (st, comment) = store(
+    let answer = expect_status(
         node.port,
-        CR,
         uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-        CR,
         "2.25.8804",
         &z,
+        0xA700,
+        None,
     );
-    assert_eq!(st, 0xA700, "{comment:?}");
-    seen.push(format!("deflate bomb: {st:04X} {comment:?}"));
+    seen.push(format!("deflate bomb: {answer}"));
     assert_serving(&mut node, d, "deflate bomb");
 
     // 11. A JPEG Baseline data set whose frame header declares 65383 x 64979 where Rows
@@ -399,25 +416,15 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
     jpeg.extend_from_slice(&(frame.len() as u32).to_le_bytes());
     jpeg.extend_from_slice(&frame);
     jpeg.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
-    let (st, comment) = store(
+    let answer = expect_status(
         node.port,
-        CR,
         uids::JPEG_BASELINE8_BIT,
-        CR,
         "2.25.8806",
         &jpeg,
+        0xA900,
+        Some("compressed frame"),
     );
-    assert_eq!(st, 0xA900, "{comment:?}");
-    assert!(
-        comment
-            .as_deref()
-            .unwrap_or("")
-            .contains("compressed frame"),
-        "{comment:?}"
-    );
-    seen.push(format!(
-        "JPEG frame larger than the image: {st:04X} {comment:?}"
-    ));
+    seen.push(format!("JPEG frame larger than the image: {answer}"));
     assert_serving(&mut node, d, "JPEG frame larger than the image");
 
     // 12. A Deflated data set whose stream is cut short (fuzz/ finding 7: what a parser
@@ -425,20 +432,15 @@ fn malformed_input_is_answered_and_the_node_keeps_serving() {
     let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
     z.write_all(&data_set(&hand("2.25.8807", 8, 8))).unwrap();
     let z = z.finish().unwrap();
-    let (st, comment) = store(
+    let answer = expect_status(
         node.port,
-        CR,
         uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-        CR,
         "2.25.8807",
         &z[..z.len() / 2],
+        0xC000,
+        Some("deflate"),
     );
-    assert_eq!(st, 0xC000, "{comment:?}");
-    assert!(
-        comment.as_deref().unwrap_or("").contains("deflate"),
-        "{comment:?}"
-    );
-    seen.push(format!("corrupt deflate stream: {st:04X} {comment:?}"));
+    seen.push(format!("corrupt deflate stream: {answer}"));
     assert_serving(&mut node, d, "corrupt deflate stream");
 
     // 13. A 100-megapixel image (10000 x 10000, 16 bits: 200 MB): within max_instance_mb

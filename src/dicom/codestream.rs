@@ -7,23 +7,24 @@
 //! made jpeg-decoder allocate 4 GB (found by fuzz/ target `dataset`). PS3.5 8.2 requires
 //! the two to agree, so a frame that disagrees is refused before it is decoded.
 
+use dicom_dictionary_std::uids;
 use snafu::{Snafu, ensure};
 
 /// JPEG processes (PS3.5 A.4.1-A.4.3): Baseline, Extended, Lossless.
 const JPEG: [&str; 4] = [
-    "1.2.840.10008.1.2.4.50",
-    "1.2.840.10008.1.2.4.51",
-    "1.2.840.10008.1.2.4.57",
-    "1.2.840.10008.1.2.4.70",
+    uids::JPEG_BASELINE8_BIT,
+    uids::JPEG_EXTENDED12_BIT,
+    uids::JPEG_LOSSLESS,
+    uids::JPEG_LOSSLESS_SV1,
 ];
 
 /// JPEG 2000 and High-Throughput JPEG 2000 (PS3.5 A.4.4, A.4.11): the same SIZ marker.
 const JPEG_2000: [&str; 5] = [
-    "1.2.840.10008.1.2.4.90",
-    "1.2.840.10008.1.2.4.91",
-    "1.2.840.10008.1.2.4.201",
-    "1.2.840.10008.1.2.4.202",
-    "1.2.840.10008.1.2.4.203",
+    uids::JPEG2000_LOSSLESS,
+    uids::JPEG2000,
+    uids::HTJ2K_LOSSLESS,
+    uids::HTJ2K_LOSSLESS_RPCL,
+    uids::HTJ2K,
 ];
 
 /// How far into a frame its header is looked for: far past any real JPEG's tables.

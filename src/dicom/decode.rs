@@ -682,15 +682,23 @@ mod tests {
         assert_eq!(v, vec![0.5]);
     }
 
+    /// The object a `dataset` fuzz input makes, after checking its mode byte (the
+    /// transfer syntax the regression is about).
+    fn fuzz_object(input: &[u8], mode: u8) -> DicomFile {
+        assert_eq!(input[0], mode);
+        let file = crate::dicom::fuzz_dataset_file(input);
+        OpenFileOptions::new().from_reader(&file[..]).unwrap()
+    }
+
     /// fuzz/ target `dataset`: RLE Lossless pixel data whose segments are shorter than
     /// the frame make dicom-transfer-syntax-registry 0.10.1 index out of bounds
     /// (rle_lossless.rs:223). Mode byte 8: the data set behind the node's file meta in RLE.
     #[test]
     fn fuzz_regression_rle_decoder_panic_is_an_error() {
-        let input = include_bytes!("../../fuzz/regressions/dataset-rle-panic");
-        assert_eq!(input[0], 8);
-        let file = crate::dicom::fuzz_dataset_file(input);
-        let obj = OpenFileOptions::new().from_reader(&file[..]).unwrap();
+        let obj = fuzz_object(
+            include_bytes!("../../fuzz/regressions/dataset-rle-panic"),
+            8,
+        );
         // The panic message still goes to stderr (the default hook); the call returns.
         let e = decode(&obj, 1 << 20).unwrap_err();
         assert!(matches!(e, Error::DecoderPanic { .. }), "{e}");
@@ -701,10 +709,10 @@ mod tests {
     /// the node runs before acknowledging the C-STORE.
     #[test]
     fn fuzz_regression_jpeg_frame_larger_than_the_image_is_refused() {
-        let input = include_bytes!("../../fuzz/regressions/dataset-jpeg-frame-oom");
-        assert_eq!(input[0], 6);
-        let file = crate::dicom::fuzz_dataset_file(input);
-        let obj = OpenFileOptions::new().from_reader(&file[..]).unwrap();
+        let obj = fuzz_object(
+            include_bytes!("../../fuzz/regressions/dataset-jpeg-frame-oom"),
+            6,
+        );
         let e = check_pixels(&obj, u64::MAX).unwrap_err();
         assert!(
             matches!(
@@ -731,10 +739,10 @@ mod tests {
     /// dicom-pixeldata filled a 2^28-entry table (a libFuzzer timeout).
     #[test]
     fn fuzz_regression_bits_stored_beyond_bits_allocated_is_refused() {
-        let input = include_bytes!("../../fuzz/regressions/dataset-bits-stored-timeout");
-        assert_eq!(input[0], 4);
-        let file = crate::dicom::fuzz_dataset_file(input);
-        let obj = OpenFileOptions::new().from_reader(&file[..]).unwrap();
+        let obj = fuzz_object(
+            include_bytes!("../../fuzz/regressions/dataset-bits-stored-timeout"),
+            4,
+        );
         let e = check_pixels(&obj, u64::MAX).unwrap_err();
         assert!(
             matches!(

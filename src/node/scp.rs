@@ -607,10 +607,7 @@ pub fn check_received(
         Received::Bytes(bytes) => guard::check_part10(bytes, max_bytes),
     };
     if let Err(e) = guarded {
-        let report = snafu::Report::from_error(&e)
-            .to_string()
-            .trim_end()
-            .to_string();
+        let report = one_line(&e);
         return Err(if e.is_too_large() {
             Refusal::new(status::OUT_OF_RESOURCES, report)
         } else {
@@ -647,16 +644,22 @@ pub fn check_received(
     }
     // No size limit here: an image the node does not analyse may be of any size.
     if let Err(e) = decode::check_pixels(&obj, u64::MAX) {
-        // The whole chain on one line: the cause is what the sender needs.
-        let mut comment = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            comment = format!("{comment}: {cause}");
-            source = cause.source();
-        }
-        return Err(Refusal::new(status::DATA_SET_MISMATCH, comment));
+        return Err(Refusal::new(status::DATA_SET_MISMATCH, one_line(&e)));
     }
     Ok(obj)
+}
+
+/// An error and its causes as one line, `error: cause: cause`, for an Error Comment: one
+/// LO value, which has no line breaks (and of which the response keeps 64 characters).
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 /// Validates, filters and commits a received instance; the status to answer.
@@ -717,4 +720,28 @@ async fn store(
     })
     .await;
     outcome.unwrap_or_else(|_| (status::OUT_OF_RESOURCES, Some("internal error".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_comment_is_the_chain_on_one_line() {
+        // A JPEG header check failing inside check_pixels: outer message, then its cause.
+        let e = decode::Error::Codestream {
+            source: crate::dicom::codestream::check_frame_size(
+                uids::JPEG_BASELINE8_BIT,
+                &[0xFF, 0xD8, 0xFF, 0xD9],
+                8,
+                8,
+            )
+            .unwrap_err(),
+        };
+        assert_eq!(
+            one_line(&e),
+            "compressed frame does not match the Image Pixel module: \
+             no JPEG frame header (SOF) in the frame's first 65536 bytes"
+        );
+    }
 }

@@ -172,13 +172,14 @@ pub const TEMPLATE: [(u8, Level, f32, f32); 10] = [
 ];
 
 /// How far (template millimetres) a box may lie from its template joint after the fit and
-/// still be named. Hands vary in spread and flexion beyond what the fit absorbs; 16 mm is
-/// below the spacing of neighbouring PIP joints (about 20-25 mm), so a box named this far
-/// out is still nearer its own joint than another.
+/// still be named. Which joint a box is comes from the exact assignment; this gate only
+/// withholds the name of a box the fit leaves far out. 12 mm (before) left 36 of the 1600
+/// joints of the seed-101 phantoms unnamed with this template, 16 mm 21 (no deformation).
 const MAX_RESIDUAL: f32 = 16.0;
 
 /// Cost of leaving a box unassigned, as a squared template distance: boxes further than
 /// this from every free template joint are better left unnamed (false positives, metal).
+/// 20 mm rather than 16: on the same phantoms 7 unnamed and 3 wrong instead of 21 and 6.
 const UNASSIGNED_COST: f32 = 20.0 * 20.0;
 
 /// How the image relates to the patient.
@@ -683,10 +684,10 @@ mod tests {
 
     #[test]
     fn names_a_hand_whose_fingers_deviate() {
-        // Both hands with all digits turned 20 degrees towards the little finger (ulnar
-        // drift) and shortened by a tenth: the PIP row no longer lies where the rigid
-        // template puts it.
-        let bent = bend_fingers((-20.0f32).to_radians(), 0.9);
+        // Both hands with all digits turned 35 degrees towards the little finger (ulnar
+        // drift) and shortened by a fifth (flexion). The rigid template alone names 12 of
+        // the 20 here (measured when written); the deformed fit names all of them.
+        let bent = bend_fingers((-35.0f32).to_radians(), 0.8);
         let mut boxes = Vec::new();
         for (flip, ox) in [(1.0f32, 300.0f32), (-1.0, 1200.0)] {
             for &(x, y) in &bent {
@@ -730,8 +731,9 @@ mod tests {
             }
         }
         assert_eq!(total, 2400);
-        // Measured when written: 8 wrong and 6 unnamed (99.4 % right). The rigid template
-        // of before named about 82 % of the phantom's joints right.
+        // Measured when written: 8 wrong and 6 unnamed (99.4 % right); 11 and 9 with the
+        // rigid fit of this template alone. The guessed template of before named about
+        // 82 % of the phantom's joints right.
         assert!(
             wrong <= 12,
             "{wrong} of {total} named wrong ({unnamed} unnamed)"

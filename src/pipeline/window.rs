@@ -37,6 +37,27 @@ pub fn windows(width: usize, height: usize, size: usize, stride: usize) -> Vec<W
         .collect()
 }
 
+/// The part of each of the window's `size` rows that lies inside the image, top to
+/// bottom: a slice of at most `size` pixels starting at the window's left edge, empty for
+/// rows below the image or a window right of it (a stride larger than the window can
+/// place one there). The rest of each row is padding.
+fn rows_inside<'a>(
+    pixels: &'a [f32],
+    width: usize,
+    height: usize,
+    w: Window,
+    size: usize,
+) -> impl Iterator<Item = &'a [f32]> + 'a {
+    let inside = width.saturating_sub(w.x0).min(size);
+    (w.y0..w.y0 + size).map(move |y| {
+        if y < height && inside > 0 {
+            &pixels[y * width + w.x0..y * width + w.x0 + inside]
+        } else {
+            &[]
+        }
+    })
+}
+
 /// Copies the window at `w` of a `width`-wide image into `out` (size x size, row-major),
 /// writing `pad` where the window lies outside the image.
 pub fn crop(
@@ -48,17 +69,12 @@ pub fn crop(
     pad: f32,
     out: &mut [f32],
 ) {
-    for r in 0..size {
-        let dst = &mut out[r * size..(r + 1) * size];
-        let y = w.y0 + r;
-        if y >= height {
-            dst.fill(pad);
-            continue;
-        }
-        let inside = width.saturating_sub(w.x0).min(size);
-        let row = &pixels[y * width..(y + 1) * width];
-        dst[..inside].copy_from_slice(&row[w.x0..w.x0 + inside]);
-        dst[inside..].fill(pad);
+    for (dst, row) in out
+        .chunks_exact_mut(size)
+        .zip(rows_inside(pixels, width, height, w, size))
+    {
+        dst[..row.len()].copy_from_slice(row);
+        dst[row.len()..].fill(pad);
     }
 }
 
@@ -79,19 +95,12 @@ pub fn append_normalised(
     out: &mut Vec<f32>,
 ) {
     out.reserve(3 * size * size);
-    let inside = width.saturating_sub(w.x0).min(size);
     for c in 0..3 {
         let (mean, inv_std) = (mean[c], 1.0 / std[c]);
         let padded = (pad - mean) * inv_std;
-        for r in 0..size {
-            let y = w.y0 + r;
-            if y >= height {
-                out.extend(std::iter::repeat_n(padded, size));
-                continue;
-            }
-            let row = &pixels[y * width + w.x0..y * width + w.x0 + inside];
+        for row in rows_inside(pixels, width, height, w, size) {
             out.extend(row.iter().map(|v| (v - mean) * inv_std));
-            out.extend(std::iter::repeat_n(padded, size - inside));
+            out.extend(std::iter::repeat_n(padded, size - row.len()));
         }
     }
 }
@@ -176,6 +185,19 @@ mod tests {
         for (a, b) in out.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{out:?}");
         }
+    }
+
+    #[test]
+    fn a_window_right_of_the_image_is_all_padding() {
+        // Width 4, stride 400 > size 2 puts a window at x0 = 400: no pixel of it inside.
+        let pixels: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        let w = Window { x0: 400, y0: 0 };
+        let mut out = vec![0.0; 4];
+        crop(&pixels, 4, 4, w, 2, -1.0, &mut out);
+        assert_eq!(out, vec![-1.0; 4]);
+        let mut planes = Vec::new();
+        append_normalised(&pixels, 4, 4, w, 2, 1.0, &[0.0; 3], &[0.5; 3], &mut planes);
+        assert_eq!(planes, vec![2.0; 12]);
     }
 
     #[test]

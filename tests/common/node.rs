@@ -235,9 +235,10 @@ pub fn hand_film(path: &Path, uid: &str) {
     CrImage::from_display(w, h, &paint(w, h, &squares)).write(path, uid);
 }
 
-/// C-STORE of `data`, on dicom-ul to send what DCMTK refuses to (broken data sets,
-/// commands that do not match their context), (a data set in `ts`) on a presentation context for `abstract_syntax`;
-/// the response's status and Error Comment.
+/// C-STORE of `data` (a data set in `ts`) on a presentation context for
+/// `abstract_syntax`, the command naming `command_class`; the response's status and Error
+/// Comment. Sent with dicom-ul, which sends what DCMTK refuses to (broken data sets,
+/// commands that do not match their context).
 pub fn raw_store(
     port: u16,
     abstract_syntax: &str,
