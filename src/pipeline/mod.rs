@@ -5,6 +5,7 @@ pub mod bbox;
 pub mod detector;
 pub mod ensemble;
 pub mod naming;
+pub mod recover;
 pub mod scale;
 pub mod select;
 pub mod window;
@@ -35,6 +36,9 @@ pub struct PipelineParams {
     pub scale: ScaleMode,
     pub scale_factor: f64,
     pub max_pixels: u64,
+    /// Put back joints that NMS removed behind an overlapping joint, where the hand model
+    /// has an empty place for them (`recover`; the paper's proposed remedy for its Fig. 5b).
+    pub recover_overlapped: bool,
 }
 
 impl Default for PipelineParams {
@@ -50,6 +54,7 @@ impl Default for PipelineParams {
             scale: ScaleMode::Spacing,
             scale_factor: 0.5,
             max_pixels: crate::dicom::decode::DEFAULT_MAX_PIXELS,
+            recover_overlapped: true,
         }
     }
 }
@@ -72,6 +77,7 @@ impl PipelineParams {
                 }
             ),
             format!("scale_factor={}", self.scale_factor),
+            format!("recover_overlapped={}", self.recover_overlapped),
         ]
     }
 }
@@ -254,9 +260,24 @@ impl Pipeline {
                 top_m: p.m2,
             },
         );
-        let merged = ensemble::merge(&b1, &b2, p.t_iou2, p.m1);
+        let mut merged = ensemble::merge(&b1, &b2, p.t_iou2, p.m1);
         let boxes: Vec<bbox::BBox> = merged.iter().map(|m| m.bbox).collect();
-        let names = naming::name_joints(&boxes, w, img.orientation);
+        let mut names = naming::name_joints(&boxes, w, img.orientation);
+        if p.recover_overlapped {
+            recover::recover(
+                &mut merged,
+                &mut names,
+                &cand_a,
+                &cand_s,
+                &recover::RecoverParams {
+                    t_conf: p.t_conf,
+                    t_iou1: p.t_iou1,
+                    t_iou2: p.t_iou2,
+                },
+                w,
+                img.orientation,
+            );
+        }
         let joints = merged
             .iter()
             .zip(names)
