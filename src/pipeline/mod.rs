@@ -273,6 +273,7 @@ impl Pipeline {
                     t_conf: p.t_conf,
                     t_iou1: p.t_iou1,
                     t_iou2: p.t_iou2,
+                    m1: p.m1,
                 },
                 w,
                 img.orientation,

@@ -14,6 +14,10 @@
 //! - it overlaps a final box at IoU >= t_IoU1 (NMS is what removed it) and every final
 //!   box at IoU < t_IoU2 (Algorithm 1's own test says it is another joint);
 //! - named together with the final boxes, it takes a joint name and no box loses its name.
+//!
+//! The film keeps at most M1 boxes, as Algorithm 1 does: when a recovered joint would be
+//! one too many, the least confident box without a name (no joint of the hand model, a
+//! false detection) makes room; with no such box the joint is not added.
 
 use super::bbox::BBox;
 use super::ensemble::Merged;
@@ -29,6 +33,8 @@ pub struct RecoverParams {
     pub t_conf: f32,
     pub t_iou1: f32,
     pub t_iou2: f32,
+    /// M1: the most boxes a film keeps.
+    pub m1: usize,
 }
 
 /// A place where NMS removed candidates of one or both detectors.
@@ -74,17 +80,34 @@ pub fn recover(
             .iter()
             .zip(&refit)
             .all(|(old, new)| old.is_none() || new.is_some());
-        if refit.last().is_some_and(Option::is_some)
+        if !(refit.last().is_some_and(Option::is_some)
             && kept_all
-            && refit.iter().flatten().count() == before + 1
+            && refit.iter().flatten().count() == before + 1)
         {
-            merged.push(Merged {
-                bbox: place.best.bbox,
-                score: place.best.confidence(),
-                ankylosis: place.ankylosis,
-                subluxation: place.subluxation,
-            });
-            *names = refit;
+            continue;
+        }
+        // Room within M1: the least confident unnamed box goes, or the joint stays out.
+        let drop = if merged.len() < p.m1 {
+            None
+        } else {
+            let Some(k) = (0..merged.len())
+                .filter(|&k| refit[k].is_none())
+                .min_by(|&a, &b| merged[a].score.total_cmp(&merged[b].score))
+            else {
+                continue;
+            };
+            Some(k)
+        };
+        merged.push(Merged {
+            bbox: place.best.bbox,
+            score: place.best.confidence(),
+            ankylosis: place.ankylosis,
+            subluxation: place.subluxation,
+        });
+        *names = refit;
+        if let Some(k) = drop {
+            merged.remove(k);
+            names.remove(k);
         }
     }
 }
@@ -125,6 +148,7 @@ mod tests {
         t_conf: 0.9,
         t_iou1: 0.15,
         t_iou2: 0.45,
+        m1: 20,
     };
 
     fn det(b: BBox, absent: f32, present: f32) -> Detection {
@@ -174,30 +198,37 @@ mod tests {
         a: &[Detection],
         s: &[Detection],
     ) {
-        recover(
-            merged,
-            names,
-            a,
-            s,
-            &PAPER,
-            2000.0,
-            FilmOrientation::default(),
-        );
+        run_m1(merged, names, a, s, 20);
+    }
+
+    fn run_m1(
+        merged: &mut Vec<Merged>,
+        names: &mut Vec<Option<JointId>>,
+        a: &[Detection],
+        s: &[Detection],
+        m1: usize,
+    ) {
+        let p = RecoverParams { m1, ..PAPER };
+        recover(merged, names, a, s, &p, 2000.0, FilmOrientation::default());
+    }
+
+    /// PIP4 crossed under PIP3: its box lies 56 px towards PIP4 and 24 px proximal of
+    /// PIP3's: IoU 44x76 / (2x100^2 - 3344) = 0.2008 >= t_IoU1, and 10 mm from its
+    /// template place (500, 307.5) at centre (546.5, 289).
+    fn hidden_pip4(pip3: BBox) -> BBox {
+        BBox::new(
+            pip3.x0 - 56.0,
+            pip3.y0 + 24.0,
+            pip3.x1 - 56.0,
+            pip3.y1 + 24.0,
+        )
     }
 
     #[test]
     fn puts_back_a_joint_hidden_by_nms() {
         let (mut merged, mut names, pip3) = hand_without_pip4();
         assert_eq!(names.iter().flatten().count(), 9);
-        // PIP4 crossed under PIP3: its box lies 56 px towards PIP4 and 24 px proximal of PIP3's:
-        // IoU 44x76 / (2x100^2 - 3344) = 0.2008 >= t_IoU1, and 10 mm from its template
-        // place (500, 307.5) at centre (546.5, 289).
-        let hidden = BBox::new(
-            pip3.x0 - 56.0,
-            pip3.y0 + 24.0,
-            pip3.x1 - 56.0,
-            pip3.y1 + 24.0,
-        );
+        let hidden = hidden_pip4(pip3);
         assert!((pip3.iou(&hidden) - 3344.0 / 16656.0).abs() < 1e-5);
         let cand_a = vec![det(hidden, 0.97, 0.03), det(hidden, 0.5, 0.1)];
         let cand_s = vec![det(hidden, 0.02, 0.95)];
@@ -230,6 +261,38 @@ mod tests {
             assert_eq!(merged.len(), 9, "{cand:?}");
             assert_eq!(names, names0);
         }
+    }
+
+    #[test]
+    fn keeps_at_most_m1_boxes() {
+        let (merged0, _, pip3) = hand_without_pip4();
+        let hidden = [det(hidden_pip4(pip3), 0.97, 0.0)];
+        // A false detection over the distal radius, 100 mm proximal of MCP3: unnamed.
+        let radius = BBox::new(570.0, 950.0, 670.0, 1050.0);
+        let mut with_fp = merged0.clone();
+        with_fp.push(Merged {
+            score: 0.999,
+            ..merged_of(radius)
+        });
+        let boxes: Vec<BBox> = with_fp.iter().map(|m| m.bbox).collect();
+        let names_fp = naming::name_joints(&boxes, 2000.0, FilmOrientation::default());
+        assert_eq!((names_fp.iter().flatten().count(), names_fp[9]), (9, None));
+        // M1 = 10 and ten boxes: the unnamed one, though more confident, makes room.
+        let (mut merged, mut names) = (with_fp.clone(), names_fp.clone());
+        run_m1(&mut merged, &mut names, &hidden, &[], 10);
+        assert_eq!(merged.len(), 10);
+        assert!(merged.iter().all(|m| m.bbox != radius));
+        assert_eq!(names.iter().flatten().count(), 10);
+        // M1 = 9 and nine named boxes: nothing can make room, so nothing is added.
+        let (mut merged, mut names) = (merged0.clone(), Vec::new());
+        let boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
+        names.extend(naming::name_joints(
+            &boxes,
+            2000.0,
+            FilmOrientation::default(),
+        ));
+        run_m1(&mut merged, &mut names, &hidden, &[], 9);
+        assert_eq!(merged, merged0);
     }
 
     #[test]
