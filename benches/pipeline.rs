@@ -338,25 +338,20 @@ fn pipeline_once(
     drop(scaled);
     let outcome = p.analyze(img, decode_ms).map_err(report)?;
     let obj = &obj;
-    let analysis = Analysis {
-        source: SourceInfo {
+    let analysis = Analysis::new(
+        SourceInfo {
             file: path.display().to_string(),
             sop_instance_uid: decode::sop_instance_uid(obj),
             rows: img.height,
             columns: img.width,
         },
-        models: p.models(),
-        joints: outcome.joints,
-        timing_ms: outcome.timing,
-    };
+        p.models(),
+        outcome,
+    );
     // Naming alone, outside the totals (the pipeline did it inside analyze).
     let boxes: Vec<BBox> = analysis.joints.iter().map(|j| j.bbox).collect();
     let t = Instant::now();
-    std::hint::black_box(naming::name_joints(
-        &boxes,
-        img.width as f32,
-        img.orientation,
-    ));
+    std::hint::black_box(naming::fit_hands(&boxes, naming::HandCount::Either));
     let naming_ms = ms(t);
     // The SR and GSPS, as src/node/worker.rs builds and serialises them.
     let t = Instant::now();
@@ -1039,7 +1034,7 @@ fn smoke() -> Res<()> {
         height: h as u32,
         pixels: px,
         pixel_spacing_mm: None,
-        orientation: Default::default(),
+        attributes: Default::default(),
     };
     let outcome = p.analyze(&img, 0.0).map_err(report)?;
     let v = Variant::from_config(&cfg);

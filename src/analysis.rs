@@ -13,9 +13,112 @@ use crate::pipeline::naming::JointId;
 pub struct Analysis {
     pub source: SourceInfo,
     pub models: ModelsInfo,
-    /// Final joints after Algorithm 1 and naming, most confident first.
+    /// Whether the film could be read, and why not (issue 14). A film that is not
+    /// assessable has no joints.
+    #[serde(default)]
+    pub assessment: Assessment,
+    /// Final joints after Algorithm 1 and naming, most confident first: named joints only.
     pub joints: Vec<Joint>,
+    /// The hands found, left to right on the image, with how their side was decided.
+    #[serde(default)]
+    pub hands: Vec<HandReport>,
+    /// Where the film's attributes and the image disagree (reported, not silently resolved).
+    #[serde(default)]
+    pub conflicts: Vec<String>,
+    /// Final boxes that are not scored joints (DIP, CMC, carpus, radius, ulna, or placed
+    /// nowhere by the hand model), with the reason: in the JSON only, never in the SR.
+    #[serde(default)]
+    pub dropped: Vec<DroppedBox>,
+    /// The pixel spacing the detectors' scale came from; `null` with `scale = "fixed"`.
+    #[serde(default)]
+    pub scale: Option<ScaleInfo>,
     pub timing_ms: Timing,
+}
+
+impl Analysis {
+    /// The analysis of one image from the pipeline's outcome.
+    pub fn new(source: SourceInfo, models: ModelsInfo, o: crate::pipeline::Outcome) -> Self {
+        Analysis {
+            source,
+            models,
+            assessment: o.assessment,
+            joints: o.joints,
+            hands: o.hands,
+            conflicts: o.conflicts,
+            dropped: o.dropped,
+            scale: o.scale,
+            timing_ms: o.timing,
+        }
+    }
+}
+
+/// Whether the film could be assessed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub assessable: bool,
+    /// Machine-readable reason when not assessable (`gate::Reason::code`).
+    pub code: Option<String>,
+    /// The reason in words.
+    pub reason: Option<String>,
+}
+
+impl Default for Assessment {
+    fn default() -> Self {
+        Assessment::assessable()
+    }
+}
+
+impl Assessment {
+    pub fn assessable() -> Self {
+        Assessment {
+            assessable: true,
+            code: None,
+            reason: None,
+        }
+    }
+
+    pub fn not_assessable(reason: &crate::pipeline::gate::Reason) -> Self {
+        Assessment {
+            assessable: false,
+            code: Some(reason.code().to_string()),
+            reason: Some(reason.to_string()),
+        }
+    }
+}
+
+/// One hand on the film.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandReport {
+    /// `R` or `L`.
+    pub side: String,
+    /// What decided the side, e.g. "Laterality (0020,0060)".
+    pub side_from: String,
+    /// Named joints of this hand in the result.
+    pub joints: usize,
+    /// Rotation from fingers-up, degrees, positive clockwise.
+    pub rotation_deg: f32,
+    /// Root mean square distance of its joints from the hand model, model millimetres.
+    pub fit_rms_mm: f32,
+    /// Size relative to the model's adult hand, when the film has a pixel spacing.
+    pub size: Option<f32>,
+}
+
+/// A final box that is not a scored joint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedBox {
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    pub score: f32,
+    pub reason: String,
+}
+
+/// The pixel spacing used to scale the film for the detectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleInfo {
+    pub pixel_spacing_mm: f64,
+    pub from: String,
+    /// Detection passes run (more than one when the spacing was estimated).
+    pub passes: usize,
 }
 
 /// The input image as read.

@@ -1,6 +1,6 @@
 //! The grayscale radiograph the pipeline works on, whatever file it came from.
 
-use crate::pipeline::naming::FilmOrientation;
+use crate::pipeline::laterality::FilmAttributes;
 
 /// A decoded radiograph in display space: one `f32` per pixel, row-major, 0 = black (air)
 /// and 1 = white (bone), whatever the stored photometric interpretation was.
@@ -15,7 +15,8 @@ pub struct Radiograph {
     /// (row spacing, column spacing) in mm: Pixel Spacing (0028,0030), else Imager Pixel
     /// Spacing (0018,1164); `None` when neither is present (PNG, some secondary captures).
     pub pixel_spacing_mm: Option<(f64, f64)>,
-    pub orientation: FilmOrientation,
+    /// What the file says about the hands on it (all `None` for PNG).
+    pub attributes: FilmAttributes,
 }
 
 impl Radiograph {

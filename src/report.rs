@@ -66,6 +66,11 @@ mod tests {
                 },
                 subluxation: None,
             }],
+            assessment: Default::default(),
+            hands: Vec::new(),
+            conflicts: Vec::new(),
+            dropped: Vec::new(),
+            scale: None,
             timing_ms: Timing::default(),
         };
         let v: serde_json::Value = serde_json::to_value(&a).unwrap();

@@ -157,6 +157,11 @@ fn analysis() -> Analysis {
                 subluxation: Some(label(false, 0.2)),
             },
         ],
+        assessment: Default::default(),
+        hands: Vec::new(),
+        conflicts: Vec::new(),
+        dropped: Vec::new(),
+        scale: None,
         timing_ms: Timing::default(),
     }
 }

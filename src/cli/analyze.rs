@@ -107,17 +107,16 @@ fn analyze_one(
     let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
     let img = &input.image;
     let outcome = pipeline.analyze(img, decode_ms).context(AnalyseSnafu)?;
-    let analysis = Analysis {
-        source: SourceInfo {
+    let analysis = Analysis::new(
+        SourceInfo {
             file: file.display().to_string(),
             sop_instance_uid: input.dicom.as_ref().and_then(decode::sop_instance_uid),
             rows: img.height,
             columns: img.width,
         },
-        models: pipeline.models(),
-        joints: outcome.joints,
-        timing_ms: outcome.timing,
-    };
+        pipeline.models(),
+        outcome,
+    );
     report::write_json(&out.join(format!("{stem}.json")), &analysis).context(ReportSnafu)?;
     if cfg.output.png {
         let rgb = render::overlay::render(img, &analysis.joints);

@@ -16,7 +16,7 @@ use snafu::{ResultExt, Snafu, ensure};
 
 use super::codestream;
 use crate::image::Radiograph;
-use crate::pipeline::naming::FilmOrientation;
+use crate::pipeline::laterality::FilmAttributes;
 
 /// A DICOM file as read from disk or the network.
 pub type DicomFile = FileDicomObject<InMemDicomObject>;
@@ -237,7 +237,7 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
             height: rows,
             pixels,
             pixel_spacing_mm: pixel_spacing(obj),
-            orientation: orientation(obj),
+            attributes: attributes(obj),
         });
     }
     let ts_name = TransferSyntaxRegistry
@@ -292,7 +292,7 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
             height: rows,
             pixels,
             pixel_spacing_mm: pixel_spacing(obj),
-            orientation: orientation(obj),
+            attributes: attributes(obj),
         });
     }
     // Modality LUT only: dicom-pixeldata applies Rescale Slope/Intercept here (its default).
@@ -326,7 +326,7 @@ pub fn decode(obj: &DicomFile, max_pixels: u64) -> Result<Radiograph> {
         height: rows,
         pixels: gray,
         pixel_spacing_mm: pixel_spacing(obj),
-        orientation: orientation(obj),
+        attributes: attributes(obj),
     })
 }
 
@@ -624,16 +624,28 @@ fn pixel_spacing(obj: &DicomFile) -> Option<(f64, f64)> {
         })
 }
 
-/// Patient Orientation (0020,0020): the first value is the direction of the rows. A row
-/// running towards the patient's right (`R`) means the film is mirrored against the usual
-/// PA display, where the patient's right hand is on the image's left.
-fn orientation(obj: &DicomFile) -> FilmOrientation {
-    let mirrored = obj
+/// The attributes that say which hand the film shows and how (`laterality`), trimmed
+/// and upper-cased; empty values are absent.
+fn attributes(obj: &DicomFile) -> FilmAttributes {
+    let text = |tag| {
+        string(obj, tag)
+            .map(|s| s.trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+    };
+    let patient_orientation = obj
         .get(tags::PATIENT_ORIENTATION)
         .and_then(|e| e.to_multi_str().ok().map(|v| v.to_vec()))
-        .and_then(|v| v.first().map(|s| s.trim().starts_with('R')))
-        .unwrap_or(false);
-    FilmOrientation { mirrored }
+        .and_then(|v| match v.as_slice() {
+            [r, c] => Some((r.trim().to_ascii_uppercase(), c.trim().to_ascii_uppercase())),
+            _ => None,
+        });
+    FilmAttributes {
+        image_laterality: text(tags::IMAGE_LATERALITY),
+        laterality: text(tags::LATERALITY),
+        patient_orientation,
+        view_position: text(tags::VIEW_POSITION),
+        body_part_examined: text(tags::BODY_PART_EXAMINED),
+    }
 }
 
 #[cfg(test)]

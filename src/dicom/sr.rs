@@ -1553,6 +1553,11 @@ mod tests {
                     subluxation: Some(label(true, 0.6)),
                 },
             ],
+            assessment: Default::default(),
+            hands: Vec::new(),
+            conflicts: Vec::new(),
+            dropped: Vec::new(),
+            scale: None,
             timing_ms: Timing::default(),
         }
     }

@@ -101,17 +101,16 @@ fn analyse(
         .map_err(|e| Report::from_error(e).to_string())?;
     crashpoint::hit("worker.analysed");
     let uid = decode::sop_instance_uid(&obj);
-    let analysis = Analysis {
-        source: SourceInfo {
+    let analysis = Analysis::new(
+        SourceInfo {
             file: format!("{key}.dcm"),
             sop_instance_uid: uid.clone(),
             rows: input.image.height,
             columns: input.image.width,
         },
-        models: pipeline.models(),
-        joints: outcome.joints,
-        timing_ms: outcome.timing,
-    };
+        pipeline.models(),
+        outcome,
+    );
     let mut results: Vec<(String, Vec<u8>)> = Vec::new();
     let mut sr_opts = SrOptions::new(Timestamp::now());
     sr_opts.algorithm_parameters = pipeline.params.algorithm_parameters();

@@ -21,7 +21,7 @@ use super::{Error, WriteDicomSnafu};
 /// reads "L" as the usual, unmirrored display. PS3.17 Annex A labels extremity directions
 /// in the anatomical position instead (thumb of the right hand = "R", fingertips = "F"),
 /// which would make this "R\H"; docs/phantom.md explains the choice.
-pub const PATIENT_ORIENTATION: &str = "L\\F";
+pub const PATIENT_ORIENTATION: &str = "R\\H";
 
 /// A UID under the 2.25 root (ITU-T X.667: the decimal form of a UUID). The 128 bits come
 /// from SHA-256 of the seed and the path, with the version (8, custom) and variant bits of

@@ -36,7 +36,8 @@ use snafu::{ResultExt, Snafu, ensure};
 use crate::annotations::{AnnotatedImage, AnnotatedJoint, Annotations, FORMAT};
 use crate::image::Radiograph;
 use crate::pipeline::bbox::BBox;
-use crate::pipeline::naming::{FilmOrientation, JointId};
+use crate::pipeline::laterality::FilmAttributes;
+use crate::pipeline::naming::JointId;
 
 pub use scene::Condition;
 
@@ -150,7 +151,7 @@ impl Phantom {
             height: self.height,
             pixels,
             pixel_spacing_mm: Some((self.pixel_spacing_mm, self.pixel_spacing_mm)),
-            orientation: FilmOrientation::default(),
+            attributes: FilmAttributes::default(),
         }
     }
 }

@@ -4,6 +4,8 @@
 pub mod bbox;
 pub mod detector;
 pub mod ensemble;
+pub mod gate;
+pub mod laterality;
 pub mod naming;
 pub mod recover;
 pub mod scale;
@@ -16,10 +18,16 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use snafu::{ResultExt, Snafu};
 
-use crate::analysis::{FindingLabel, Joint, ModelsInfo, Timing};
+use crate::analysis::{
+    Assessment, DroppedBox, FindingLabel, HandReport, Joint, ModelsInfo, ScaleInfo, Timing,
+};
 use crate::image::Radiograph;
 use crate::model::manifest::Finding;
+use bbox::BBox;
 use detector::{Detector, SessionOptions};
+use ensemble::Merged;
+use laterality::View;
+use naming::{BoxRole, HandCount, JointId};
 use select::{Detection, SelectParams};
 
 /// Parameters of the method; defaults are the paper's (see `rajoints.toml`).
@@ -39,6 +47,10 @@ pub struct PipelineParams {
     /// Put back joints that NMS removed behind an overlapping joint, where the hand model
     /// has an empty place for them (`recover`; the paper's proposed remedy for its Fig. 5b).
     pub recover_overlapped: bool,
+    /// How a hand is displayed when no attribute says (`laterality`).
+    pub default_view: View,
+    /// Refuse films that are not frontal hand films or that the hand model does not fit.
+    pub quality_gate: bool,
 }
 
 impl Default for PipelineParams {
@@ -55,6 +67,8 @@ impl Default for PipelineParams {
             scale_factor: 0.5,
             max_pixels: crate::dicom::decode::DEFAULT_MAX_PIXELS,
             recover_overlapped: true,
+            default_view: View::Dorsal,
+            quality_gate: true,
         }
     }
 }
@@ -78,6 +92,14 @@ impl PipelineParams {
             ),
             format!("scale_factor={}", self.scale_factor),
             format!("recover_overlapped={}", self.recover_overlapped),
+            format!(
+                "default_view={}",
+                match self.default_view {
+                    View::Dorsal => "dorsal",
+                    View::Palmar => "palmar",
+                }
+            ),
+            format!("quality_gate={}", self.quality_gate),
         ]
     }
 }
@@ -125,11 +147,38 @@ pub struct Pipeline {
 /// The joints found on one radiograph, with stage timings.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// Named joints only; none when the film is not assessable.
     pub joints: Vec<Joint>,
     /// Each detector's own selection (B¹ and B² of Algorithm 1), for evaluation.
     pub ankylosis_ssd: Vec<Detection>,
     pub subluxation_ssd: Vec<Detection>,
     pub timing: Timing,
+    pub assessment: Assessment,
+    /// The hands found, left to right on the image.
+    pub hands: Vec<HandReport>,
+    /// Where the film's attributes and the image disagree.
+    pub conflicts: Vec<String>,
+    /// Final boxes that are not joints, with the reason.
+    pub dropped: Vec<DroppedBox>,
+    /// The pixel spacing used, and where it came from.
+    pub scale: Option<ScaleInfo>,
+}
+
+impl Outcome {
+    /// A film the gate refused: no joints, the reason.
+    fn refused(reason: gate::Reason, timing: Timing, scale: Option<ScaleInfo>) -> Outcome {
+        Outcome {
+            joints: Vec::new(),
+            ankylosis_ssd: Vec::new(),
+            subluxation_ssd: Vec::new(),
+            timing,
+            assessment: Assessment::not_assessable(&reason),
+            hands: Vec::new(),
+            conflicts: Vec::new(),
+            dropped: Vec::new(),
+            scale,
+        }
+    }
 }
 
 impl Pipeline {
@@ -184,18 +233,214 @@ impl Pipeline {
     /// Runs the method on `img`. `decode_ms` is added to the timings as given.
     pub fn analyze(&self, img: &Radiograph, decode_ms: f64) -> Result<Outcome> {
         let p = &self.params;
+        let t0 = Instant::now();
+        let mut timing = Timing {
+            decode: decode_ms,
+            ..Timing::default()
+        };
+        let plan = match laterality::plan(&img.attributes) {
+            Ok(plan) => plan,
+            Err(reason) if p.quality_gate => {
+                timing.total = decode_ms + ms(t0);
+                return Ok(Outcome::refused(reason, timing, None));
+            }
+            // Without the gate a declared foot is analysed as a hand of unknown side.
+            Err(_) => laterality::Plan {
+                hands: HandCount::Either,
+                side: None,
+                view: None,
+                orientation: None,
+                conflicts: Vec::new(),
+            },
+        };
+        // A one-hand film has half the joints: M1 and M2 per hand.
+        let (m1, m2) = match plan.hands {
+            HandCount::One => (p.m1.div_ceil(2), p.m2.div_ceil(2)),
+            _ => (p.m1, p.m2),
+        };
+        let target = self.ankylosis.manifest.training_pixel_spacing_mm;
+        let mut spacing = match (p.scale, img.pixel_spacing_mm) {
+            (ScaleMode::Fixed, _) => Spacing::Fixed,
+            (ScaleMode::Spacing, _) if target <= 0.0 => Spacing::Fixed,
+            (ScaleMode::Spacing, Some(s)) => Spacing::Known(s),
+            (ScaleMode::Spacing, None) => Spacing::Estimated {
+                mm: (scale::HAND_FILM_HEIGHT_MM / f64::from(img.height.max(1)))
+                    .clamp(scale::ESTIMATE_RANGE_MM.0, scale::ESTIMATE_RANGE_MM.1),
+                passes: 1,
+            },
+        };
+        let mut pass = 0;
+        let (cand_a, cand_s, b1, b2, merged) = loop {
+            pass += 1;
+            let (fx, fy) = match spacing {
+                Spacing::Fixed => (p.scale_factor, p.scale_factor),
+                Spacing::Known((row, col)) => (col / target, row / target),
+                Spacing::Estimated { mm, .. } => (mm / target, mm / target),
+            };
+            let (cand_a, cand_s) = self.detect(img, fx, fy, &mut timing)?;
+            let t = Instant::now();
+            let sel = |cand: &[Detection], top_m| {
+                select::select(
+                    cand,
+                    &SelectParams {
+                        t_conf: p.t_conf,
+                        t_iou: p.t_iou1,
+                        top_m,
+                    },
+                )
+            };
+            let (b1, b2) = (sel(&cand_a, m1), sel(&cand_s, m2));
+            let merged = ensemble::merge(&b1, &b2, p.t_iou2, m1);
+            timing.postprocess += ms(t);
+            // Without spacing the hand's fitted size gives it; detect again at that
+            // scale when the guess was off by more than the detectors tolerate.
+            if let Spacing::Estimated { mm, passes } = spacing
+                && pass < scale::MAX_PASSES
+            {
+                let boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
+                let layout = naming::fit_hands(&boxes, plan.hands);
+                if let Some(est) = scale::spacing_from_hands(&layout.hands)
+                    && !scale::close_enough(est, mm)
+                {
+                    spacing = Spacing::Estimated {
+                        mm: est,
+                        passes: passes + 1,
+                    };
+                    continue;
+                }
+            }
+            break (cand_a, cand_s, b1, b2, merged);
+        };
+
+        let t = Instant::now();
+        let mut merged = merged;
+        let sides_of =
+            |hands: &[naming::FittedHand]| laterality::decide(&plan, hands, p.default_view);
+        let namer = |boxes: &[BBox]| {
+            let layout = naming::fit_hands(boxes, plan.hands);
+            match sides_of(&layout.hands) {
+                Ok(s) => layout.names(&s.sides),
+                Err(_) => vec![None; boxes.len()],
+            }
+        };
+        if p.recover_overlapped {
+            let boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
+            let mut names = namer(&boxes);
+            recover::recover(
+                &mut merged,
+                &mut names,
+                &cand_a,
+                &cand_s,
+                &recover::RecoverParams {
+                    t_conf: p.t_conf,
+                    t_iou1: p.t_iou1,
+                    t_iou2: p.t_iou2,
+                    m1,
+                },
+                &namer,
+            );
+        }
+        let boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
+        let layout = naming::fit_hands(&boxes, plan.hands);
+        let known = match spacing {
+            Spacing::Known((row, col)) => Some(0.5 * (row + col)),
+            _ => None,
+        };
+        let decided =
+            sides_of(&layout.hands).and_then(|s| gate::check(&layout.hands, known).map(|()| s));
+        let scale_info = spacing.info(img.pixel_spacing_mm);
+        let sides = match decided {
+            Ok(s) => s,
+            Err(reason) if p.quality_gate => {
+                timing.postprocess += ms(t);
+                timing.total = decode_ms + ms(t0);
+                let mut out = Outcome::refused(reason, timing, scale_info);
+                out.ankylosis_ssd = b1;
+                out.subluxation_ssd = b2;
+                return Ok(out);
+            }
+            // Without the gate: the sides as the view alone gives them.
+            Err(_) => {
+                let view = plan.view.map_or(p.default_view, |v| v.0);
+                laterality::Sides {
+                    sides: layout
+                        .hands
+                        .iter()
+                        .map(|h| view.side(h.thumb_plus_x))
+                        .collect(),
+                    from: vec!["quality gate off: thumb side only".into(); layout.hands.len()],
+                    view: (view, laterality::Evidence::SiteSetting),
+                    conflicts: plan.conflicts.clone(),
+                }
+            }
+        };
+        let names = layout.names(&sides.sides);
+        let mut joints = Vec::new();
+        let mut dropped = Vec::new();
+        for ((m, id), role) in merged.iter().zip(names).zip(&layout.roles) {
+            let Some(id) = id else {
+                dropped.push(DroppedBox {
+                    bbox: m.bbox,
+                    score: m.score,
+                    reason: match role {
+                        BoxRole::Landmark { landmark, .. } => {
+                            format!("off the MCP and PIP/IP rows: {}", landmark.describe())
+                        }
+                        _ => "not placed on a joint by the hand model".to_string(),
+                    },
+                });
+                continue;
+            };
+            joints.push(joint(m, id));
+        }
+        let hands = layout
+            .hands
+            .iter()
+            .zip(&sides.sides)
+            .zip(&sides.from)
+            .map(|((h, side), from)| HandReport {
+                side: side.letter().to_string(),
+                side_from: from.clone(),
+                joints: joints
+                    .iter()
+                    .filter(|j| j.id.is_some_and(|i| i.side == *side))
+                    .count(),
+                rotation_deg: h.rotation_deg,
+                fit_rms_mm: h.rms_mm,
+                size: known.map(|sp| h.scale * sp as f32),
+            })
+            .collect();
+        timing.postprocess += ms(t);
+        timing.total = decode_ms + ms(t0);
+        Ok(Outcome {
+            joints,
+            ankylosis_ssd: b1,
+            subluxation_ssd: b2,
+            timing,
+            assessment: Assessment::assessable(),
+            hands,
+            conflicts: sides.conflicts,
+            dropped,
+            scale: scale_info,
+        })
+    }
+
+    /// Tiles the image scaled by (fx, fy) and runs both detectors on every window: each
+    /// detector's candidates above t_conf, in source pixels.
+    fn detect(
+        &self,
+        img: &Radiograph,
+        fx: f64,
+        fy: f64,
+        timing: &mut Timing,
+    ) -> Result<(Vec<Detection>, Vec<Detection>)> {
+        let p = &self.params;
         let m = &self.ankylosis.manifest;
         let t0 = Instant::now();
-        let target = match p.scale {
-            ScaleMode::Spacing => m.training_pixel_spacing_mm,
-            ScaleMode::Fixed => 0.0,
-        };
-        let (fx, fy) = scale::factors(img.pixel_spacing_mm, target, p.scale_factor);
         let scaled = scale::resample(img, fx, fy);
         let size = m.input_size as usize;
         let windows = window::windows(scaled.width, scaled.height, size, p.stride);
-        let mut prep_ms = ms(t0);
-        let mut infer_ms = 0.0;
+        timing.preprocess += ms(t0);
 
         // Zero padding in display space (black), as the paper pads the X-ray image.
         let pad = 0.0f32;
@@ -217,7 +462,7 @@ impl Pipeline {
                     &mut input,
                 );
             }
-            prep_ms += ms(t);
+            timing.preprocess += ms(t);
             let t = Instant::now();
             let (a, s) = if self.concurrent {
                 std::thread::scope(|sc| {
@@ -235,90 +480,70 @@ impl Pipeline {
             };
             cand_a.extend(a.context(DetectSnafu)?);
             cand_s.extend(s.context(DetectSnafu)?);
-            infer_ms += ms(t);
+            timing.inference += ms(t);
         }
-
         let t = Instant::now();
         let (w, h) = (img.width as f32, img.height as f32);
         // Scaled-image pixels to source pixels, clipped to the film.
         let to_source = |d: &mut Detection| d.bbox = scaled.to_source(d.bbox, w, h);
         cand_a.iter_mut().for_each(to_source);
         cand_s.iter_mut().for_each(to_source);
-        let b1 = select::select(
-            &cand_a,
-            &SelectParams {
-                t_conf: p.t_conf,
-                t_iou: p.t_iou1,
-                top_m: p.m1,
-            },
-        );
-        let b2 = select::select(
-            &cand_s,
-            &SelectParams {
-                t_conf: p.t_conf,
-                t_iou: p.t_iou1,
-                top_m: p.m2,
-            },
-        );
-        let mut merged = ensemble::merge(&b1, &b2, p.t_iou2, p.m1);
-        let boxes: Vec<bbox::BBox> = merged.iter().map(|m| m.bbox).collect();
-        let mut names = naming::name_joints(&boxes, w, img.orientation);
-        if p.recover_overlapped {
-            recover::recover(
-                &mut merged,
-                &mut names,
-                &cand_a,
-                &cand_s,
-                &recover::RecoverParams {
-                    t_conf: p.t_conf,
-                    t_iou1: p.t_iou1,
-                    t_iou2: p.t_iou2,
-                    m1: p.m1,
-                },
-                w,
-                img.orientation,
-            );
+        timing.postprocess += ms(t);
+        Ok((cand_a, cand_s))
+    }
+}
+
+/// The pixel spacing the detectors' scale is computed from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Spacing {
+    /// `scale = "fixed"`, or a model without a training spacing.
+    Fixed,
+    /// (row, column) mm from the file.
+    Known((f64, f64)),
+    /// Estimated: first from the image height, then from the hand.
+    Estimated { mm: f64, passes: usize },
+}
+
+impl Spacing {
+    fn info(self, file: Option<(f64, f64)>) -> Option<ScaleInfo> {
+        match self {
+            Spacing::Fixed => None,
+            Spacing::Known(_) => file.map(|(row, col)| ScaleInfo {
+                pixel_spacing_mm: 0.5 * (row + col),
+                from: "Pixel Spacing (0028,0030) or Imager Pixel Spacing (0018,1164)".into(),
+                passes: 1,
+            }),
+            Spacing::Estimated { mm, passes } => Some(ScaleInfo {
+                pixel_spacing_mm: mm,
+                from: "estimated from the hand's size (the film has no pixel spacing)".into(),
+                passes,
+            }),
         }
-        let joints = merged
-            .iter()
-            .zip(names)
-            .map(|(m, id)| {
-                let label = |d: Option<Detection>| match d {
-                    Some(d) => FindingLabel {
-                        present: d.is_present(),
-                        probability: d.present,
-                    },
-                    None => FindingLabel {
-                        present: false,
-                        probability: 0.0,
-                    },
-                };
-                Joint {
-                    id,
-                    bbox: m.bbox,
-                    score: m.score,
-                    ankylosis: label(m.ankylosis),
-                    subluxation: if id.is_some_and(|i| i.is_thumb_ip()) {
-                        None
-                    } else {
-                        Some(label(m.subluxation))
-                    },
-                }
-            })
-            .collect();
-        let post_ms = ms(t);
-        Ok(Outcome {
-            joints,
-            ankylosis_ssd: b1,
-            subluxation_ssd: b2,
-            timing: Timing {
-                decode: decode_ms,
-                preprocess: prep_ms,
-                inference: infer_ms,
-                postprocess: post_ms,
-                total: decode_ms + ms(t0),
-            },
-        })
+    }
+}
+
+/// A named joint of the result from its merged box.
+fn joint(m: &Merged, id: JointId) -> Joint {
+    let label = |d: Option<Detection>| match d {
+        Some(d) => FindingLabel {
+            present: d.is_present(),
+            probability: d.present,
+        },
+        None => FindingLabel {
+            present: false,
+            probability: 0.0,
+        },
+    };
+    Joint {
+        id: Some(id),
+        bbox: m.bbox,
+        score: m.score,
+        ankylosis: label(m.ankylosis),
+        subluxation: if id.is_thumb_ip() {
+            None
+        } else {
+            Some(label(m.subluxation))
+        },
     }
 }
 

@@ -1,15 +1,17 @@
 //! Joint naming (beyond the paper): which PIP/IP or MCP joint of which hand each final box is.
 //!
 //! A geometric hand model: the 10 joints of a hand have a typical layout (MCP row, PIP row
-//! further distal, thumb lateral and proximal). The boxes are split into hands, then a
-//! template of that layout is fitted to each hand by a similarity transform (rotation,
-//! scale, translation) alternating with an optimal one-to-one assignment of boxes to template
-//! joints (ICP with exact assignment). A box left unassigned, or too far from its template
-//! joint after the fit, gets no name: a wrong name is worse than none.
+//! further distal, thumb lateral and proximal), and so do the places detectors mistake
+//! for joints (DIP and carpometacarpal joints, carpus, distal radius and ulna). The boxes
+//! are split into hands, then the model is fitted to each hand by a similarity transform
+//! (rotation, scale, translation) alternating with an optimal one-to-one assignment of
+//! boxes to model places (ICP with exact assignment). A box that lands on a landmark, is
+//! left unassigned, or lies too far from its joint after the fit, gets no name: a wrong
+//! name is worse than none.
 //!
-//! Film convention: PA projection of both hands with the fingers up and the thumbs towards
-//! the middle of the film; the patient's right hand is on the image's left unless
-//! Patient Orientation (0020,0020) says the row direction runs towards the patient's right.
+//! The model gives geometry only: for each hand, which way its thumb points on the image.
+//! Which side that makes the hand (right or left) depends on how the film is displayed and
+//! on what its attributes say, and is decided in [`super::laterality`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -182,111 +184,279 @@ const MAX_RESIDUAL: f32 = 16.0;
 /// 20 mm rather than 16: on the same phantoms 7 unnamed and 3 wrong instead of 21 and 6.
 const UNASSIGNED_COST: f32 = 20.0 * 20.0;
 
-/// How the image relates to the patient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FilmOrientation {
-    /// True when the image's left is the patient's left (row direction towards the
-    /// patient's right, Patient Orientation first value `R`).
-    pub mirrored: bool,
+/// Places of the hand that are not scored joints but that detectors take for joints on
+/// real films (`real-films.md`: boxes on DIP joints, carpometacarpal joints, carpal bones,
+/// the distal radius and ulna). They are part of the hand model so that such a box is
+/// explained as what it is, instead of pulling the fit or taking a joint's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Landmark {
+    Dip,
+    Cmc,
+    Carpus,
+    Radius,
+    Ulna,
 }
 
-/// Names the boxes of one image of `image_width` pixels. Returns one entry per box, in
-/// the same order: the joint's id, or `None` when it cannot be named confidently.
-///
-/// Whether the film shows one hand or two is decided by the fit: the boxes are split in
-/// two by x (the best two-means split) and two hands are taken when the two templates fit
-/// clearly better than one (a single template can name at most ten boxes).
-pub fn name_joints(
-    boxes: &[BBox],
-    image_width: f32,
-    orientation: FilmOrientation,
-) -> Vec<Option<JointId>> {
-    let centres: Vec<(f32, f32)> = boxes.iter().map(BBox::centre).collect();
-    let mut names = vec![None; boxes.len()];
-    let all: Vec<usize> = (0..centres.len()).collect();
-    let two = split_x(&centres).and_then(|(l, r)| {
-        let (ml, mr) = (mean_x(&centres, &l), mean_x(&centres, &r));
-        // Two hands on one film lie far apart; a split inside one hand does not.
-        (mr - ml >= 0.2 * image_width).then(|| {
-            // Thumbs towards the middle: the image-left hand's thumb points towards +x.
-            [
-                fit_group(&centres, &l, Some(true)),
-                fit_group(&centres, &r, Some(false)),
-            ]
-        })
-    });
-    // One template names at most ten boxes, so its cost is at least the unassigned cost
-    // of the rest: when two hands beat that bound, the one-hand fit need not be tried.
-    let one_bound = centres.len().saturating_sub(TEMPLATE.len()) as f32 * UNASSIGNED_COST;
-    let hands: Vec<GroupFit> = match two {
-        Some([a, b]) if a.cost + b.cost + UNASSIGNED_COST < one_bound => vec![a, b],
-        Some([a, b]) => {
-            let one = fit_group(&centres, &all, None);
-            if a.cost + b.cost + UNASSIGNED_COST < one.cost {
-                vec![a, b]
-            } else {
-                vec![one]
-            }
-        }
-        None => vec![fit_group(&centres, &all, None)],
-    };
-    for hand in hands {
-        let side = match (hand.thumb_plus_x, orientation.mirrored) {
-            (true, false) | (false, true) => Side::Right,
-            _ => Side::Left,
-        };
-        for (k, assigned) in hand.assignment {
-            if let Some((t, residual)) = assigned
-                && residual <= MAX_RESIDUAL
-            {
-                let (finger, level, _, _) = TEMPLATE[t];
-                names[k] = JointId::new(side, finger, level);
-            }
+impl Landmark {
+    /// What the box is, for the reason a box is left out of the result.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Landmark::Dip => "a distal interphalangeal (DIP) joint",
+            Landmark::Cmc => "a carpometacarpal joint",
+            Landmark::Carpus => "the carpus",
+            Landmark::Radius => "the distal radius",
+            Landmark::Ulna => "the distal ulna",
         }
     }
-    names
 }
 
-/// A template fitted to a group of boxes.
+/// The landmarks in the template's frame (template millimetres, thumb towards +x, y down),
+/// with the digit they belong to (0 for none). DIP joints lie beyond the PIP joints along
+/// the finger by the middle phalanx (22, 26, 25 and 18 mm for fingers 2-5); the CMC
+/// joints a metacarpal length (46, 68, 64, 57, 53 mm) proximal of the MCP joints, the
+/// rays converging towards the wrist; carpus, radius and ulna beyond them. Published adult
+/// means (docs/laterality.md); a few millimetres off is fine: they only need to be nearer
+/// than any scored joint.
+pub const LANDMARKS: [(Landmark, u8, f32, f32); 13] = [
+    (Landmark::Dip, 2, 25.6, -65.5),
+    (Landmark::Dip, 3, -1.4, -72.9),
+    (Landmark::Dip, 4, -23.1, -63.3),
+    (Landmark::Dip, 5, -41.0, -39.0),
+    (Landmark::Cmc, 1, 20.0, 76.0),
+    (Landmark::Cmc, 2, 16.7, 63.3),
+    (Landmark::Cmc, 3, 4.0, 59.0),
+    (Landmark::Cmc, 4, -9.3, 57.7),
+    (Landmark::Cmc, 5, -20.5, 61.1),
+    (Landmark::Carpus, 0, 8.0, 82.0),
+    (Landmark::Carpus, 0, -8.0, 78.0),
+    (Landmark::Radius, 0, 12.0, 102.0),
+    (Landmark::Ulna, 0, -18.0, 100.0),
+];
+
+/// How many hands the film is expected to show (from its attributes, `laterality`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandCount {
+    One,
+    Two,
+    /// Nothing says: the boxes decide.
+    Either,
+}
+
+/// One hand as the hand model fitted it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FittedHand {
+    /// The thumb points towards +x on the image (the template unmirrored).
+    pub thumb_plus_x: bool,
+    /// Image pixels per template millimetre: the hand's size on the film.
+    pub scale: f32,
+    /// Rotation from fingers-up, degrees in (-180, 180], positive clockwise on screen.
+    pub rotation_deg: f32,
+    /// Root mean square distance of the named joints from their template places, in
+    /// template millimetres (0 when none is named).
+    pub rms_mm: f32,
+    /// Boxes named as scored joints.
+    pub joints: usize,
+    /// How much worse (cost, squared template mm) the mirrored hand fits: the evidence for
+    /// the thumb side. Infinite when the layout imposed it (two hands, thumbs to the middle).
+    pub chirality_margin: f32,
+    /// Mean x of the hand's boxes (image pixels).
+    pub centre_x: f32,
+}
+
+/// What a box is in the fitted hand model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BoxRole {
+    Joint {
+        hand: usize,
+        finger: u8,
+        level: Level,
+    },
+    Landmark {
+        hand: usize,
+        landmark: Landmark,
+    },
+    /// Not placed by the hand model: too far from every place of the hand.
+    Outside,
+}
+
+/// The hands found on one film and the role of every box (same order as the boxes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// Left to right on the image.
+    pub hands: Vec<FittedHand>,
+    pub roles: Vec<BoxRole>,
+}
+
+impl Layout {
+    /// The boxes' joint names, given the side of each hand (same order as `hands`).
+    pub fn names(&self, sides: &[Side]) -> Vec<Option<JointId>> {
+        self.roles
+            .iter()
+            .map(|r| match *r {
+                BoxRole::Joint {
+                    hand,
+                    finger,
+                    level,
+                } => sides
+                    .get(hand)
+                    .and_then(|&side| JointId::new(side, finger, level)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Fits the hand model to the boxes of one film: one hand, two, or whichever explains the
+/// boxes better (`count`).
+///
+/// Two hands are taken only from the best two-means split by x, each half fitted with its
+/// thumb towards the middle (both hangings of two-hand films show them so, real-films.md),
+/// and only when the halves look like two hands: each with at least three joints, sizes
+/// within 1.6x, and at least 50 template mm apart (tighter limits split true pairs of the
+/// phantoms' hands wrongly). Without that test a one-hand film with
+/// false boxes was split into an `R-` and an `L-` hand.
+pub fn fit_hands(boxes: &[BBox], count: HandCount) -> Layout {
+    let centres: Vec<(f32, f32)> = boxes.iter().map(BBox::centre).collect();
+    let all: Vec<usize> = (0..centres.len()).collect();
+    let two = || {
+        let (l, r) = split_x(&centres)?;
+        let a = fit_group(&centres, &l, Some(true))?;
+        let b = fit_group(&centres, &r, Some(false))?;
+        let (ha, hb) = (&a.hand, &b.hand);
+        let ratio = ha.scale.max(hb.scale) / ha.scale.min(hb.scale).max(1e-6);
+        let apart = (hb.centre_x - ha.centre_x) / (0.5 * (ha.scale + hb.scale)).max(1e-6);
+        (ha.joints >= 3 && hb.joints >= 3 && ratio <= 1.6 && apart >= 50.0).then_some([a, b])
+    };
+    let groups: Vec<GroupFit> = match count {
+        HandCount::One => fit_group(&centres, &all, None).into_iter().collect(),
+        HandCount::Two => match two() {
+            Some(ab) => ab.into(),
+            None => fit_group(&centres, &all, None).into_iter().collect(),
+        },
+        HandCount::Either => {
+            let one = fit_group(&centres, &all, None);
+            match (two(), one) {
+                (Some([a, b]), Some(one)) if a.cost + b.cost + UNASSIGNED_COST < one.cost => {
+                    vec![a, b]
+                }
+                (Some([a, b]), None) => vec![a, b],
+                (_, one) => one.into_iter().collect(),
+            }
+        }
+    };
+    let mut roles = vec![BoxRole::Outside; boxes.len()];
+    let mut hands = Vec::new();
+    for (h, g) in groups.into_iter().enumerate() {
+        for (k, role) in g.roles {
+            roles[k] = match role {
+                Local::Joint(finger, level) => BoxRole::Joint {
+                    hand: h,
+                    finger,
+                    level,
+                },
+                Local::Landmark(landmark) => BoxRole::Landmark { hand: h, landmark },
+                Local::Outside => BoxRole::Outside,
+            };
+        }
+        hands.push(g.hand);
+    }
+    Layout { hands, roles }
+}
+
+/// Names the boxes with the side of each fitted hand given by `side_of`: the model's
+/// geometry with a laterality rule (`laterality` decides which, from the film).
+pub fn name_joints(
+    boxes: &[BBox],
+    count: HandCount,
+    side_of: impl Fn(&FittedHand) -> Side,
+) -> Vec<Option<JointId>> {
+    let layout = fit_hands(boxes, count);
+    let sides: Vec<Side> = layout.hands.iter().map(side_of).collect();
+    layout.names(&sides)
+}
+
+/// A box's role within one group.
+#[derive(Debug, Clone, Copy)]
+enum Local {
+    Joint(u8, Level),
+    Landmark(Landmark),
+    Outside,
+}
+
+/// The model fitted to a group of boxes.
 struct GroupFit {
-    /// Box index and its assignment (template joint, residual in template mm).
-    assignment: Vec<(usize, Option<(usize, f32)>)>,
+    hand: FittedHand,
+    roles: Vec<(usize, Local)>,
     cost: f32,
-    thumb_plus_x: bool,
 }
 
-/// Fits the group with the given chirality, or the better of both when `None`. A group
-/// too small to fit costs the unassigned cost of each box.
-fn fit_group(centres: &[(f32, f32)], group: &[usize], thumb_plus_x: Option<bool>) -> GroupFit {
+/// Fits the group with the given chirality, or the better of both when `None`; `None`
+/// when the group is too small to fit.
+fn fit_group(
+    centres: &[(f32, f32)],
+    group: &[usize],
+    thumb_plus_x: Option<bool>,
+) -> Option<GroupFit> {
     let pts: Vec<(f32, f32)> = group.iter().map(|&i| centres[i]).collect();
     let chiralities = match thumb_plus_x {
         Some(c) => vec![c],
         None => vec![true, false],
     };
-    let mut best: Option<(HandFit, bool)> = None;
-    for c in chiralities {
-        if let Some(f) = fit_hand(&pts, c)
-            && best.as_ref().is_none_or(|(b, _)| f.cost < b.cost)
-        {
-            best = Some((f, c));
-        }
-    }
-    match best {
-        Some((fit, c)) => GroupFit {
-            assignment: group.iter().copied().zip(fit.assignment).collect(),
-            cost: fit.cost,
+    let mut fits: Vec<(HandFit, bool)> = chiralities
+        .into_iter()
+        .filter_map(|c| fit_hand(&pts, c).map(|f| (f, c)))
+        .collect();
+    fits.sort_by(|a, b| a.0.cost.total_cmp(&b.0.cost));
+    let margin = match fits.as_slice() {
+        [best, other] => other.0.cost - best.0.cost,
+        _ => f32::INFINITY,
+    };
+    let (fit, c) = fits.into_iter().next()?;
+    let mut sq = 0.0f32;
+    let mut joints = 0usize;
+    let roles = group
+        .iter()
+        .zip(&fit.assignment)
+        .map(|(&k, a)| {
+            let role = match *a {
+                Some((t, r)) if t < TEMPLATE.len() && r <= MAX_RESIDUAL => {
+                    sq += r * r;
+                    joints += 1;
+                    Local::Joint(TEMPLATE[t].0, TEMPLATE[t].1)
+                }
+                Some((t, _)) if t >= TEMPLATE.len() => {
+                    Local::Landmark(LANDMARKS[t - TEMPLATE.len()].0)
+                }
+                _ => Local::Outside,
+            };
+            (k, role)
+        })
+        .collect();
+    let deg = fit.sim.theta.to_degrees();
+    let rotation_deg = deg - 360.0 * ((deg + 180.0) / 360.0).floor();
+    let rotation_deg = if rotation_deg <= -180.0 {
+        rotation_deg + 360.0
+    } else {
+        rotation_deg
+    };
+    Some(GroupFit {
+        hand: FittedHand {
             thumb_plus_x: c,
+            scale: fit.sim.s,
+            rotation_deg,
+            rms_mm: if joints > 0 {
+                (sq / joints as f32).sqrt()
+            } else {
+                0.0
+            },
+            joints,
+            chirality_margin: margin,
+            centre_x: mean(&pts.iter().map(|p| p.0).collect::<Vec<_>>()),
         },
-        None => GroupFit {
-            assignment: group.iter().map(|&i| (i, None)).collect(),
-            cost: group.len() as f32 * UNASSIGNED_COST,
-            thumb_plus_x: thumb_plus_x.unwrap_or(true),
-        },
-    }
-}
-
-fn mean_x(centres: &[(f32, f32)], group: &[usize]) -> f32 {
-    group.iter().map(|&i| centres[i].0).sum::<f32>() / group.len().max(1) as f32
+        roles,
+        cost: fit.cost,
+    })
 }
 
 /// The best two-means split of the centres by x (each side at least two boxes).
@@ -314,11 +484,13 @@ fn sum_sq_dev(v: &[f32]) -> f32 {
     v.iter().map(|x| (x - m) * (x - m)).sum()
 }
 
-/// Result of fitting the template to one hand's box centres.
+/// Result of fitting the model to one hand's box centres.
 struct HandFit {
-    /// Per box: the template joint index and its residual in template millimetres.
+    /// Per box: the model place (a joint of `TEMPLATE`, or `TEMPLATE.len() + k` for
+    /// landmark k) and its residual in template millimetres.
     assignment: Vec<Option<(usize, f32)>>,
     cost: f32,
+    sim: Similarity,
 }
 
 /// 2-D similarity transform `p -> s R p + t`, R a rotation by `theta`.
@@ -340,14 +512,46 @@ impl Similarity {
     }
 }
 
-/// Fits the template (mirrored unless `thumb_plus_x`) to `pts` (image pixels); `None` for
+/// The model's places: the ten joints, then the landmarks, with the finger rays turned
+/// by `angle` and scaled by `length` about their MCP joints (see [`bend_fingers`]) and
+/// mirrored in x unless `thumb_plus_x`.
+fn model(angle: f32, length: f32, thumb_plus_x: bool) -> Vec<(f32, f32)> {
+    let flip = if thumb_plus_x { 1.0 } else { -1.0 };
+    let joints = bend_fingers(angle, length);
+    let (sin, cos) = angle.sin_cos();
+    let landmarks = LANDMARKS.iter().map(|&(l, finger, x, y)| match l {
+        // A DIP joint moves with its finger, like the PIP joint.
+        Landmark::Dip => {
+            let (mx, my) = mcp(finger);
+            let (dx, dy) = ((x - mx) * length, (y - my) * length);
+            (mx + cos * dx - sin * dy, my + sin * dx + cos * dy)
+        }
+        _ => (x, y),
+    });
+    joints
+        .into_iter()
+        .chain(landmarks)
+        .map(|(x, y)| (x * flip, y))
+        .collect()
+}
+
+/// The template place of a digit's MCP joint.
+fn mcp(finger: u8) -> (f32, f32) {
+    TEMPLATE
+        .iter()
+        .find(|&&(f, l, _, _)| f == finger && l == Level::Mcp)
+        .map_or((0.0, 0.0), |&(_, _, x, y)| (x, y))
+}
+
+/// Fits the model (mirrored unless `thumb_plus_x`) to `pts` (image pixels); `None` for
 /// fewer than three boxes, which cannot fix a rotation and a scale with any confidence.
 fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
     if pts.len() < 3 {
         return None;
     }
-    let flip = if thumb_plus_x { 1.0 } else { -1.0 };
-    let template: Vec<(f32, f32)> = TEMPLATE.iter().map(|&(_, _, x, y)| (x * flip, y)).collect();
+    let full = model(0.0, 1.0, thumb_plus_x);
+    let template = &full[..TEMPLATE.len()];
+    let joints = template;
     let spread = |v: &[(f32, f32)]| {
         let (mx, my) = centroid(v);
         (v.iter()
@@ -357,11 +561,23 @@ fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
             .sqrt()
     };
     let (px, py) = centroid(pts);
-    let (tx, ty) = centroid(&template);
-    let base_scale = spread(pts) / spread(&template).max(1e-6);
-    let mut best: Option<(HandFit, Similarity)> = None;
-    // Several starting poses: ICP only finds the nearest minimum.
-    for theta0 in [-0.5f32, -0.25, 0.0, 0.25, 0.5] {
+    let (tx, ty) = centroid(joints);
+    let base_scale = spread(pts) / spread(joints).max(1e-6);
+    let mut best: Option<HandFit> = None;
+    // Several starting poses: ICP only finds the nearest minimum. The quarter and half
+    // turns find a hand that lies sideways or upside down, so that the quality gate can
+    // refuse it for what it is rather than for a poor fit.
+    let quarter = std::f32::consts::FRAC_PI_2;
+    for theta0 in [
+        -0.5f32,
+        -0.25,
+        0.0,
+        0.25,
+        0.5,
+        quarter,
+        -quarter,
+        2.0 * quarter,
+    ] {
         for scale_factor in [0.8f32, 1.0, 1.25] {
             let s = (base_scale * scale_factor).max(1e-6);
             let mut sim = Similarity {
@@ -373,9 +589,9 @@ fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
             let (rx, ry) = sim.apply((tx, ty));
             sim.tx = px - rx;
             sim.ty = py - ry;
-            let (fit, end) = icp(pts, &template, sim);
-            if best.as_ref().is_none_or(|(b, _)| fit.cost < b.cost) {
-                best = Some((fit, end));
+            let fit = icp(pts, template, sim);
+            if best.as_ref().is_none_or(|b| fit.cost < b.cost) {
+                best = Some(fit);
             }
         }
     }
@@ -383,23 +599,51 @@ fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
     // shorter when flexed; a rigid template then names a PIP row one finger off. From the
     // best pose, refit with the finger rays of the template turned and scaled about
     // their MCP joints, and keep a deformation only where it fits clearly better.
-    let (mut fit, start) = best?;
+    let mut fit = best?;
+    let start = fit.sim;
+    let mut shape = (0.0f32, 1.0f32);
     for deg in (-6..=6).map(|k| k as f32 * 5.0) {
         for length in [0.85f32, 1.0, 1.15] {
             if deg == 0.0 && length == 1.0 {
                 continue;
             }
-            let bent = bend_fingers(deg.to_radians(), length);
-            let bent: Vec<(f32, f32)> = bent.iter().map(|&(x, y)| (x * flip, y)).collect();
-            let (mut f, _) = icp(pts, &bent, start);
+            let bent = model(deg.to_radians(), length, thumb_plus_x);
+            let mut f = icp(pts, &bent[..TEMPLATE.len()], start);
             f.cost += deformation_penalty(deg, length);
             if f.cost < fit.cost {
                 fit = f;
+                shape = (deg.to_radians(), length);
             }
         }
     }
+    // Boxes the joints leave out, or leave far, are what the nearest landmark says they
+    // are when it is near. The landmarks take no part in the fit itself: the little
+    // finger's DIP joint lies only 18 mm beyond its PIP joint, and a landmark competing
+    // for boxes named a sixth of the phantoms' PIP rows a finger off.
+    let places = model(shape.0, shape.1, thumb_plus_x);
+    let placed: Vec<(f32, f32)> = places.iter().map(|&p| fit.sim.apply(p)).collect();
+    for (k, a) in fit.assignment.iter_mut().enumerate() {
+        if a.is_some_and(|(_, r)| r <= MAX_RESIDUAL) {
+            continue;
+        }
+        let nearest = (TEMPLATE.len()..places.len())
+            .map(|t| {
+                let d = ((pts[k].0 - placed[t].0).powi(2) + (pts[k].1 - placed[t].1).powi(2))
+                    .sqrt()
+                    / fit.sim.s;
+                (t, d)
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        *a = match nearest {
+            Some((t, d)) if d <= LANDMARK_RADIUS => Some((t, d)),
+            _ => None,
+        };
+    }
     Some(fit)
 }
+
+/// How near (template mm) a landmark must be to explain a box no joint takes.
+const LANDMARK_RADIUS: f32 = 16.0;
 
 /// The template with the rays MCP -> PIP/IP of every digit turned by `angle` (radians,
 /// positive towards +x, the thumb side of the unmirrored template) and scaled by
@@ -411,10 +655,7 @@ fn bend_fingers(angle: f32, length: f32) -> [(f32, f32); 10] {
         out[k] = match level {
             Level::Mcp => (x, y),
             Level::Pip => {
-                let (mx, my) = TEMPLATE
-                    .iter()
-                    .find(|&&(f, l, _, _)| f == finger && l == Level::Mcp)
-                    .map_or((x, y), |&(_, _, mx, my)| (mx, my));
+                let (mx, my) = mcp(finger);
                 let (dx, dy) = ((x - mx) * length, (y - my) * length);
                 // y points down: turning towards +x is a clockwise rotation on screen.
                 (mx + cos * dx - sin * dy, my + sin * dx + cos * dy)
@@ -440,8 +681,8 @@ fn centroid(v: &[(f32, f32)]) -> (f32, f32) {
     )
 }
 
-/// ICP from `sim`; returns the fit and the final transform.
-fn icp(pts: &[(f32, f32)], template: &[(f32, f32)], mut sim: Similarity) -> (HandFit, Similarity) {
+/// ICP from `sim` against the model's places `template`.
+fn icp(pts: &[(f32, f32)], template: &[(f32, f32)], mut sim: Similarity) -> HandFit {
     let mut assignment = Vec::new();
     let mut cost = f32::INFINITY;
     for _ in 0..20 {
@@ -487,7 +728,11 @@ fn icp(pts: &[(f32, f32)], template: &[(f32, f32)], mut sim: Similarity) -> (Han
             })
         })
         .collect();
-    (HandFit { assignment, cost }, sim)
+    HandFit {
+        assignment,
+        cost,
+        sim,
+    }
 }
 
 /// Optimal assignment of rows (boxes) to at most one column (template joint) each, every
@@ -646,6 +891,18 @@ mod tests {
             .collect()
     }
 
+    /// Names as the film is displayed from the palm (the phantoms' reading hanging): a
+    /// hand whose thumb points towards +x is a right hand.
+    fn palmar(boxes: &[BBox]) -> Vec<Option<JointId>> {
+        name_joints(boxes, HandCount::Either, |h| {
+            if h.thumb_plus_x {
+                Side::Right
+            } else {
+                Side::Left
+            }
+        })
+    }
+
     fn names(v: &[Option<JointId>]) -> Vec<String> {
         v.iter()
             .map(|n| n.map_or("-".to_string(), |n| n.to_string()))
@@ -695,7 +952,7 @@ mod tests {
                 boxes.push(BBox::new(cx - 50.0, cy - 50.0, cx + 50.0, cy + 50.0));
             }
         }
-        let got = name_joints(&boxes, 1500.0, FilmOrientation::default());
+        let got = palmar(&boxes);
         let want: Vec<Option<JointId>> = JointId::all().map(Some).collect();
         assert_eq!(names(&got), names(&want));
     }
@@ -719,7 +976,7 @@ mod tests {
             let ann = crate::phantom::annotate(&opts).expect("phantom geometry");
             for img in &ann.images {
                 let boxes: Vec<BBox> = img.joints.iter().map(|j| j.bbox).collect();
-                let got = name_joints(&boxes, img.width as f32, FilmOrientation::default());
+                let got = palmar(&boxes);
                 for (j, n) in img.joints.iter().zip(got) {
                     total += 1;
                     match n {
@@ -762,7 +1019,7 @@ mod tests {
         // 2000 px film, 6 px per template mm; right hand on the image's left.
         let mut boxes = hand(500.0, 900.0, 6.0, true);
         boxes.extend(hand(1500.0, 900.0, 6.0, false));
-        let got = names(&name_joints(&boxes, 2000.0, FilmOrientation::default()));
+        let got = names(&palmar(&boxes));
         let want: Vec<String> = RIGHT_HAND
             .iter()
             .chain(LEFT_HAND.iter())
@@ -775,11 +1032,13 @@ mod tests {
     fn mirrored_film_swaps_the_sides() {
         let mut boxes = hand(500.0, 900.0, 6.0, true);
         boxes.extend(hand(1500.0, 900.0, 6.0, false));
-        let got = names(&name_joints(
-            &boxes,
-            2000.0,
-            FilmOrientation { mirrored: true },
-        ));
+        let got = names(&name_joints(&boxes, HandCount::Either, |h| {
+            if h.thumb_plus_x {
+                Side::Left
+            } else {
+                Side::Right
+            }
+        }));
         let want: Vec<String> = LEFT_HAND
             .iter()
             .chain(RIGHT_HAND.iter())
@@ -806,7 +1065,7 @@ mod tests {
         boxes.remove(7); // PIP3
         boxes.remove(3); // MCP4
         boxes.extend(hand(1500.0, 800.0, 5.0, false));
-        let got = names(&name_joints(&boxes, 2000.0, FilmOrientation::default()));
+        let got = names(&palmar(&boxes));
         let mut want: Vec<&str> = RIGHT_HAND.to_vec();
         want.remove(7);
         want.remove(3);
@@ -820,7 +1079,7 @@ mod tests {
         boxes.extend(hand(1500.0, 900.0, 6.0, false));
         // A box in the middle of the right palm, 30 template mm below MCP3.
         boxes.push(BBox::new(480.0, 1060.0, 520.0, 1100.0));
-        let got = name_joints(&boxes, 2000.0, FilmOrientation::default());
+        let got = palmar(&boxes);
         assert_eq!(got[20], None);
         assert_eq!(got.iter().filter(|n| n.is_some()).count(), 20);
     }
@@ -829,21 +1088,18 @@ mod tests {
     fn a_lone_hand_is_named_by_its_thumb() {
         // One hand centred on a 1000 px film, thumb towards +x: a right hand in PA.
         let boxes = hand(450.0, 600.0, 6.0, true);
-        let got = names(&name_joints(&boxes, 1000.0, FilmOrientation::default()));
+        let got = names(&palmar(&boxes));
         assert_eq!(got, RIGHT_HAND.to_vec());
         let boxes = hand(550.0, 600.0, 6.0, false);
-        let got = names(&name_joints(&boxes, 1000.0, FilmOrientation::default()));
+        let got = names(&palmar(&boxes));
         assert_eq!(got, LEFT_HAND.to_vec());
     }
 
     #[test]
     fn too_few_boxes_get_no_names() {
         let boxes = hand(500.0, 900.0, 6.0, true)[..2].to_vec();
-        assert_eq!(
-            name_joints(&boxes, 2000.0, FilmOrientation::default()),
-            vec![None, None]
-        );
-        assert!(name_joints(&[], 2000.0, FilmOrientation::default()).is_empty());
+        assert_eq!(palmar(&boxes), vec![None, None]);
+        assert!(palmar(&[]).is_empty());
     }
 
     #[test]

@@ -21,7 +21,7 @@
 
 use super::bbox::BBox;
 use super::ensemble::Merged;
-use super::naming::{self, FilmOrientation, JointId};
+use super::naming::JointId;
 use super::select::Detection;
 
 /// At most this many places are tried per film: each try refits the hand model.
@@ -46,15 +46,15 @@ struct Place {
 }
 
 /// Adds the joints that overlap recovers to `merged` and `names` (same order, one name
-/// per box), given each detector's candidates above t_conf before selection.
+/// per box), given each detector's candidates above t_conf before selection; `namer`
+/// names a set of boxes as the film's hand model and laterality do.
 pub fn recover(
     merged: &mut Vec<Merged>,
     names: &mut Vec<Option<JointId>>,
     cand_a: &[Detection],
     cand_s: &[Detection],
     p: &RecoverParams,
-    image_width: f32,
-    orientation: FilmOrientation,
+    namer: &dyn Fn(&[BBox]) -> Vec<Option<JointId>>,
 ) {
     if merged.is_empty() || names.iter().flatten().count() >= JointId::all().count() {
         return;
@@ -74,7 +74,7 @@ pub fn recover(
     for place in places(&pool_a, &pool_s, p) {
         let mut boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
         boxes.push(place.best.bbox);
-        let refit = naming::name_joints(&boxes, image_width, orientation);
+        let refit = namer(&boxes);
         let before = names.iter().flatten().count();
         let kept_all = names
             .iter()
@@ -146,7 +146,18 @@ fn places(pool_a: &[Detection], pool_s: &[Detection], p: &RecoverParams) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::naming::{Level, TEMPLATE};
+    use crate::pipeline::naming::{self, HandCount, Level, Side, TEMPLATE};
+
+    /// The phantoms' reading hanging: a hand whose thumb points to +x is a right hand.
+    fn palmar(boxes: &[BBox]) -> Vec<Option<JointId>> {
+        naming::name_joints(boxes, HandCount::Either, |h| {
+            if h.thumb_plus_x {
+                Side::Right
+            } else {
+                Side::Left
+            }
+        })
+    }
 
     const PAPER: RecoverParams = RecoverParams {
         t_conf: 0.9,
@@ -192,7 +203,7 @@ mod tests {
             .map(|&(f, l, _, _)| merged_of(template_box(f, l)))
             .collect();
         let boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
-        let names = naming::name_joints(&boxes, 2000.0, FilmOrientation::default());
+        let names = palmar(&boxes);
         (merged, names, template_box(3, Level::Pip))
     }
 
@@ -213,7 +224,7 @@ mod tests {
         m1: usize,
     ) {
         let p = RecoverParams { m1, ..PAPER };
-        recover(merged, names, a, s, &p, 2000.0, FilmOrientation::default());
+        recover(merged, names, a, s, &p, &palmar);
     }
 
     /// PIP4 crossed under PIP3: its box lies 56 px towards PIP4 and 24 px proximal of
@@ -280,7 +291,7 @@ mod tests {
             ..merged_of(radius)
         });
         let boxes: Vec<BBox> = with_fp.iter().map(|m| m.bbox).collect();
-        let names_fp = naming::name_joints(&boxes, 2000.0, FilmOrientation::default());
+        let names_fp = palmar(&boxes);
         assert_eq!((names_fp.iter().flatten().count(), names_fp[9]), (9, None));
         // M1 = 10 and ten boxes: the unnamed one, though more confident, makes room.
         let (mut merged, mut names) = (with_fp.clone(), names_fp.clone());

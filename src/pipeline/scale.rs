@@ -9,6 +9,41 @@
 use super::bbox::BBox;
 use crate::image::Radiograph;
 
+/// Height (mm) of the field of a hand film, fingertips to distal forearm: the first guess
+/// of a film without pixel spacing is that its height is this (tightly cropped one-hand
+/// films and two-hand films alike; 1670 px at 0.15 mm on the phantoms).
+pub const HAND_FILM_HEIGHT_MM: f64 = 240.0;
+/// Estimated spacings are kept within the range of real films (real-films.md: about 0.06
+/// to 0.5 mm per pixel).
+pub const ESTIMATE_RANGE_MM: (f64, f64) = (0.04, 0.6);
+/// Detection passes at most per film (the first at the guess, then at the hand's size).
+pub const MAX_PASSES: usize = 3;
+/// A spacing estimate within this ratio of the one detected at needs no new pass: the
+/// detectors are trained with scale jitter, and adult hands vary about as much.
+pub const CLOSE_RATIO: f64 = 1.12;
+
+/// The pixel spacing (mm) that makes the fitted hands adult-sized: the hand model is in
+/// millimetres of a mean adult hand, so a hand of `scale` pixels per model millimetre
+/// implies 1 / scale mm per pixel. Hands with too few joints to measure are left out;
+/// `None` when none is left.
+pub fn spacing_from_hands(hands: &[crate::pipeline::naming::FittedHand]) -> Option<f64> {
+    let scales: Vec<f64> = hands
+        .iter()
+        .filter(|h| h.joints >= 4 && h.scale > 0.0)
+        .map(|h| f64::from(h.scale))
+        .collect();
+    if scales.is_empty() {
+        return None;
+    }
+    let mean = scales.iter().sum::<f64>() / scales.len() as f64;
+    Some((1.0 / mean).clamp(ESTIMATE_RANGE_MM.0, ESTIMATE_RANGE_MM.1))
+}
+
+/// Whether two spacing estimates are within [`CLOSE_RATIO`] of each other.
+pub fn close_enough(a: f64, b: f64) -> bool {
+    a.max(b) / a.min(b).max(1e-9) <= CLOSE_RATIO
+}
+
 /// A radiograph resampled for the detectors, with the exact factors used per axis.
 #[derive(Debug, Clone)]
 pub struct Scaled {
@@ -156,7 +191,7 @@ fn area_weights(n: usize, m: usize) -> Vec<Vec<(usize, f32)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::naming::FilmOrientation;
+    use crate::pipeline::laterality::FilmAttributes;
 
     fn img(w: u32, h: u32, pixels: Vec<f32>) -> Radiograph {
         Radiograph {
@@ -164,7 +199,7 @@ mod tests {
             height: h,
             pixels,
             pixel_spacing_mm: None,
-            orientation: FilmOrientation::default(),
+            attributes: FilmAttributes::default(),
         }
     }
 

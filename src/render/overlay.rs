@@ -105,7 +105,7 @@ mod tests {
     use super::*;
     use crate::analysis::FindingLabel;
     use crate::pipeline::bbox::BBox;
-    use crate::pipeline::naming::FilmOrientation;
+    use crate::pipeline::laterality::FilmAttributes;
 
     fn joint(present: bool) -> Joint {
         Joint {
@@ -130,7 +130,7 @@ mod tests {
             height: 50,
             pixels: vec![0.0; 2500],
             pixel_spacing_mm: None,
-            orientation: FilmOrientation::default(),
+            attributes: FilmAttributes::default(),
         };
         let px = |rgb: &[u8], x: usize, y: usize| {
             [

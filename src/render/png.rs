@@ -7,7 +7,7 @@ use png::{BitDepth, ColorType, Transformations};
 use snafu::{ResultExt, Snafu, ensure};
 
 use crate::image::Radiograph;
-use crate::pipeline::naming::FilmOrientation;
+use crate::pipeline::laterality::FilmAttributes;
 
 #[derive(Debug, Snafu)]
 #[non_exhaustive]
@@ -86,7 +86,7 @@ pub fn read(path: &Path, max_pixels: u64) -> Result<Radiograph, Error> {
         height,
         pixels,
         pixel_spacing_mm: None,
-        orientation: FilmOrientation::default(),
+        attributes: FilmAttributes::default(),
     })
 }
 
@@ -137,7 +137,7 @@ mod tests {
             height: 2,
             pixels: vec![0.0, 0.5, 1.0, 0.25, 0.75, 1.0],
             pixel_spacing_mm: None,
-            orientation: FilmOrientation::default(),
+            attributes: FilmAttributes::default(),
         };
         for sixteen in [false, true] {
             let p = dir.path().join(format!("{sixteen}.png"));

@@ -1,0 +1,219 @@
+//! The quality gate (issue 14): a film that is not a frontal hand film, or on which the
+//! hand model fits poorly, gets no joint results, only the reason.
+//!
+//! The decision uses what the pipeline already has, so it costs no extra inference:
+//! - before detection, the attributes (`laterality::plan`): a Body Part Examined that is
+//!   not a hand, a lateral or oblique View Position or Patient Orientation;
+//! - after detection, the hand model fitted to the boxes (`naming::fit_hands`), per hand:
+//!   how it lies (fingers up within 45 degrees), how many of its ten joints were found,
+//!   how well their layout matches a hand (root mean square distance from the model), how
+//!   large it is for the film's pixel spacing, and whether its thumb side is clear.
+//!
+//! A foot, a chest, a lateral or oblique hand or an empty film give boxes that no hand
+//! layout explains: too few joints named, a poor fit, or a size no adult hand has. The
+//! thresholds and what they cost on good films are in docs/laterality.md.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::naming::FittedHand;
+
+/// A hand must lie within this many degrees of fingers-up.
+pub const MAX_ROTATION_DEG: f32 = 45.0;
+/// At least this many of a hand's ten joints must be named.
+pub const MIN_JOINTS: usize = 6;
+/// Root mean square distance (template mm) of the named joints from the model.
+pub const MAX_RMS_MM: f32 = 7.0;
+/// The hand's size relative to the model's adult hand, when the spacing is known.
+pub const SIZE_RANGE: (f32, f32) = (0.7, 1.45);
+/// How much better (squared template mm) one thumb side must fit than the other on a
+/// one-hand film whose attributes do not give the side.
+pub const MIN_CHIRALITY_MARGIN: f32 = 60.0;
+
+/// Why a film is not assessable. `code()` is the machine-readable form (JSON, metrics).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Reason {
+    /// Body Part Examined names another part of the body.
+    BodyPart { value: String },
+    /// A lateral or oblique projection, as the attributes say.
+    NotFrontal { evidence: String },
+    /// No hand, or too few of its joints found to be sure it is one.
+    NoHand { joints: usize },
+    /// The boxes do not lie as a hand's joints do.
+    PoorFit { rms_mm: f32 },
+    /// The hand does not lie fingers up.
+    Rotated { degrees: f32 },
+    /// Too small or too large for a hand at the film's pixel spacing.
+    HandSize { relative: f32 },
+    /// The attributes say one hand, the image shows two.
+    HandCount { said: String, seen: usize },
+    /// The thumb side cannot be told and no attribute gives the side.
+    WhichHand,
+}
+
+impl Reason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::BodyPart { .. } => "body_part",
+            Reason::NotFrontal { .. } => "not_frontal",
+            Reason::NoHand { .. } => "no_hand",
+            Reason::PoorFit { .. } => "poor_fit",
+            Reason::Rotated { .. } => "rotated",
+            Reason::HandSize { .. } => "hand_size",
+            Reason::HandCount { .. } => "hand_count",
+            Reason::WhichHand => "which_hand",
+        }
+    }
+
+    /// Every code, for metrics that list each one from the start.
+    pub const CODES: [&'static str; 8] = [
+        "body_part",
+        "not_frontal",
+        "no_hand",
+        "poor_fit",
+        "rotated",
+        "hand_size",
+        "hand_count",
+        "which_hand",
+    ];
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::BodyPart { value } => {
+                write!(f, "Body Part Examined is {value}, not a hand")
+            }
+            Reason::NotFrontal { evidence } => {
+                write!(f, "not a PA (frontal) hand film: {evidence}")
+            }
+            Reason::NoHand { joints } => write!(
+                f,
+                "no hand found: {joints} joints placed by the hand model, at least \
+                 {MIN_JOINTS} of a hand's 10 needed"
+            ),
+            Reason::PoorFit { rms_mm } => write!(
+                f,
+                "the boxes do not lie as a hand's joints do (hand model fit {rms_mm:.1} mm \
+                 RMS, at most {MAX_RMS_MM} mm)"
+            ),
+            Reason::Rotated { degrees } => write!(
+                f,
+                "the hand lies at {degrees:.0} degrees from fingers-up (at most \
+                 {MAX_ROTATION_DEG}); turn the image"
+            ),
+            Reason::HandSize { relative } => write!(
+                f,
+                "the hand is {relative:.2} times an adult hand's size at the film's pixel \
+                 spacing (expected {}-{})",
+                SIZE_RANGE.0, SIZE_RANGE.1
+            ),
+            Reason::HandCount { said, seen } => {
+                write!(f, "{said} says one hand, the image shows {seen}")
+            }
+            Reason::WhichHand => write!(
+                f,
+                "cannot tell which hand: the thumb side is not clear and no Laterality \
+                 attribute gives it"
+            ),
+        }
+    }
+}
+
+/// Checks each fitted hand; `spacing_mm` is the film's pixel spacing when it carries one
+/// (an estimated spacing says nothing about the hand's size).
+pub fn check(hands: &[FittedHand], spacing_mm: Option<f64>) -> Result<(), Reason> {
+    if hands.is_empty() {
+        return Err(Reason::NoHand { joints: 0 });
+    }
+    for h in hands {
+        if h.rotation_deg.abs() > MAX_ROTATION_DEG && h.joints >= MIN_JOINTS {
+            return Err(Reason::Rotated {
+                degrees: h.rotation_deg,
+            });
+        }
+        if h.joints < MIN_JOINTS {
+            return Err(Reason::NoHand { joints: h.joints });
+        }
+        if h.rms_mm > MAX_RMS_MM {
+            return Err(Reason::PoorFit { rms_mm: h.rms_mm });
+        }
+        if let Some(sp) = spacing_mm {
+            let relative = h.scale * sp as f32;
+            if relative < SIZE_RANGE.0 || relative > SIZE_RANGE.1 {
+                return Err(Reason::HandSize { relative });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hand() -> FittedHand {
+        FittedHand {
+            thumb_plus_x: false,
+            scale: 6.0,
+            rotation_deg: 4.0,
+            rms_mm: 3.0,
+            joints: 10,
+            chirality_margin: 400.0,
+            centre_x: 500.0,
+        }
+    }
+
+    #[test]
+    fn a_good_hand_passes() {
+        // 6 px per template mm at 0.16 mm per px: 0.96 of the adult model.
+        assert_eq!(check(&[hand()], Some(0.16)), Ok(()));
+        assert_eq!(check(&[hand(), hand()], None), Ok(()));
+    }
+
+    #[test]
+    fn each_rule_refuses_on_its_own() {
+        assert_eq!(check(&[], None), Err(Reason::NoHand { joints: 0 }));
+        let h = FittedHand {
+            rotation_deg: 88.0,
+            ..hand()
+        };
+        assert_eq!(check(&[h], None), Err(Reason::Rotated { degrees: 88.0 }));
+        let h = FittedHand {
+            joints: 5,
+            ..hand()
+        };
+        assert_eq!(check(&[hand(), h], None), Err(Reason::NoHand { joints: 5 }));
+        let h = FittedHand {
+            rms_mm: 7.5,
+            ..hand()
+        };
+        assert_eq!(check(&[h], None), Err(Reason::PoorFit { rms_mm: 7.5 }));
+        // 6 px per template mm at 0.3 mm per px: a hand 1.8 times the adult size.
+        assert!(matches!(
+            check(&[hand()], Some(0.3)),
+            Err(Reason::HandSize { relative }) if (relative - 1.8).abs() < 1e-5
+        ));
+        // At 0.1 mm: 0.6, a child's hand or a mistaken object.
+        assert!(matches!(
+            check(&[hand()], Some(0.1)),
+            Err(Reason::HandSize { .. })
+        ));
+    }
+
+    #[test]
+    fn codes_are_listed() {
+        for r in [
+            Reason::BodyPart {
+                value: "FOOT".into(),
+            },
+            Reason::WhichHand,
+            Reason::HandSize { relative: 2.0 },
+        ] {
+            assert!(Reason::CODES.contains(&r.code()));
+            assert!(!r.to_string().is_empty());
+        }
+    }
+}
