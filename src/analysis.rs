@@ -101,6 +101,9 @@ pub struct HandReport {
     pub fit_rms_mm: f32,
     /// Size relative to the model's adult hand, when the film has a pixel spacing.
     pub size: Option<f32>,
+    /// How much worse the hand model fits mirrored (squared model mm): the evidence for
+    /// the thumb side; `null` where the layout imposed it (two hands, thumbs to the middle).
+    pub thumb_margin: Option<f32>,
 }
 
 /// A final box that is not a scored joint.

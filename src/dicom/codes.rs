@@ -43,6 +43,8 @@ pub mod scheme {
     pub const UCUM: &str = "UCUM";
     /// IETF BCP 47 language tags.
     pub const RFC5646: &str = "RFC5646";
+    /// Unified Medical Language System (the report-level Qualitative Evaluations container).
+    pub const UMLS: &str = "UMLS";
     /// rajoints' private scheme; `99` prefix marks a private designator (PS3.16 §8.2).
     pub const LOCAL: &str = "99RAJ";
 }
@@ -66,7 +68,7 @@ pub const LOCAL_SCHEME: CodingScheme = CodingScheme {
     responsible_organization: "rajoints project",
 };
 
-use scheme::{DCM, LOCAL, RFC5646, SCT, UCUM};
+use scheme::{DCM, LOCAL, RFC5646, SCT, UCUM, UMLS};
 
 // --- Document root and context (TID 1500, 1002, 1004) ------------------------------------
 
@@ -129,6 +131,19 @@ pub fn acquisition_modality(modality: &str) -> Option<&'static Code> {
 // --- Measurements (TID 1500 rows 6-, TID 1410, TID 4019) -----------------------------------
 
 pub const IMAGING_MEASUREMENTS: Code = Code::new("126010", DCM, "Imaging Measurements");
+/// TID 1500's report-level container for evaluations not tied to a measurement group
+/// (dicom-sr.md §2, as dcmjs writes it): whether the film was assessable, and why not.
+pub const QUALITATIVE_EVALUATIONS: Code = Code::new("C0034375", UMLS, "Qualitative Evaluations");
+/// Whether the film could be scored (issue 14's quality gate); value Yes or No.
+pub const ASSESSABLE: Code = Code::new("ASSESSABLE", LOCAL, "Assessable for joint scoring");
+/// Why the film is not assessable, in words.
+pub const NOT_ASSESSABLE_REASON: Code =
+    Code::new("NOTASSESSREASON", LOCAL, "Reason not assessable");
+/// A disagreement between the film's attributes and the image (which hand, how shown).
+pub const LATERALITY_CONFLICT: Code = Code::new("LATCONFLICT", LOCAL, "Laterality conflict");
+/// CID 230 "Yes-No".
+pub const YES: Code = Code::new("373066001", SCT, "Yes");
+pub const NO: Code = Code::new("373067005", SCT, "No");
 pub const MEASUREMENT_GROUP: Code = Code::new("125007", DCM, "Measurement Group");
 /// TID 4108 rows, in TID 1410 [hd].
 pub const TRACKING_IDENTIFIER: Code = Code::new("112039", DCM, "Tracking Identifier");
@@ -272,6 +287,12 @@ mod tests {
             DIGITAL_RADIOGRAPHY,
             RADIOGRAPHIC_IMAGING,
             IMAGING_MEASUREMENTS,
+            QUALITATIVE_EVALUATIONS,
+            ASSESSABLE,
+            NOT_ASSESSABLE_REASON,
+            LATERALITY_CONFLICT,
+            YES,
+            NO,
             MEASUREMENT_GROUP,
             TRACKING_IDENTIFIER,
             TRACKING_UNIQUE_IDENTIFIER,
@@ -333,7 +354,13 @@ mod tests {
 
     #[test]
     fn schemes_are_known_or_declared() {
-        let known = [scheme::DCM, scheme::SCT, scheme::UCUM, scheme::RFC5646];
+        let known = [
+            scheme::DCM,
+            scheme::SCT,
+            scheme::UCUM,
+            scheme::RFC5646,
+            scheme::UMLS,
+        ];
         for c in all() {
             assert!(
                 known.contains(&c.scheme) || c.scheme == LOCAL_SCHEME.designator,

@@ -1232,6 +1232,49 @@ struct MeasurementReport<'a> {
     observer: DeviceObserverContext<'a>,
     library: ImageLibrary<'a>,
     groups: Vec<PlanarRoiMeasurementGroup<'a>>,
+    evaluations: FilmEvaluations<'a>,
+}
+
+/// The report-level Qualitative Evaluations (dicom-sr.md §2): whether the film was
+/// assessable and why not, and any disagreement between its attributes and the image.
+/// Left out of a plain assessable film's report.
+struct FilmEvaluations<'a> {
+    analysis: &'a Analysis,
+}
+
+impl FilmEvaluations<'_> {
+    fn item(&self) -> Option<ContentItem> {
+        let a = self.analysis;
+        if a.assessment.assessable && a.conflicts.is_empty() {
+            return None;
+        }
+        let mut rows = vec![ContentItem::code(
+            Contains,
+            &codes::ASSESSABLE,
+            if a.assessment.assessable {
+                &codes::YES
+            } else {
+                &codes::NO
+            },
+        )];
+        if let Some(reason) = &a.assessment.reason {
+            rows.push(ContentItem::text(
+                Contains,
+                &codes::NOT_ASSESSABLE_REASON,
+                reason,
+            ));
+        }
+        rows.extend(
+            a.conflicts
+                .iter()
+                .map(|c| ContentItem::text(Contains, &codes::LATERALITY_CONFLICT, c)),
+        );
+        Some(ContentItem::container(
+            Contains,
+            &codes::QUALITATIVE_EVALUATIONS,
+            rows,
+        ))
+    }
 }
 
 impl MeasurementReport<'_> {
@@ -1254,14 +1297,18 @@ impl MeasurementReport<'_> {
             &codes::IMAGING_PROCEDURE,
         ));
         rows.push(self.library.item());
-        rows.push(ContentItem::container(
-            Contains,
-            &codes::IMAGING_MEASUREMENTS,
-            self.groups
-                .iter()
-                .map(PlanarRoiMeasurementGroup::item)
-                .collect(),
-        ));
+        // A film that is not assessable has no measurements, only the reason.
+        if !self.groups.is_empty() {
+            rows.push(ContentItem::container(
+                Contains,
+                &codes::IMAGING_MEASUREMENTS,
+                self.groups
+                    .iter()
+                    .map(PlanarRoiMeasurementGroup::item)
+                    .collect(),
+            ));
+        }
+        rows.extend(self.evaluations.item());
 
         put_concept_name(out, &codes::IMAGING_MEASUREMENT_REPORT);
         put_value(out, &Value::Container);
@@ -1318,6 +1365,7 @@ pub fn build_sr(
                 PlanarRoiMeasurementGroup::new(j, i, &instance_uid, &algorithm, image.image_ref())
             })
             .collect(),
+        evaluations: FilmEvaluations { analysis },
     };
 
     let mut out = InMemDicomObject::new_empty();

@@ -1,5 +1,6 @@
 //! Counters and latency histograms of the node, exposed in the Prometheus text format.
 
+use crate::pipeline::gate::Reason;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +62,9 @@ pub struct Metrics {
     pub sent: AtomicU64,
     pub retries: AtomicU64,
     pub dead_letters: AtomicU64,
+    /// Analysed instances the quality gate found not assessable, per reason
+    /// (`gate::Reason::CODES` order).
+    pub not_assessable: [AtomicU64; 8],
     pub analysis_seconds: Histogram,
     pub delivery_seconds: Histogram,
 }
@@ -68,6 +72,13 @@ pub struct Metrics {
 impl Metrics {
     pub fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a film the gate refused, by its reason code.
+    pub fn not_assessable(&self, code: &str) {
+        if let Some(k) = Reason::CODES.iter().position(|c| *c == code) {
+            Metrics::inc(&self.not_assessable[k]);
+        }
     }
 
     /// The exposition, with the current queue depths.
@@ -122,6 +133,17 @@ impl Metrics {
             let _ = writeln!(
                 s,
                 "# HELP rajoints_{name}_total {help}\n# TYPE rajoints_{name}_total counter\nrajoints_{name}_total {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP rajoints_not_assessable_total Analysed instances that got no joint results, by reason.\n# TYPE rajoints_not_assessable_total counter"
+        );
+        for (code, c) in Reason::CODES.iter().zip(&self.not_assessable) {
+            let _ = writeln!(
+                s,
+                "rajoints_not_assessable_total{{reason=\"{code}\"}} {}",
                 c.load(Ordering::Relaxed)
             );
         }

@@ -55,7 +55,10 @@ fn process(node: &Node, pipeline: &Pipeline, key: &str) {
         .unwrap_or_else(|_| SystemTime::now());
     let t = Instant::now();
     match analyse(node, pipeline, key, received) {
-        Ok(n) => {
+        Ok((n, refused)) => {
+            if let Some(code) = &refused {
+                node.metrics.not_assessable(code);
+            }
             node.metrics
                 .analysis_seconds
                 .observe(t.elapsed().as_secs_f64());
@@ -63,6 +66,7 @@ fn process(node: &Node, pipeline: &Pipeline, key: &str) {
             info!(
                 key,
                 joints = n,
+                not_assessable = refused.as_deref().unwrap_or(""),
                 ms = t.elapsed().as_millis() as u64,
                 "analysed"
             );
@@ -87,7 +91,7 @@ fn analyse(
     pipeline: &Pipeline,
     key: &str,
     received: SystemTime,
-) -> Result<usize, String> {
+) -> Result<(usize, Option<String>), String> {
     let path = node.spool.inbox_path(key);
     let t = Instant::now();
     let input = input::read(&path, pipeline.params.max_pixels)
@@ -120,7 +124,8 @@ fn analyse(
             .map_err(|e| Report::from_error(e).to_string())?;
         results.push((format!("{key}.sr.dcm"), to_bytes(&doc)?));
     }
-    if out.gsps {
+    // A film that is not assessable gets its SR (which says why) and no overlay.
+    if out.gsps && analysis.assessment.assessable {
         let doc = gsps::build_gsps(&obj, &analysis, &GspsOptions::matching(&sr_opts))
             .map_err(|e| Report::from_error(e).to_string())?;
         results.push((format!("{key}.pr.dcm"), to_bytes(&doc)?));
@@ -150,7 +155,7 @@ fn analyse(
     if let Some(u) = &uid {
         info!(instance = %instance_tag(u), key, "results queued");
     }
-    Ok(analysis.joints.len())
+    Ok((analysis.joints.len(), analysis.assessment.code.clone()))
 }
 
 fn to_bytes(doc: &decode::DicomFile) -> Result<Vec<u8>, String> {

@@ -24,7 +24,7 @@ pub const MAX_ROTATION_DEG: f32 = 45.0;
 /// At least this many of a hand's ten joints must be named.
 pub const MIN_JOINTS: usize = 6;
 /// Root mean square distance (template mm) of the named joints from the model.
-pub const MAX_RMS_MM: f32 = 7.0;
+pub const MAX_RMS_MM: f32 = 10.0;
 /// The hand's size relative to the model's adult hand, when the spacing is known.
 pub const SIZE_RANGE: (f32, f32) = (0.7, 1.45);
 /// How much better (squared template mm) one thumb side must fit than the other on a
@@ -187,10 +187,10 @@ mod tests {
         };
         assert_eq!(check(&[hand(), h], None), Err(Reason::NoHand { joints: 5 }));
         let h = FittedHand {
-            rms_mm: 7.5,
+            rms_mm: 10.5,
             ..hand()
         };
-        assert_eq!(check(&[h], None), Err(Reason::PoorFit { rms_mm: 7.5 }));
+        assert_eq!(check(&[h], None), Err(Reason::PoorFit { rms_mm: 10.5 }));
         // 6 px per template mm at 0.3 mm per px: a hand 1.8 times the adult size.
         assert!(matches!(
             check(&[hand()], Some(0.3)),

@@ -408,6 +408,7 @@ impl Pipeline {
                 rotation_deg: h.rotation_deg,
                 fit_rms_mm: h.rms_mm,
                 size: known.map(|sp| h.scale * sp as f32),
+                thumb_margin: h.chirality_margin.is_finite().then_some(h.chirality_margin),
             })
             .collect();
         timing.postprocess += ms(t);
