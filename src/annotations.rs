@@ -33,6 +33,30 @@ pub struct AnnotatedImage {
     /// Who or what made the annotation (`rajoints-phantom <version>` for phantoms).
     pub annotator: String,
     pub joints: Vec<AnnotatedJoint>,
+    /// How the film is hung (`two-hands-reading`, `two-hands-acquired`, `one-hand`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convention: Option<String>,
+    /// Which hands the film shows: `R`, `L` or `B` (both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub laterality: Option<String>,
+    /// What the film shows when it is not a PA hand (`lateral`, `oblique`, `foot`,
+    /// `chest`, `empty`, `rotated`); absent for a hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Whether the node should analyse the film; absent when true.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub assessable: bool,
+    /// The film's true pixel spacing in mm, also when the file carries none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub true_spacing_mm: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
 }
 
 /// Ground truth of one joint.

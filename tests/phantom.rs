@@ -250,7 +250,7 @@ fn label_prevalence_follows_the_requested_rates() {
             seed: 77,
             ankylosis_rate: ank,
             subluxation_rate: sub,
-            monochrome1: false,
+            ..Default::default()
         })
         .unwrap();
         let joints: Vec<_> = a.images.iter().flat_map(|i| &i.joints).collect();
@@ -267,7 +267,7 @@ fn label_prevalence_follows_the_requested_rates() {
         seed: 1,
         ankylosis_rate: 0.0,
         subluxation_rate: 0.0,
-        monochrome1: false,
+        ..Default::default()
     })
     .unwrap();
     assert!(
@@ -281,7 +281,7 @@ fn label_prevalence_follows_the_requested_rates() {
         seed: 1,
         ankylosis_rate: 1.0,
         subluxation_rate: 1.0,
-        monochrome1: false,
+        ..Default::default()
     })
     .unwrap();
     assert!(
@@ -299,7 +299,7 @@ fn findings_do_not_regress_between_time_points() {
         seed: 9,
         ankylosis_rate: 0.2,
         subluxation_rate: 0.2,
-        monochrome1: false,
+        ..Default::default()
     })
     .unwrap();
     let mut new = 0;
@@ -801,4 +801,128 @@ fn doc_pictures() {
         );
     }
     sheet.save(&dir.join("phantom-variety.png"));
+}
+
+/// A contact sheet of films, each shrunk to at most `tile_h` rows, with their ground-truth
+/// boxes (right-hand joints red, left-hand blue) and a caption.
+fn contact_sheet(films: &[(String, phantom::Phantom)], tile_h: usize, per_row: usize) -> Sheet {
+    let downs: Vec<usize> = films
+        .iter()
+        .map(|(_, p)| {
+            (p.height as usize)
+                .div_ceil(tile_h)
+                .max((p.width as usize).div_ceil(tile_h * 3 / 2))
+        })
+        .collect();
+    let sizes: Vec<(usize, usize)> = films
+        .iter()
+        .zip(&downs)
+        .map(|((_, p), d)| (p.width as usize / d, p.height as usize / d))
+        .collect();
+    let rows: Vec<&[(usize, usize)]> = sizes.chunks(per_row).collect();
+    let width = rows
+        .iter()
+        .map(|r| r.iter().map(|s| s.0 + 8).sum::<usize>() + 8)
+        .max()
+        .unwrap_or(8);
+    let height = rows
+        .iter()
+        .map(|r| r.iter().map(|s| s.1).max().unwrap_or(0) + 24)
+        .sum::<usize>()
+        + 8;
+    let mut sheet = Sheet::new(width, height);
+    let (mut x, mut y, mut row_h) = (8, 8, 0);
+    for (k, ((name, p), d)) in films.iter().zip(&downs).enumerate() {
+        if k > 0 && k % per_row == 0 {
+            x = 8;
+            y += row_h + 24;
+            row_h = 0;
+        }
+        let img = p.radiograph();
+        let (w, h) = sizes[k];
+        sheet.paste(&img, 0, 0, p.width as usize, p.height as usize, *d, (x, y));
+        for j in &p.annotation.joints {
+            let b = j.bbox;
+            let c = if j.joint.side == rajoints::pipeline::naming::Side::Right {
+                [235, 40, 40]
+            } else {
+                [40, 90, 235]
+            };
+            let m = |v: f32| (v / *d as f32) as usize;
+            sheet.rect(x + m(b.x0), y + m(b.y0), x + m(b.x1), y + m(b.y1), c);
+        }
+        sheet.text(x, y + h + 6, name, 1, [0, 0, 0]);
+        x += w + 8;
+        row_h = row_h.max(h);
+    }
+    sheet
+}
+
+/// The conventions and the refused kinds as contact sheets, docs/img/phantom-conventions.png
+/// and docs/img/phantom-refused.png (`cargo test --release --test phantom -- --ignored
+/// convention_pictures`).
+#[test]
+#[ignore]
+fn convention_pictures() {
+    let dir = repo().join("docs/img");
+    std::fs::create_dir_all(&dir).unwrap();
+    let with = |convention, kind, digitised, seed, index| {
+        let o = PhantomOptions {
+            convention,
+            kind,
+            digitised,
+            ..opts(4, seed)
+        };
+        phantom::render_one(&o, index).unwrap()
+    };
+    use phantom::{Convention as C, Kind as K};
+    let mut films = vec![
+        (
+            "TWO-HANDS-READING".to_string(),
+            with(C::TwoHandsReading, K::Hand, false, 2, 0),
+        ),
+        (
+            "TWO-HANDS-ACQUIRED".to_string(),
+            with(C::TwoHandsAcquired, K::Hand, false, 2, 0),
+        ),
+    ];
+    for index in 0..4 {
+        let p = with(C::OneHand, K::Hand, false, 2, index);
+        let side = p.annotation.laterality.clone().unwrap_or_default();
+        films.push((format!("ONE-HAND {side}"), p));
+    }
+    let p = with(C::OneHand, K::Hand, true, 2, 1);
+    films.push((format!("DIGITISED {:.2} MM", p.pixel_spacing_mm), p));
+    contact_sheet(&films, 260, 4).save(&dir.join("phantom-conventions.png"));
+    let films: Vec<(String, phantom::Phantom)> = [
+        K::Lateral,
+        K::Oblique,
+        K::Foot,
+        K::Chest,
+        K::Empty,
+        K::Rotated,
+    ]
+    .into_iter()
+    .map(|k| (k.as_str().to_uppercase(), with(C::OneHand, k, false, 5, 0)))
+    .collect();
+    contact_sheet(&films, 260, 6).save(&dir.join("phantom-refused.png"));
+    if let Ok(spec) = std::env::var("PHANTOM_FULL") {
+        // Full-resolution PNGs to check the markers read right: "convention:kind:seed:index".
+        for item in spec.split(',') {
+            let v: Vec<&str> = item.split(':').collect();
+            let p = with(
+                v[0].parse().unwrap(),
+                v[1].parse().unwrap(),
+                false,
+                v[2].parse().unwrap(),
+                v[3].parse().unwrap(),
+            );
+            rajoints::render::png::write_gray(
+                &repo().join(format!("target/full-{}.png", item.replace(':', "-"))),
+                &p.radiograph(),
+                false,
+            )
+            .unwrap();
+        }
+    }
 }

@@ -831,6 +831,7 @@ pub fn draw_glyph(
     ch: char,
     thickness: f64,
     mu: f32,
+    mirror: bool,
 ) {
     let rows = crate::render::font::glyph(ch);
     let cell = height / 7.0;
@@ -846,7 +847,12 @@ pub fn draw_glyph(
             let mut hits = 0;
             for sy in [-1.0f32, 0.0, 1.0] {
                 for sx in [-1.0f32, 0.0, 1.0] {
-                    let cx = ((x + sx * s / 3.0 - ox) / cellf).floor();
+                    let mut cx = ((x + sx * s / 3.0 - ox) / cellf).floor();
+                    // A film that will be shown mirrored gets a mirror-written letter, so
+                    // that it reads correctly on display.
+                    if mirror {
+                        cx = 4.0 - cx;
+                    }
                     let cy = ((y + sy * s / 3.0 - oy) / cellf).floor();
                     if (0.0..5.0).contains(&cx)
                         && (0.0..7.0).contains(&cy)
