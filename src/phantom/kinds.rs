@@ -6,7 +6,7 @@
 
 use super::math::{dir_from_deg, sin_cos};
 use super::patient::{Dims, Patient};
-use super::raster::{Blob, LongBone, Slab, mu};
+use super::raster::{Blob, LongBone, Slab, Tube, mu};
 use super::rng::Rng;
 use super::scene::{self, BoneKind, Scene, hand_bone};
 use super::soft::{self, Finger, HandTissue};
@@ -30,6 +30,7 @@ fn blank(patient: &Patient, tp: usize, rng: &mut Rng, size: [usize; 2], spacing:
         slabs: Vec::new(),
         rings: Vec::new(),
         ellipsoids: Vec::new(),
+        tubes: Vec::new(),
         glyphs: Vec::new(),
         tissue: Vec::new(),
         exposure: scene::exposure(site, rng, field, angle),
@@ -247,7 +248,7 @@ pub fn foot(patient: &Patient, tp: usize, rng: &mut Rng, side: Side) -> Scene {
     for r in 0..5 {
         let len = mt_len[r] * rng.range(0.96, 1.04);
         let a = angle[r] + rng.range(-2.0, 2.0);
-        let dir = dir_from_deg(180.0 - a);
+        let dir = dir_from_deg(a);
         let mt = Dims {
             len,
             base: if r == 0 { 11.0 } else { 7.0 },
@@ -273,7 +274,7 @@ pub fn foot(patient: &Patient, tp: usize, rng: &mut Rng, side: Side) -> Scene {
         s.bones.push(prev.clone());
         // Toes: each phalanx starts a joint space past the head before it, tilted a
         // little out of the film (toes rest curled), which shortens it.
-        let mut tdir = dir_from_deg(180.0 - a - rng.range(-4.0, 4.0));
+        let mut tdir = dir_from_deg(a + rng.range(-4.0, 4.0));
         for (p, dm) in toe[r].iter().enumerate() {
             if dm.len == 0.0 {
                 continue;
@@ -296,7 +297,7 @@ pub fn foot(patient: &Patient, tp: usize, rng: &mut Rng, side: Side) -> Scene {
             nodes.push((b.at(0.0), if r == 0 { 11.0 } else { 7.0 }));
             s.bones.push(b.clone());
             prev = b;
-            tdir = dir_from_deg(180.0 - a - rng.range(-6.0, 6.0));
+            tdir = dir_from_deg(a + rng.range(-6.0, 6.0));
         }
         let tip = prev.at(prev.shape.length);
         nodes.push((tip, if r == 0 { 9.0 } else { 5.5 }));
@@ -316,11 +317,11 @@ pub fn foot(patient: &Patient, tp: usize, rng: &mut Rng, side: Side) -> Scene {
     }
     // Tarsus: cuneiforms, cuboid, navicular, talus and calcaneus.
     for (c, ang, a, b, depth, sq) in [
-        ([25.0, 76.0], 0.0, 10.0, 8.0, 10.0, 0.6),
-        ([9.0, 81.0], 0.0, 8.0, 6.0, 9.0, 0.6),
-        ([-6.0, 80.0], 0.0, 9.0, 6.5, 9.0, 0.6),
-        ([-24.0, 86.0], 20.0, 13.0, 11.0, 11.0, 0.5),
-        ([13.0, 101.0], 80.0, 15.0, 8.0, 11.0, 0.3),
+        ([25.0, 77.0], 0.0, 12.0, 8.0, 10.0, 0.75),
+        ([9.0, 80.0], 0.0, 9.0, 6.5, 9.0, 0.75),
+        ([-6.0, 80.0], 0.0, 10.0, 7.0, 9.0, 0.75),
+        ([-24.0, 86.0], 20.0, 14.0, 11.5, 11.0, 0.7),
+        ([13.0, 101.0], 80.0, 16.0, 8.0, 11.0, 0.4),
         ([10.0, 127.0], 10.0, 19.0, 16.0, 14.0, 0.2),
         ([-14.0, 152.0], 0.0, 32.0, 20.0, 18.0, 0.3),
     ] {
@@ -475,42 +476,27 @@ pub fn chest(patient: &Patient, tp: usize, rng: &mut Rng, side: Side) -> Scene {
         });
         y += 2.0 * hh + 5.0;
     }
-    // Ribs: posterior arcs from the spine out to the chest wall and down.
-    let rib = Dims {
-        len: 0.0,
-        base: 4.5,
-        shaft: 4.0,
-        head: 4.5,
-        cap: 1.0,
-    };
+    // Ribs: posterior arcs from the spine out to the chest wall and down, hollow tubes
+    // of thin cortex.
     for r in 0..10 {
         let y0 = 15.0 + 25.0 * r as f64;
         let reach = 70.0 + 60.0 * (std::f64::consts::PI * (r as f64 + 1.5) / 12.0).sin();
+        let drop = rng.range(24.0, 32.0);
         for sg in [-1.0, 1.0] {
-            let mut prev = pt([sg * 14.0, y0]);
-            for step in 1..=12 {
-                let th = 0.2 * step as f64;
-                let (st, ct) = sin_cos(th);
-                let q = pt([sg * (14.0 + reach * st), y0 + 28.0 * (1.0 - ct) + 9.0 * th]);
-                let (dx, dy) = (q[0] - prev[0], q[1] - prev[1]);
-                let len = (dx * dx + dy * dy).sqrt();
-                let mut b = bone(
-                    patient,
-                    Dims { len, ..rib },
-                    BoneKind::Mp,
-                    prev,
-                    [dx / len, dy / len],
-                    seeds.next_u64(),
-                );
-                // One continuous arc: no end plates where the pieces meet.
-                b.depth = 0.45;
-                b.shape.base_flare = 0.5;
-                b.shape.head_flare = 0.5;
-                b.shape.plate = 0.0;
-                b.shape.trab_end = b.shape.trab_mid;
-                s.bones.push(b);
-                prev = q;
-            }
+            let points = (0..=16)
+                .map(|step| {
+                    let th = 0.11 * step as f64;
+                    let (st, ct) = sin_cos(th);
+                    pt([sg * (14.0 + reach * st), y0 + drop * (1.0 - ct) + 9.0 * th])
+                })
+                .collect();
+            s.tubes.push(Tube {
+                points,
+                radius: 4.5 * k,
+                inner: 3.6 * k,
+                depth: 0.6,
+                mu: mu::CORTICAL * 0.8,
+            });
         }
     }
     // Clavicles.

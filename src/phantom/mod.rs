@@ -610,6 +610,9 @@ fn render_scene(s: &scene::Scene, rng: &mut rng::Rng) -> Vec<f32> {
     for r in &s.rods {
         raster::draw_rod(&mut canvas, r);
     }
+    for t in &s.tubes {
+        raster::draw_tube(&mut canvas, t);
+    }
     for sl in &s.slabs {
         raster::draw_slab(&mut canvas, sl);
     }

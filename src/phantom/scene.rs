@@ -14,7 +14,7 @@ use super::patient::{
 };
 use super::raster::{
     Blob, BoneShape, Cup, Ellipsoid, Erosion, HalfPlane, HeadKind, LongBone, Materials, Remnant,
-    Ring, Rod, Slab, mu,
+    Ring, Rod, Slab, Tube, mu,
 };
 use super::rng::Rng;
 use super::soft::{self, Bulge, Finger, HandTissue, Limb};
@@ -85,6 +85,7 @@ pub struct Scene {
     pub slabs: Vec<Slab>,
     pub rings: Vec<Ring>,
     pub ellipsoids: Vec<Ellipsoid>,
+    pub tubes: Vec<Tube>,
     /// Lead letters: top-left corner, height, letter.
     pub glyphs: Vec<([f64; 2], f64, char)>,
     pub tissue: Vec<HandTissue>,
@@ -1373,6 +1374,7 @@ pub fn build(
         slabs: Vec::new(),
         rings: Vec::new(),
         ellipsoids: Vec::new(),
+        tubes: Vec::new(),
         glyphs: Vec::new(),
         tissue: Vec::new(),
         exposure: exposure(site, rng, field, field_angle),
