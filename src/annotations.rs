@@ -157,6 +157,21 @@ mod tests {
         std::fs::write(&p, good).unwrap();
         let a = Annotations::load(dir.path()).unwrap();
         assert_eq!(a.images[0].joints[1].joint.to_string(), "R-PIP2");
+        // Files without the optional fields load with their defaults, and the defaults are
+        // not written back.
+        let img = &a.images[0];
+        assert!(img.assessable && img.convention.is_none() && img.true_spacing_mm.is_none());
+        let text = serde_json::to_string(&a).unwrap();
+        assert!(!text.contains("assessable") && !text.contains("kind"), "{text}");
+        let refused = good.replace(
+            "\"annotator\": \"x\",",
+            "\"annotator\": \"x\", \"kind\": \"foot\", \"assessable\": false, \"laterality\": \"R\",",
+        );
+        std::fs::write(&p, &refused).unwrap();
+        let r = Annotations::load(&p).unwrap();
+        assert!(!r.images[0].assessable);
+        assert_eq!(r.images[0].kind.as_deref(), Some("foot"));
+        assert!(serde_json::to_string(&r).unwrap().contains("\"assessable\":false"));
         std::fs::write(
             &p,
             good.replace("\"subluxation\": null", "\"subluxation\": false"),
