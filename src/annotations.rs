@@ -33,6 +33,30 @@ pub struct AnnotatedImage {
     /// Who or what made the annotation (`rajoints-phantom <version>` for phantoms).
     pub annotator: String,
     pub joints: Vec<AnnotatedJoint>,
+    /// How the film is hung (`two-hands-reading`, `two-hands-acquired`, `one-hand`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convention: Option<String>,
+    /// Which hands the film shows: `R`, `L` or `B` (both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub laterality: Option<String>,
+    /// What the film shows when it is not a PA hand (`lateral`, `oblique`, `foot`,
+    /// `chest`, `empty`, `rotated`); absent for a hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Whether the node should analyse the film; absent when true.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub assessable: bool,
+    /// The film's true pixel spacing in mm, also when the file carries none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub true_spacing_mm: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
 }
 
 /// Ground truth of one joint.
@@ -133,6 +157,21 @@ mod tests {
         std::fs::write(&p, good).unwrap();
         let a = Annotations::load(dir.path()).unwrap();
         assert_eq!(a.images[0].joints[1].joint.to_string(), "R-PIP2");
+        // Files without the optional fields load with their defaults, and the defaults are
+        // not written back.
+        let img = &a.images[0];
+        assert!(img.assessable && img.convention.is_none() && img.true_spacing_mm.is_none());
+        let text = serde_json::to_string(&a).unwrap();
+        assert!(!text.contains("assessable") && !text.contains("kind"), "{text}");
+        let refused = good.replace(
+            "\"annotator\": \"x\",",
+            "\"annotator\": \"x\", \"kind\": \"foot\", \"assessable\": false, \"laterality\": \"R\",",
+        );
+        std::fs::write(&p, &refused).unwrap();
+        let r = Annotations::load(&p).unwrap();
+        assert!(!r.images[0].assessable);
+        assert_eq!(r.images[0].kind.as_deref(), Some("foot"));
+        assert!(serde_json::to_string(&r).unwrap().contains("\"assessable\":false"));
         std::fs::write(
             &p,
             good.replace("\"subluxation\": null", "\"subluxation\": false"),

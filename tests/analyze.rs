@@ -121,7 +121,7 @@ fn png_input_in_8_and_16_bits_gives_the_same_boxes() {
         height: h,
         pixels: paint(w, h, &squares),
         pixel_spacing_mm: None,
-        orientation: Default::default(),
+        attributes: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let (p8, p16) = (dir.path().join("h8.png"), dir.path().join("h16.png"));
@@ -242,7 +242,7 @@ fn image_smaller_than_a_window_and_a_huge_image_are_handled() {
         height: 10_000,
         pixels: vec![0.0; 100_000_000],
         pixel_spacing_mm: None,
-        orientation: Default::default(),
+        attributes: Default::default(),
     };
     rajoints::render::png::write_gray(&huge, &img, false).unwrap();
     drop(img);

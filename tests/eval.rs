@@ -40,6 +40,11 @@ fn dataset(dir: &Path) -> Annotations {
             width: w,
             height: h,
             annotator: "test".into(),
+            convention: None,
+            laterality: None,
+            kind: None,
+            assessable: true,
+            true_spacing_mm: None,
             joints: joints
                 .iter()
                 .map(|(id, sq)| {

@@ -250,7 +250,7 @@ fn label_prevalence_follows_the_requested_rates() {
             seed: 77,
             ankylosis_rate: ank,
             subluxation_rate: sub,
-            monochrome1: false,
+            ..Default::default()
         })
         .unwrap();
         let joints: Vec<_> = a.images.iter().flat_map(|i| &i.joints).collect();
@@ -267,7 +267,7 @@ fn label_prevalence_follows_the_requested_rates() {
         seed: 1,
         ankylosis_rate: 0.0,
         subluxation_rate: 0.0,
-        monochrome1: false,
+        ..Default::default()
     })
     .unwrap();
     assert!(
@@ -281,7 +281,7 @@ fn label_prevalence_follows_the_requested_rates() {
         seed: 1,
         ankylosis_rate: 1.0,
         subluxation_rate: 1.0,
-        monochrome1: false,
+        ..Default::default()
     })
     .unwrap();
     assert!(
@@ -299,7 +299,7 @@ fn findings_do_not_regress_between_time_points() {
         seed: 9,
         ankylosis_rate: 0.2,
         subluxation_rate: 0.2,
-        monochrome1: false,
+        ..Default::default()
     })
     .unwrap();
     let mut new = 0;
@@ -439,12 +439,392 @@ fn files_carry_geometry_and_identity() {
         )
         .unwrap();
         assert_eq!((decoded.width, decoded.height), (2010, 1670));
-        assert!(
-            !decoded.orientation.mirrored,
-            "the decoder must read the film as unmirrored"
-        );
+        // Hung for reading: rows towards the right hand's thumb, columns to the wrist
+        // (PS3.17 Annex A labels a hand in the anatomical position).
+        assert_eq!(s(tags::PATIENT_ORIENTATION), "R\\H");
+        assert_eq!(s(tags::IMAGE_LATERALITY), "B");
+        assert!(obj.element(tags::LATERALITY).is_err());
     }
     assert_ne!(studies[0], studies[1], "each time point is its own study");
+}
+
+/// Centre x of a joint's box.
+fn cx(img: &rajoints::annotations::AnnotatedImage, name: &str) -> f32 {
+    let id: JointId = name.parse().unwrap();
+    img.joints
+        .iter()
+        .find(|j| j.joint == id)
+        .map(|j| j.bbox.centre().0)
+        .unwrap_or_else(|| panic!("{name} missing in {}", img.file))
+}
+
+fn mean_x(img: &rajoints::annotations::AnnotatedImage, side: &str) -> f32 {
+    let xs: Vec<f32> = img
+        .joints
+        .iter()
+        .filter(|j| j.joint.to_string().starts_with(side))
+        .map(|j| j.bbox.centre().0)
+        .collect();
+    xs.iter().sum::<f32>() / xs.len() as f32
+}
+
+fn with(o: PhantomOptions, convention: phantom::Convention, kind: phantom::Kind) -> PhantomOptions {
+    PhantomOptions {
+        convention,
+        kind,
+        ..o
+    }
+}
+
+#[test]
+fn two_hands_reading_puts_the_right_hand_left_with_its_thumb_towards_the_middle() {
+    let a = phantom::annotate(&opts(8, 50)).unwrap();
+    for img in &a.images {
+        let half = img.width as f32 / 2.0;
+        assert!(
+            mean_x(img, "R-") < half && mean_x(img, "L-") > half,
+            "{}",
+            img.file
+        );
+        assert!(cx(img, "R-MCP1") > cx(img, "R-MCP5"), "{}", img.file);
+        assert!(cx(img, "L-MCP1") < cx(img, "L-MCP5"), "{}", img.file);
+        assert_eq!(img.convention.as_deref(), Some("two-hands-reading"));
+        assert_eq!(img.laterality.as_deref(), Some("B"));
+        assert!(img.kind.is_none() && img.assessable);
+    }
+}
+
+#[test]
+fn two_hands_acquired_mirrors_the_film_and_its_truth() {
+    use phantom::{Convention, Kind};
+    let reading = phantom::annotate(&opts(8, 50)).unwrap();
+    let acquired =
+        phantom::annotate(&with(opts(8, 50), Convention::TwoHandsAcquired, Kind::Hand)).unwrap();
+    for (r, a) in reading.images.iter().zip(&acquired.images) {
+        let half = a.width as f32 / 2.0;
+        assert!(
+            mean_x(a, "R-") > half && mean_x(a, "L-") < half,
+            "{}",
+            a.file
+        );
+        assert!(cx(a, "R-MCP1") < cx(a, "R-MCP5"), "{}", a.file);
+        assert!(cx(a, "L-MCP1") > cx(a, "L-MCP5"), "{}", a.file);
+        assert_eq!(a.convention.as_deref(), Some("two-hands-acquired"));
+        // Every box is its reading box mirrored: x0' = W - x1.
+        for (jr, ja) in r.joints.iter().zip(&a.joints) {
+            assert_eq!(jr.joint, ja.joint);
+            assert!(
+                (ja.bbox.x0 - (2010.0 - jr.bbox.x1)).abs() < 0.02,
+                "{}",
+                ja.joint
+            );
+            assert_eq!((ja.bbox.y0, ja.bbox.y1), (jr.bbox.y0, jr.bbox.y1));
+        }
+    }
+    // The pixels are the reading film's mirrored, but for the lead letters (drawn
+    // mirror-written so that they read right; the wide dynamic range compression spreads
+    // a faint trace of them) and a label.
+    let pr = phantom::render_one(&opts(2, 50), 0).unwrap();
+    let pa = phantom::render_one(
+        &with(opts(2, 50), Convention::TwoHandsAcquired, Kind::Hand),
+        0,
+    )
+    .unwrap();
+    let w = 2010;
+    let diff = |i: usize| pr.stored[i].abs_diff(pa.stored[i / w * w + (w - 1 - i % w)]);
+    let n = pr.stored.len() as f64;
+    let exact = (0..pr.stored.len()).filter(|&i| diff(i) == 0).count() as f64 / n;
+    let close = (0..pr.stored.len()).filter(|&i| diff(i) <= 2).count() as f64 / n;
+    assert!(
+        exact > 0.9 && exact < 1.0 && close > 0.98,
+        "{exact} {close} of the pixels mirror"
+    );
+}
+
+#[test]
+fn one_hand_films_show_one_hand_from_the_dorsum() {
+    use dicom_dictionary_std::tags;
+    use phantom::{Convention, Kind};
+    let o = with(opts(6, 60), Convention::OneHand, Kind::Hand);
+    let a = phantom::annotate(&o).unwrap();
+    let mut sides = std::collections::BTreeSet::new();
+    for img in &a.images {
+        assert_eq!(img.joints.len(), 10, "{}", img.file);
+        let side = img.laterality.clone().unwrap();
+        assert!(
+            img.joints
+                .iter()
+                .all(|j| j.joint.to_string().starts_with(&format!("{side}-"))),
+            "{}",
+            img.file
+        );
+        // Seen from the dorsum: a right thumb on the left of its hand, a left one right.
+        let (m1, m5) = (
+            cx(img, &format!("{side}-MCP1")),
+            cx(img, &format!("{side}-MCP5")),
+        );
+        assert!(
+            if side == "R" { m1 < m5 } else { m1 > m5 },
+            "{}: {side} {m1} {m5}",
+            img.file
+        );
+        assert!(img.width < img.height, "{}", img.file);
+        assert!(
+            img.joints
+                .iter()
+                .all(|j| j.bbox.x0 >= 0.0 && j.bbox.x1 <= img.width as f32)
+        );
+        sides.insert(side);
+    }
+    let many = phantom::annotate(&PhantomOptions {
+        count: 40,
+        ..o.clone()
+    })
+    .unwrap();
+    let right = many
+        .images
+        .iter()
+        .filter(|i| i.laterality.as_deref() == Some("R"))
+        .count();
+    assert!((12..=28).contains(&right), "{right} of 40 right hands");
+    // The files say so.
+    let tmp = tempfile::tempdir().unwrap();
+    let ann = phantom::generate(&PhantomOptions { count: 2, ..o }, tmp.path()).unwrap();
+    for img in &ann.images {
+        let obj = dicom_object::open_file(tmp.path().join(&img.file)).unwrap();
+        let s = |t| obj.element(t).unwrap().to_str().unwrap().trim().to_string();
+        assert_eq!(s(tags::PATIENT_ORIENTATION), "L\\H");
+        assert_eq!(Some(s(tags::LATERALITY)), img.laterality);
+        assert!(
+            obj.element(tags::IMAGE_LATERALITY).is_err(),
+            "no Image Laterality"
+        );
+        let side = if img.laterality.as_deref() == Some("R") {
+            "RIGHT"
+        } else {
+            "LEFT"
+        };
+        assert_eq!(s(tags::STUDY_DESCRIPTION), format!("{side} HAND PA"));
+        assert_eq!(s(tags::SERIES_DESCRIPTION), format!("{side} HAND PA"));
+        assert_eq!(s(tags::COLUMNS).parse::<u32>().unwrap(), img.width);
+    }
+}
+
+#[test]
+fn mixed_draws_each_convention() {
+    let o = with(
+        opts(12, 70),
+        phantom::Convention::Mixed,
+        phantom::Kind::Hand,
+    );
+    let a = phantom::annotate(&o).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for img in &a.images {
+        let c = img.convention.clone().unwrap();
+        let n = if c == "one-hand" { 10 } else { 20 };
+        assert_eq!(img.joints.len(), n, "{} {c}", img.file);
+        assert_eq!(img.laterality.as_deref() == Some("B"), n == 20);
+        *seen.entry(c).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    let many = phantom::annotate(&PhantomOptions { count: 300, ..o }).unwrap();
+    for c in ["two-hands-reading", "two-hands-acquired", "one-hand"] {
+        let n = many
+            .images
+            .iter()
+            .filter(|i| i.convention.as_deref() == Some(c))
+            .count();
+        assert!((70..=130).contains(&n), "{c}: {n} of 300");
+    }
+}
+
+#[test]
+fn digitised_films_are_resampled_with_their_truth() {
+    use dicom_dictionary_std::tags;
+    use phantom::{Convention, Kind};
+    let base = with(opts(4, 80), Convention::OneHand, Kind::Hand);
+    let dig = PhantomOptions {
+        digitised: true,
+        ..base.clone()
+    };
+    let (a0, a1) = (
+        phantom::annotate(&base).unwrap(),
+        phantom::annotate(&dig).unwrap(),
+    );
+    for (i0, i1) in a0.images.iter().zip(&a1.images) {
+        let (s0, s1) = (i0.true_spacing_mm.unwrap(), i1.true_spacing_mm.unwrap());
+        assert!((0.08..=0.30).contains(&s1), "{s1}");
+        // The same film at another pitch: size and boxes scale by s0 / s1, boxes keep
+        // their size in millimetres.
+        let k = s0 / s1;
+        assert!(((i1.width as f64) - i0.width as f64 * k).abs() <= 1.0);
+        assert!(((i1.height as f64) - i0.height as f64 * k).abs() <= 1.0);
+        for (j0, j1) in i0.joints.iter().zip(&i1.joints) {
+            let (mm0, mm1) = (j0.bbox.width() as f64 * s0, j1.bbox.width() as f64 * s1);
+            assert!((mm1 / mm0 - 1.0).abs() < 0.05, "{} {mm0} {mm1}", j0.joint);
+            let (c0, c1) = (j0.bbox.centre(), j1.bbox.centre());
+            assert!((c1.0 as f64 - c0.0 as f64 * k).abs() < 0.5);
+        }
+    }
+    // --no-spacing changes the tags only.
+    let tmp = tempfile::tempdir().unwrap();
+    let (d1, d2) = (tmp.path().join("with"), tmp.path().join("without"));
+    let n1 = phantom::generate(
+        &PhantomOptions {
+            count: 2,
+            ..dig.clone()
+        },
+        &d1,
+    )
+    .unwrap();
+    let n2 = phantom::generate(
+        &PhantomOptions {
+            count: 2,
+            no_spacing: true,
+            ..dig
+        },
+        &d2,
+    )
+    .unwrap();
+    assert_eq!(
+        n1, n2,
+        "same ground truth with and without the spacing tags"
+    );
+    for img in &n1.images {
+        let o1 = dicom_object::open_file(d1.join(&img.file)).unwrap();
+        let o2 = dicom_object::open_file(d2.join(&img.file)).unwrap();
+        let sp: Vec<f64> = o1
+            .element(tags::PIXEL_SPACING)
+            .unwrap()
+            .to_multi_float64()
+            .unwrap();
+        assert!((sp[0] - img.true_spacing_mm.unwrap()).abs() < 1e-5);
+        assert!(o1.element(tags::IMAGER_PIXEL_SPACING).is_ok());
+        assert!(o2.element(tags::PIXEL_SPACING).is_err());
+        assert!(o2.element(tags::IMAGER_PIXEL_SPACING).is_err());
+        let bits = |o: &dicom_object::DefaultDicomObject| {
+            o.element(tags::BITS_STORED)
+                .unwrap()
+                .to_int::<u16>()
+                .unwrap()
+        };
+        assert_eq!((bits(&o1), bits(&o2)), (8, 8));
+        let px = |o: &dicom_object::DefaultDicomObject| {
+            o.element(tags::PIXEL_DATA)
+                .unwrap()
+                .to_bytes()
+                .unwrap()
+                .to_vec()
+        };
+        let (p1, p2) = (px(&o1), px(&o2));
+        assert!(p1 == p2, "the same pixels");
+        let values: Vec<u16> = p1
+            .chunks(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        assert!(values.iter().all(|&v| v <= 255) && values.iter().any(|&v| v > 200));
+    }
+}
+
+#[test]
+fn refused_kinds_have_content_and_no_joints() {
+    use dicom_dictionary_std::tags;
+    use phantom::{Convention, Kind};
+    let tmp = tempfile::tempdir().unwrap();
+    for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Hand) {
+        let o = with(opts(1, 90), Convention::TwoHandsReading, kind);
+        let dir = tmp.path().join(kind.as_str());
+        let ann = phantom::generate(&o, &dir).unwrap();
+        let img = &ann.images[0];
+        assert!(img.joints.is_empty(), "{kind}");
+        assert!(!img.assessable, "{kind}");
+        assert_eq!(img.kind.as_deref(), Some(kind.as_str()));
+        assert_eq!(img.convention.as_deref(), Some("one-hand"));
+        let text = std::fs::read_to_string(dir.join("annotations.json")).unwrap();
+        assert!(text.contains("\"assessable\": false"), "{kind}");
+        // Not blank: the film has structure (anatomy or at least the field's edge).
+        let p = phantom::render_one(&o, 0).unwrap();
+        let v = p.radiograph().pixels;
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / v.len() as f32).sqrt();
+        assert!(
+            v.len() > 500_000 && sd > 0.03,
+            "{kind}: {} px, sd {sd}",
+            v.len()
+        );
+        if kind == Kind::Rotated {
+            assert!(
+                p.width > p.height,
+                "a turned one-hand film lies on its side"
+            );
+        }
+        // Written as a one-hand PA film, so only the pixels can tell.
+        let obj = dicom_object::open_file(dir.join(&img.file)).unwrap();
+        let s = |t| obj.element(t).unwrap().to_str().unwrap().trim().to_string();
+        assert_eq!(s(tags::BODY_PART_EXAMINED), "HAND");
+        assert_eq!(s(tags::VIEW_POSITION), "PA");
+        assert_eq!(s(tags::PATIENT_ORIENTATION), "L\\H");
+        assert_eq!(Some(s(tags::LATERALITY)), img.laterality);
+    }
+}
+
+#[test]
+fn new_conventions_and_kinds_are_deterministic() {
+    use phantom::{Convention, Kind};
+    let tmp = tempfile::tempdir().unwrap();
+    for (k, o) in [
+        with(opts(2, 95), Convention::OneHand, Kind::Hand),
+        PhantomOptions {
+            digitised: true,
+            ..with(opts(1, 95), Convention::OneHand, Kind::Chest)
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (a, b) = (
+            tmp.path().join(format!("{k}a")),
+            tmp.path().join(format!("{k}b")),
+        );
+        let ann = phantom::generate(&o, &a).unwrap();
+        phantom::generate(&o, &b).unwrap();
+        for (x, y) in files(&a).iter().zip(&files(&b)) {
+            assert!(x.1 == y.1, "{} differs between two runs", x.0);
+        }
+        assert_eq!(phantom::annotate(&o).unwrap(), ann);
+    }
+}
+
+#[test]
+fn dciodvfy_accepts_the_new_conventions_and_kinds() {
+    use phantom::{Convention, Kind};
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        with(opts(2, 100), Convention::OneHand, Kind::Hand),
+        with(opts(1, 100), Convention::TwoHandsAcquired, Kind::Hand),
+        PhantomOptions {
+            digitised: true,
+            no_spacing: true,
+            ..with(opts(1, 100), Convention::OneHand, Kind::Hand)
+        },
+        with(opts(1, 100), Convention::OneHand, Kind::Foot),
+    ];
+    for (k, o) in cases.iter().enumerate() {
+        let dir = tmp.path().join(format!("{k}"));
+        let ann = phantom::generate(o, &dir).unwrap();
+        for img in &ann.images {
+            let report = dciodvfy(&dir.join(&img.file));
+            let bad: Vec<&str> = report
+                .lines()
+                .filter(|l| l.contains("Error") || l.contains("Warning"))
+                .collect();
+            assert!(
+                bad.is_empty(),
+                "dciodvfy on case {k} {}:\n{report}",
+                img.file
+            );
+        }
+    }
 }
 
 fn condition(name: &str) -> phantom::Condition {
@@ -801,4 +1181,128 @@ fn doc_pictures() {
         );
     }
     sheet.save(&dir.join("phantom-variety.png"));
+}
+
+/// A contact sheet of films, each shrunk to at most `tile_h` rows, with their ground-truth
+/// boxes (right-hand joints red, left-hand blue) and a caption.
+fn contact_sheet(films: &[(String, phantom::Phantom)], tile_h: usize, per_row: usize) -> Sheet {
+    let downs: Vec<usize> = films
+        .iter()
+        .map(|(_, p)| {
+            (p.height as usize)
+                .div_ceil(tile_h)
+                .max((p.width as usize).div_ceil(tile_h * 3 / 2))
+        })
+        .collect();
+    let sizes: Vec<(usize, usize)> = films
+        .iter()
+        .zip(&downs)
+        .map(|((_, p), d)| (p.width as usize / d, p.height as usize / d))
+        .collect();
+    let rows: Vec<&[(usize, usize)]> = sizes.chunks(per_row).collect();
+    let width = rows
+        .iter()
+        .map(|r| r.iter().map(|s| s.0 + 8).sum::<usize>() + 8)
+        .max()
+        .unwrap_or(8);
+    let height = rows
+        .iter()
+        .map(|r| r.iter().map(|s| s.1).max().unwrap_or(0) + 24)
+        .sum::<usize>()
+        + 8;
+    let mut sheet = Sheet::new(width, height);
+    let (mut x, mut y, mut row_h) = (8, 8, 0);
+    for (k, ((name, p), d)) in films.iter().zip(&downs).enumerate() {
+        if k > 0 && k % per_row == 0 {
+            x = 8;
+            y += row_h + 24;
+            row_h = 0;
+        }
+        let img = p.radiograph();
+        let (w, h) = sizes[k];
+        sheet.paste(&img, 0, 0, p.width as usize, p.height as usize, *d, (x, y));
+        for j in &p.annotation.joints {
+            let b = j.bbox;
+            let c = if j.joint.side == rajoints::pipeline::naming::Side::Right {
+                [235, 40, 40]
+            } else {
+                [40, 90, 235]
+            };
+            let m = |v: f32| (v / *d as f32) as usize;
+            sheet.rect(x + m(b.x0), y + m(b.y0), x + m(b.x1), y + m(b.y1), c);
+        }
+        sheet.text(x, y + h + 6, name, 1, [0, 0, 0]);
+        x += w + 8;
+        row_h = row_h.max(h);
+    }
+    sheet
+}
+
+/// The conventions and the refused kinds as contact sheets, docs/img/phantom-conventions.png
+/// and docs/img/phantom-refused.png (`cargo test --release --test phantom -- --ignored
+/// convention_pictures`).
+#[test]
+#[ignore]
+fn convention_pictures() {
+    let dir = repo().join("docs/img");
+    std::fs::create_dir_all(&dir).unwrap();
+    let with = |convention, kind, digitised, seed, index| {
+        let o = PhantomOptions {
+            convention,
+            kind,
+            digitised,
+            ..opts(4, seed)
+        };
+        phantom::render_one(&o, index).unwrap()
+    };
+    use phantom::{Convention as C, Kind as K};
+    let mut films = vec![
+        (
+            "TWO-HANDS-READING".to_string(),
+            with(C::TwoHandsReading, K::Hand, false, 2, 0),
+        ),
+        (
+            "TWO-HANDS-ACQUIRED".to_string(),
+            with(C::TwoHandsAcquired, K::Hand, false, 2, 0),
+        ),
+    ];
+    for index in 0..4 {
+        let p = with(C::OneHand, K::Hand, false, 2, index);
+        let side = p.annotation.laterality.clone().unwrap_or_default();
+        films.push((format!("ONE-HAND {side}"), p));
+    }
+    let p = with(C::OneHand, K::Hand, true, 2, 1);
+    films.push((format!("DIGITISED {:.2} MM", p.pixel_spacing_mm), p));
+    contact_sheet(&films, 260, 4).save(&dir.join("phantom-conventions.png"));
+    let films: Vec<(String, phantom::Phantom)> = [
+        K::Lateral,
+        K::Oblique,
+        K::Foot,
+        K::Chest,
+        K::Empty,
+        K::Rotated,
+    ]
+    .into_iter()
+    .map(|k| (k.as_str().to_uppercase(), with(C::OneHand, k, false, 5, 0)))
+    .collect();
+    contact_sheet(&films, 260, 6).save(&dir.join("phantom-refused.png"));
+    if let Ok(spec) = std::env::var("PHANTOM_FULL") {
+        // Full-resolution PNGs to check the markers read right: "convention:kind:seed:index".
+        for item in spec.split(',') {
+            let v: Vec<&str> = item.split(':').collect();
+            let p = with(
+                v[0].parse().unwrap(),
+                v[1].parse().unwrap(),
+                false,
+                v[2].parse().unwrap(),
+                v[3].parse().unwrap(),
+            );
+            rajoints::render::png::write_gray(
+                &repo().join(format!("target/full-{}.png", item.replace(':', "-"))),
+                &p.radiograph(),
+                false,
+            )
+            .unwrap();
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! `rajoints phantom --out DIR --count N --seed S`: synthetic hand radiographs with ground
-//! truth (`DIR/images/<id>.dcm`, `DIR/annotations.json`).
+//! truth (`DIR/images/<id>.dcm`, `DIR/annotations.json`), hung in the conventions of real
+//! films, digitised, or of kinds the node must refuse (docs/phantom.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 use snafu::{ResultExt, Whatever};
 
-use rajoints::phantom::{self, PhantomOptions};
+use rajoints::phantom::{self, Convention, Kind, PhantomOptions};
 
 #[derive(Debug, Args)]
 pub struct PhantomArgs {
@@ -30,6 +31,22 @@ pub struct PhantomArgs {
     /// Store MONOCHROME1 (inverted) instead of MONOCHROME2.
     #[arg(long)]
     monochrome1: bool,
+    /// How films are hung: two-hands-reading (right hand on the image left),
+    /// two-hands-acquired (right hand on the image right), one-hand (one hand seen from
+    /// the dorsum, cropped), or mixed (each image one of the three).
+    #[arg(long, value_name = "C", default_value_t = Convention::TwoHandsReading)]
+    convention: Convention,
+    /// Resample each film to a spacing drawn in 0.08-0.30 mm and store 8 bits, as a
+    /// digitised clinic film.
+    #[arg(long)]
+    digitised: bool,
+    /// Write neither Pixel Spacing nor Imager Pixel Spacing.
+    #[arg(long)]
+    no_spacing: bool,
+    /// What the films show: hand, or a kind the node must refuse (lateral, oblique, foot,
+    /// chest, empty, rotated), written with the tags of a one-hand PA film.
+    #[arg(long, value_name = "K", default_value_t = Kind::Hand)]
+    kind: Kind,
 }
 
 pub fn run(args: PhantomArgs) -> Result<ExitCode, Whatever> {
@@ -40,6 +57,10 @@ pub fn run(args: PhantomArgs) -> Result<ExitCode, Whatever> {
         ankylosis_rate: args.ankylosis_rate.unwrap_or(d.ankylosis_rate),
         subluxation_rate: args.subluxation_rate.unwrap_or(d.subluxation_rate),
         monochrome1: args.monochrome1,
+        convention: args.convention,
+        digitised: args.digitised,
+        no_spacing: args.no_spacing,
+        kind: args.kind,
     };
     for (name, p) in [
         ("--ankylosis-rate", opts.ankylosis_rate),

@@ -229,6 +229,11 @@ mod tests {
             width: 100,
             height: 100,
             annotator: "test".into(),
+            convention: None,
+            laterality: None,
+            kind: None,
+            assessable: true,
+            true_spacing_mm: None,
             joints: ids
                 .iter()
                 .enumerate()

@@ -301,6 +301,11 @@ mod tests {
             width: 100,
             height: 20,
             annotator: "test".into(),
+            convention: None,
+            laterality: None,
+            kind: None,
+            assessable: true,
+            true_spacing_mm: None,
             joints: vec![
                 j("R-MCP2", 0.0, true, Some(false)),
                 j("R-MCP3", 20.0, false, Some(true)),

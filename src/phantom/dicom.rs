@@ -14,14 +14,20 @@ use snafu::ResultExt;
 
 use super::patient::Patient;
 use super::{Error, WriteDicomSnafu};
+use crate::pipeline::naming::Side;
 
-/// Patient Orientation (0020,0020) of the films: rows run from the patient's right hand to
-/// the left hand ("L"), columns from the fingertips down towards the wrist ("F" as the
-/// film is displayed: hands raised, fingers up, seen from behind the dorsum). The decoder
-/// reads "L" as the usual, unmirrored display. PS3.17 Annex A labels extremity directions
-/// in the anatomical position instead (thumb of the right hand = "R", fingertips = "F"),
-/// which would make this "R\H"; docs/phantom.md explains the choice.
+/// Patient Orientation (0020,0020) of two-hand films hung for reading (the right hand on
+/// the image left, fingers up, each hand seen from its palm side). PS3.17 Annex A labels
+/// a hand's directions in the anatomical position, whatever its posture: the thumb side
+/// of the right hand is "R", of the left hand "L", the wrist "H", the fingertips "F". Rows
+/// here run towards the right hand's thumb ("R") and columns from the fingertips to the
+/// wrist ("H").
 pub const PATIENT_ORIENTATION: &str = "R\\H";
+
+/// Patient Orientation of films seen from the dorsum, fingers up (one-hand films and
+/// two-hand films as acquired): rows run from the right hand's thumb away from it, i.e.
+/// towards the thumb side of a left hand ("L"); columns to the wrist ("H").
+pub const PATIENT_ORIENTATION_DORSAL: &str = "L\\H";
 
 /// A UID under the 2.25 root (ITU-T X.667: the decimal form of a UUID). The 128 bits come
 /// from SHA-256 of the seed and the path, with the version (8, custom) and variant bits of
@@ -73,10 +79,16 @@ pub struct Identity<'a> {
     pub timepoint: usize,
     pub patient_id: String,
     pub sop_instance_uid: String,
-    pub spacing: f64,
+    /// Pixel Spacing and Imager Pixel Spacing; `None` writes neither.
+    pub spacing: Option<f64>,
     pub kvp: f64,
     pub monochrome1: bool,
     pub burned_in_label: bool,
+    /// 10, or 8 for digitised films.
+    pub bits_stored: u16,
+    /// The hand of a one-hand film; `None` for both hands.
+    pub side: Option<Side>,
+    pub patient_orientation: &'static str,
 }
 
 /// Patient ID of patient `index` (0-based).
@@ -149,7 +161,12 @@ pub fn dataset(id: &Identity, columns: u16, rows: u16, stored: Vec<u16>) -> InMe
         VR::SH,
         &format!("PH{:06}{}", p.index + 1, tp),
     );
-    put_str(&mut o, tags::STUDY_DESCRIPTION, VR::LO, "BOTH HANDS PA");
+    let (study, series) = match id.side {
+        None => ("BOTH HANDS PA", "HANDS PA"),
+        Some(Side::Right) => ("RIGHT HAND PA", "RIGHT HAND PA"),
+        Some(Side::Left) => ("LEFT HAND PA", "LEFT HAND PA"),
+    };
+    put_str(&mut o, tags::STUDY_DESCRIPTION, VR::LO, study);
     let age = (p.study_days[tp.min(1)] - p.birth_days) / 365;
     put_str(
         &mut o,
@@ -163,12 +180,16 @@ pub fn dataset(id: &Identity, columns: u16, rows: u16, stored: Vec<u16>) -> InMe
     put_str(&mut o, tags::SERIES_NUMBER, VR::IS, "1");
     put_str(&mut o, tags::SERIES_DATE, VR::DA, &date);
     put_str(&mut o, tags::SERIES_TIME, VR::TM, &time);
-    put_str(&mut o, tags::SERIES_DESCRIPTION, VR::LO, "HANDS PA");
+    put_str(&mut o, tags::SERIES_DESCRIPTION, VR::LO, series);
     put_str(&mut o, tags::BODY_PART_EXAMINED, VR::CS, "HAND");
     // A paired body part needs Laterality (0020,0060) unless Image Laterality is present;
     // Laterality only knows R and L, Image Laterality also B for both (PS3.3 C.7.3.1,
-    // C.7.6.1).
-    put_str(&mut o, tags::IMAGE_LATERALITY, VR::CS, "B");
+    // C.7.6.1). A file carries one of them: dciodvfy rejects both.
+    match id.side {
+        None => put_str(&mut o, tags::IMAGE_LATERALITY, VR::CS, "B"),
+        Some(Side::Right) => put_str(&mut o, tags::LATERALITY, VR::CS, "R"),
+        Some(Side::Left) => put_str(&mut o, tags::LATERALITY, VR::CS, "L"),
+    }
     put_str(&mut o, tags::VIEW_POSITION, VR::CS, "PA");
     // General Equipment (C.7.5.1).
     put_str(&mut o, tags::MANUFACTURER, VR::LO, "rajoints");
@@ -190,7 +211,7 @@ pub fn dataset(id: &Identity, columns: u16, rows: u16, stored: Vec<u16>) -> InMe
         &mut o,
         tags::PATIENT_ORIENTATION,
         VR::CS,
-        PATIENT_ORIENTATION,
+        id.patient_orientation,
     );
     put_str(&mut o, tags::CONTENT_DATE, VR::DA, &date);
     put_str(&mut o, tags::CONTENT_TIME, VR::TM, &time);
@@ -202,14 +223,16 @@ pub fn dataset(id: &Identity, columns: u16, rows: u16, stored: Vec<u16>) -> InMe
     );
     put_str(&mut o, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
     put_str(&mut o, tags::KVP, VR::DS, &ds(id.kvp));
-    let sp = ds(id.spacing);
-    put_str(
-        &mut o,
-        tags::IMAGER_PIXEL_SPACING,
-        VR::DS,
-        &format!("{sp}\\{sp}"),
-    );
-    put_str(&mut o, tags::PIXEL_SPACING, VR::DS, &format!("{sp}\\{sp}"));
+    if let Some(sp) = id.spacing {
+        let sp = ds(sp);
+        put_str(
+            &mut o,
+            tags::IMAGER_PIXEL_SPACING,
+            VR::DS,
+            &format!("{sp}\\{sp}"),
+        );
+        put_str(&mut o, tags::PIXEL_SPACING, VR::DS, &format!("{sp}\\{sp}"));
+    }
     // Image Pixel (C.7.6.3).
     put_u16(&mut o, tags::SAMPLES_PER_PIXEL, 1);
     put_str(
@@ -225,12 +248,18 @@ pub fn dataset(id: &Identity, columns: u16, rows: u16, stored: Vec<u16>) -> InMe
     put_u16(&mut o, tags::ROWS, rows);
     put_u16(&mut o, tags::COLUMNS, columns);
     put_u16(&mut o, tags::BITS_ALLOCATED, 16);
-    put_u16(&mut o, tags::BITS_STORED, 10);
-    put_u16(&mut o, tags::HIGH_BIT, 9);
+    put_u16(&mut o, tags::BITS_STORED, id.bits_stored);
+    put_u16(&mut o, tags::HIGH_BIT, id.bits_stored - 1);
     put_u16(&mut o, tags::PIXEL_REPRESENTATION, 0);
     // VOI LUT (C.11.2): the stored values are already for presentation.
-    put_str(&mut o, tags::WINDOW_CENTER, VR::DS, "512");
-    put_str(&mut o, tags::WINDOW_WIDTH, VR::DS, "1024");
+    let levels = 1u32 << id.bits_stored;
+    put_str(
+        &mut o,
+        tags::WINDOW_CENTER,
+        VR::DS,
+        &(levels / 2).to_string(),
+    );
+    put_str(&mut o, tags::WINDOW_WIDTH, VR::DS, &levels.to_string());
     o.put(DataElement::new(
         tags::PIXEL_DATA,
         VR::OW,

@@ -21,6 +21,8 @@
 
 mod dicom;
 mod film;
+mod frame;
+mod kinds;
 mod math;
 mod patient;
 mod raster;
@@ -37,9 +39,137 @@ use crate::annotations::{AnnotatedImage, AnnotatedJoint, Annotations, FORMAT};
 use crate::image::Radiograph;
 use crate::pipeline::bbox::BBox;
 use crate::pipeline::laterality::FilmAttributes;
-use crate::pipeline::naming::JointId;
+use crate::pipeline::naming::{JointId, Side};
 
+pub use frame::Turn;
 pub use scene::Condition;
+
+/// How a hand film is hung (real-films.md, "Display conventions"; docs/phantom.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Convention {
+    /// Both hands, flipped for reading: the right hand on the image left, thumbs towards
+    /// the middle.
+    #[default]
+    TwoHandsReading,
+    /// Both hands as acquired, seen from the tube: the right hand on the image right.
+    TwoHandsAcquired,
+    /// One hand per film, fingers up, seen from the dorsum (a right hand's thumb on the
+    /// image left), cropped from a two-hand exposure.
+    OneHand,
+    /// Each image one of the three above, drawn from the seed.
+    Mixed,
+}
+
+impl Convention {
+    pub const ALL: [Convention; 4] = [
+        Convention::TwoHandsReading,
+        Convention::TwoHandsAcquired,
+        Convention::OneHand,
+        Convention::Mixed,
+    ];
+
+    /// The name of the CLI flag's value and of the annotation's `convention` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Convention::TwoHandsReading => "two-hands-reading",
+            Convention::TwoHandsAcquired => "two-hands-acquired",
+            Convention::OneHand => "one-hand",
+            Convention::Mixed => "mixed",
+        }
+    }
+}
+
+/// What a film shows. Anything but `Hand` is a film the node must refuse; all are written
+/// with the tags of a one-hand PA film, so only the pixels tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// A PA hand (the convention decides the hanging).
+    #[default]
+    Hand,
+    /// A lateral hand: the fingers superimposed in one narrow band.
+    Lateral,
+    /// A hand turned about 45 degrees: the rays partly overlapping.
+    Oblique,
+    /// A dorsoplantar foot.
+    Foot,
+    /// A PA chest.
+    Chest,
+    /// An exposed field with no anatomy.
+    Empty,
+    /// A one-hand film turned by 90 degrees (fingers to the left or right).
+    Rotated,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Hand,
+        Kind::Lateral,
+        Kind::Oblique,
+        Kind::Foot,
+        Kind::Chest,
+        Kind::Empty,
+        Kind::Rotated,
+    ];
+
+    /// The name of the CLI flag's value and of the annotation's `kind` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Hand => "hand",
+            Kind::Lateral => "lateral",
+            Kind::Oblique => "oblique",
+            Kind::Foot => "foot",
+            Kind::Chest => "chest",
+            Kind::Empty => "empty",
+            Kind::Rotated => "rotated",
+        }
+    }
+
+    /// Whether the node should analyse such a film.
+    pub fn assessable(self) -> bool {
+        self == Kind::Hand
+    }
+}
+
+macro_rules! parse_by_name {
+    ($t:ty, $what:literal) => {
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                <$t>::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = <$t>::ALL.iter().map(|v| v.as_str()).collect();
+                        format!("unknown {} `{s}` (one of {})", $what, names.join(", "))
+                    })
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+parse_by_name!(Convention, "convention");
+parse_by_name!(Kind, "film kind");
+
+/// Range of the effective pixel spacing of digitised films (mm), drawn uniformly.
+pub const DIGITISED_SPACING_MM: (f64, f64) = (0.08, 0.30);
+
+/// What one image of a dataset is, as drawn from the seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Format {
+    /// The hanging used (never `Mixed`; `OneHand` for every kind but `Hand`).
+    pub convention: Convention,
+    /// The hand of a one-hand film (and the side a refused film claims); `None` for both.
+    pub side: Option<Side>,
+    pub kind: Kind,
+    pub turn: Turn,
+    /// The effective pixel spacing of a digitised film.
+    pub digitised_mm: Option<f64>,
+}
 
 /// The paper's prevalence of ankylosis: 157 of 5200 joints (260 images x 20 joints).
 pub const ANKYLOSIS_RATE: f64 = 157.0 / 5200.0;
@@ -66,6 +196,15 @@ pub struct PhantomOptions {
     pub subluxation_rate: f64,
     /// Store MONOCHROME1 (inverted values) instead of MONOCHROME2.
     pub monochrome1: bool,
+    /// How hand films are hung.
+    pub convention: Convention,
+    /// Resample each film to a spacing drawn in [`DIGITISED_SPACING_MM`] and store 8 bits,
+    /// as a digitised clinic film.
+    pub digitised: bool,
+    /// Write neither Pixel Spacing nor Imager Pixel Spacing (pixels unchanged).
+    pub no_spacing: bool,
+    /// What the films show (`Hand`, or a kind the node must refuse).
+    pub kind: Kind,
 }
 
 impl Default for PhantomOptions {
@@ -76,6 +215,10 @@ impl Default for PhantomOptions {
             ankylosis_rate: ANKYLOSIS_RATE,
             subluxation_rate: SUBLUXATION_RATE,
             monochrome1: false,
+            convention: Convention::default(),
+            digitised: false,
+            no_spacing: false,
+            kind: Kind::default(),
         }
     }
 }
@@ -130,19 +273,29 @@ pub struct Phantom {
     pub stored: Vec<u16>,
     pub width: u32,
     pub height: u32,
+    /// The true pixel spacing (the digitiser's when digitised), whether or not the file
+    /// carries it.
     pub pixel_spacing_mm: f64,
+    /// Whether the file carries Pixel Spacing and Imager Pixel Spacing.
+    pub spacing_in_file: bool,
+    /// 10, or 8 when digitised.
+    pub bits_stored: u16,
     pub monochrome1: bool,
     pub joints: Vec<JointGeometry>,
+    pub format: Format,
+    /// Whether a text label is burned into the pixels.
+    pub burned_in_label: bool,
 }
 
 impl Phantom {
     /// The image in display space (bone bright), as the decoder would give it.
     pub fn radiograph(&self) -> Radiograph {
+        let max = ((1u32 << self.bits_stored) - 1) as f32;
         let pixels = self
             .stored
             .iter()
             .map(|&v| {
-                let v = f32::from(v) / 1023.0;
+                let v = f32::from(v) / max;
                 if self.monochrome1 { 1.0 - v } else { v }
             })
             .collect();
@@ -150,7 +303,9 @@ impl Phantom {
             width: self.width,
             height: self.height,
             pixels,
-            pixel_spacing_mm: Some((self.pixel_spacing_mm, self.pixel_spacing_mm)),
+            pixel_spacing_mm: self
+                .spacing_in_file
+                .then_some((self.pixel_spacing_mm, self.pixel_spacing_mm)),
             attributes: FilmAttributes::default(),
         }
     }
@@ -186,61 +341,191 @@ fn patient_of(opts: &PhantomOptions, p: usize) -> patient::Patient {
     )
 }
 
+/// What image `index` is: hanging, side, kind, turn and digitiser pitch. Every draw is
+/// made whatever the options, so that e.g. `--digitised` does not change the sides.
+fn format_of(opts: &PhantomOptions, index: usize) -> Format {
+    let (p, tp) = (index / 2, index % 2);
+    let mut rng = rng::Rng::new(rng::derive(
+        opts.seed,
+        &[rng::tag::FORMAT, p as u64, tp as u64],
+    ));
+    let pick = rng.below(3);
+    let right = rng.chance(0.5);
+    let clockwise = rng.chance(0.5);
+    let (lo, hi) = DIGITISED_SPACING_MM;
+    let digitised = rng.range(lo, hi);
+    let convention = match (opts.kind, opts.convention) {
+        (Kind::Hand, Convention::Mixed) => [
+            Convention::TwoHandsReading,
+            Convention::TwoHandsAcquired,
+            Convention::OneHand,
+        ][pick],
+        (Kind::Hand, c) => c,
+        _ => Convention::OneHand,
+    };
+    let side =
+        (convention == Convention::OneHand).then_some(if right { Side::Right } else { Side::Left });
+    Format {
+        convention,
+        side,
+        kind: opts.kind,
+        turn: match (opts.kind, clockwise) {
+            (Kind::Rotated, true) => Turn::Clockwise,
+            (Kind::Rotated, false) => Turn::Counter,
+            _ => Turn::None,
+        },
+        digitised_mm: opts.digitised.then_some(digitised),
+    }
+}
+
+/// An image's scene, how it is framed, and its ground truth, without pixels.
+struct Plan {
+    scene: scene::Scene,
+    frame: frame::Frame,
+    format: Format,
+    annotation: AnnotatedImage,
+    joints: Vec<JointGeometry>,
+    /// Whether the site's text label survives the framing.
+    label_kept: bool,
+}
+
 /// The scene and the annotation of image `index`, without pixels.
-fn plan(
-    opts: &PhantomOptions,
-    index: usize,
-    overrides: scene::Overrides,
-) -> (patient::Patient, scene::Scene, AnnotatedImage) {
+fn plan(opts: &PhantomOptions, index: usize, overrides: scene::Overrides) -> Plan {
     let (p, tp) = (index / 2, index % 2);
     let patient = patient_of(opts, p);
+    let format = format_of(opts, index);
     let mut rng = rng::Rng::new(rng::derive(
         opts.seed,
         &[rng::tag::IMAGE, p as u64, tp as u64],
     ));
-    let scene = scene::build(&patient, tp, &mut rng, overrides);
-    let (w, h) = (scene::WIDTH as f32, scene::HEIGHT as f32);
+    let side = format.side.unwrap_or(Side::Right);
+    let mut scene = match format.kind {
+        Kind::Hand | Kind::Rotated => scene::build(&patient, tp, &mut rng, overrides, 1.0),
+        // A lateral hand's rays fall within about a quarter of their PA spread; at 45
+        // degrees within about 0.6 (cos 45 degrees, plus the palm's curve).
+        Kind::Lateral => scene::build(&patient, tp, &mut rng, overrides, 0.25),
+        Kind::Oblique => scene::build(&patient, tp, &mut rng, overrides, 0.6),
+        Kind::Foot => kinds::foot(&patient, tp, &mut rng, side),
+        Kind::Chest => kinds::chest(&patient, tp, &mut rng, side),
+        Kind::Empty => kinds::empty(&patient, tp, &mut rng, side),
+    };
     let sp = scene.spacing;
+    let mut frame = frame::Frame::whole(scene.width, scene.height);
+    match (format.convention, scene.split) {
+        (Convention::TwoHandsAcquired, _) => frame.mirror = true,
+        (Convention::OneHand, Some(split)) => {
+            // The reading hanging shows each hand from its palm side; seen from the dorsum,
+            // a one-hand film is the crop mirrored.
+            let cut = ((split.parting() / sp).round() as usize).clamp(1, scene.width - 1);
+            if side == Side::Right {
+                frame.x1 = cut;
+            } else {
+                frame.x0 = cut;
+            }
+            frame.mirror = true;
+        }
+        _ => {}
+    }
+    frame.turn = format.turn;
+    if let Some(d) = format.digitised_mm {
+        frame.scale = sp / d;
+    }
+    // A mirrored film needs mirror-written lead letters to read right.
+    scene.mirror_glyphs = frame.mirror;
+    let label_kept = match &mut scene.label {
+        Some(l) => {
+            if let Some(s) = format.side {
+                let name = if s == Side::Right { "RIGHT" } else { "LEFT" };
+                for line in &mut l.lines {
+                    *line = line.replace("BOTH HANDS", &format!("{name} HAND"));
+                }
+            }
+            let w = label_size(l).0;
+            l.at[0] >= frame.x0 && l.at[0] + w <= frame.x1
+        }
+        None => true,
+    };
+    let (w, h) = frame.size();
     let round = |v: f64| ((v * 100.0).round() / 100.0) as f32;
-    let joints = scene
-        .joints
+    let shown: Vec<&scene::JointTruth> = if format.kind == Kind::Hand {
+        scene
+            .joints
+            .iter()
+            .filter(|j| format.side.is_none_or(|s| j.id.side == s))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let joints = shown
         .iter()
         .map(|j| {
             let (cx, cy, half) = (j.centre[0] / sp, j.centre[1] / sp, j.side / sp / 2.0);
+            let r = frame.rect([cx - half, cy - half, cx + half, cy + half]);
             AnnotatedJoint {
                 joint: j.id,
-                bbox: BBox::new(
-                    round(cx - half),
-                    round(cy - half),
-                    round(cx + half),
-                    round(cy + half),
-                )
-                .clamp_to(w, h),
+                bbox: BBox::new(round(r[0]), round(r[1]), round(r[2]), round(r[3]))
+                    .clamp_to(w as f32, h as f32),
                 ankylosis: j.ankylosis,
                 subluxation: j.subluxation,
             }
         })
         .collect();
-    let image = AnnotatedImage {
+    let geometry = shown
+        .iter()
+        .map(|j| {
+            let c = frame.point((j.centre[0] / sp, j.centre[1] / sp));
+            let a = frame.vec((j.axis[0], j.axis[1]));
+            JointGeometry {
+                id: j.id,
+                centre: (c.0 as f32, c.1 as f32),
+                axis: (a.0 as f32, a.1 as f32),
+                gap: (j.gap / sp * frame.scale) as f32,
+                conditions: j.conditions.clone(),
+            }
+        })
+        .collect();
+    let annotation = AnnotatedImage {
         file: format!("images/{}", file_name(index)),
         sop_instance_uid: dicom::sop_instance_uid(opts.seed, p, tp),
         patient_id: dicom::patient_id(p),
         timepoint: tp as u32,
-        width: scene::WIDTH as u32,
-        height: scene::HEIGHT as u32,
+        width: w as u32,
+        height: h as u32,
         annotator: annotator(),
         joints,
+        convention: Some(format.convention.as_str().to_string()),
+        laterality: Some(
+            match format.side {
+                None => "B",
+                Some(Side::Right) => "R",
+                Some(Side::Left) => "L",
+            }
+            .to_string(),
+        ),
+        kind: (format.kind != Kind::Hand).then(|| format.kind.as_str().to_string()),
+        assessable: format.kind.assessable(),
+        true_spacing_mm: Some(format.digitised_mm.unwrap_or(sp)),
     };
-    (patient, scene, image)
+    Plan {
+        scene,
+        frame,
+        format,
+        annotation,
+        joints: geometry,
+        label_kept,
+    }
 }
 
-/// The ground truth of every image, without rendering (fast: geometry only). Equal to
-/// what [`generate`] writes.
+/// The ground truth of every image, without rendering (fast: geometry only, whatever the
+/// convention, kind or digitising: the framing and the digitiser's pitch are drawn before
+/// any pixel). Equal to what [`generate`] writes.
 pub fn annotate(opts: &PhantomOptions) -> Result<Annotations, Error> {
     check(opts)?;
     Ok(Annotations {
         format: FORMAT.to_string(),
-        images: (0..opts.count).map(|i| plan(opts, i, &[]).2).collect(),
+        images: (0..opts.count)
+            .map(|i| plan(opts, i, &[]).annotation)
+            .collect(),
     })
 }
 
@@ -257,48 +542,62 @@ pub fn render_with(
     overrides: &[(JointId, Condition)],
 ) -> Result<Phantom, Error> {
     check(opts)?;
-    let (patient, scene, annotation) = plan(opts, index, overrides);
+    let plan = plan(opts, index, overrides);
     let (p, tp) = (index / 2, index % 2);
     let mut rng = rng::Rng::new(rng::derive(
         opts.seed,
         &[rng::tag::PIXELS, p as u64, tp as u64],
     ));
-    let display = render_scene(&scene, &mut rng);
-    let stored = display
+    let scene = &plan.scene;
+    let fr = plan.frame;
+    let display = render_scene(scene, &mut rng);
+    let mut img = fr.crop(&display, scene.width);
+    drop(display);
+    if let (Some(l), true) = (&scene.label, plan.label_kept) {
+        // The label is printed on the image as shown: never mirror-written.
+        let lw = label_size(l).0;
+        let x = if fr.mirror {
+            fr.x1 - l.at[0] - lw
+        } else {
+            l.at[0] - fr.x0
+        };
+        let l = scene::TextLabel {
+            at: [x, l.at[1]],
+            ..l.clone()
+        };
+        burn_label(&mut img, fr.x1 - fr.x0, fr.rows, &l);
+    }
+    let img = fr.resample(fr.turn_image(img));
+    let (w, h) = fr.size();
+    let bits: u16 = if opts.digitised { 8 } else { 10 };
+    let max = ((1u32 << bits) - 1) as f32;
+    let stored = img
         .iter()
         .map(|&v| {
             // Display values are already clamped to [0, 1]; +0.5 and truncation round.
-            let s = (v.clamp(0.0, 1.0) * 1023.0 + 0.5) as u16;
-            if opts.monochrome1 { 1023 - s } else { s }
+            let s = (v.clamp(0.0, 1.0) * max + 0.5) as u16;
+            if opts.monochrome1 { max as u16 - s } else { s }
         })
         .collect();
-    let sp = scene.spacing;
-    let joints = scene
-        .joints
-        .iter()
-        .map(|j| JointGeometry {
-            id: j.id,
-            centre: ((j.centre[0] / sp) as f32, (j.centre[1] / sp) as f32),
-            axis: (j.axis[0] as f32, j.axis[1] as f32),
-            gap: (j.gap / sp) as f32,
-            conditions: j.conditions.clone(),
-        })
-        .collect();
-    let _ = patient;
+    let site_label = patient_of(opts, p).sites[tp].label;
     Ok(Phantom {
-        annotation,
+        annotation: plan.annotation,
         stored,
-        width: scene::WIDTH as u32,
-        height: scene::HEIGHT as u32,
-        pixel_spacing_mm: sp,
+        width: w as u32,
+        height: h as u32,
+        pixel_spacing_mm: plan.format.digitised_mm.unwrap_or(scene.spacing),
+        spacing_in_file: !opts.no_spacing,
+        bits_stored: bits,
         monochrome1: opts.monochrome1,
-        joints,
+        joints: plan.joints,
+        format: plan.format,
+        burned_in_label: site_label && plan.label_kept && scene.split.is_some(),
     })
 }
 
 /// Attenuation, film and processing: display values in [0, 1].
 fn render_scene(s: &scene::Scene, rng: &mut rng::Rng) -> Vec<f32> {
-    let mut canvas = raster::Canvas::new(scene::WIDTH, scene::HEIGHT, s.spacing);
+    let mut canvas = raster::Canvas::new(s.width, s.height, s.spacing);
     soft::draw(&mut canvas, &s.tissue, s.materials.soft);
     for b in &s.bones {
         raster::draw_bone(&mut canvas, b, s.materials);
@@ -312,6 +611,9 @@ fn render_scene(s: &scene::Scene, rng: &mut rng::Rng) -> Vec<f32> {
     for r in &s.rods {
         raster::draw_rod(&mut canvas, r);
     }
+    for t in &s.tubes {
+        raster::draw_tube(&mut canvas, t);
+    }
     for sl in &s.slabs {
         raster::draw_slab(&mut canvas, sl);
     }
@@ -319,20 +621,30 @@ fn render_scene(s: &scene::Scene, rng: &mut rng::Rng) -> Vec<f32> {
         raster::draw_ring(&mut canvas, r);
     }
     for &(at, h, ch) in &s.glyphs {
-        raster::draw_glyph(&mut canvas, at, h, ch, 1.5, raster::mu::LEAD);
+        raster::draw_glyph(
+            &mut canvas,
+            at,
+            h,
+            ch,
+            1.5,
+            raster::mu::LEAD,
+            s.mirror_glyphs,
+        );
     }
     film::expose(&mut canvas, &s.exposure, rng);
-    if let Some(label) = &s.label {
-        burn_label(&mut canvas.a, canvas.width, canvas.height, label);
-    }
     canvas.a
+}
+
+/// Size of a printed label's box in pixels (columns, rows).
+fn label_size(l: &scene::TextLabel) -> (usize, usize) {
+    let cols = l.lines.iter().map(|s| s.len()).max().unwrap_or(0);
+    ((cols * 6 + 4) * l.scale, (l.lines.len() * 9 + 2) * l.scale)
 }
 
 /// A printed label: a filled box with text, in display values.
 fn burn_label(img: &mut [f32], w: usize, h: usize, l: &scene::TextLabel) {
     let sc = l.scale;
-    let cols = l.lines.iter().map(|s| s.len()).max().unwrap_or(0);
-    let (bw, bh) = ((cols * 6 + 4) * sc, (l.lines.len() * 9 + 2) * sc);
+    let (bw, bh) = label_size(l);
     let (bg, fg) = if l.inverse {
         (0.02, 0.98)
     } else {
@@ -422,16 +734,25 @@ fn write_image(opts: &PhantomOptions, index: usize, dir: &Path) -> Result<Annota
     let phantom = render_one(opts, index)?;
     let patient = patient_of(opts, p);
     let site = &patient.sites[tp];
+    let f = phantom.format;
     let id = dicom::Identity {
         seed: opts.seed,
         patient: &patient,
         timepoint: tp,
         patient_id: phantom.annotation.patient_id.clone(),
         sop_instance_uid: phantom.annotation.sop_instance_uid.clone(),
-        spacing: phantom.pixel_spacing_mm,
+        spacing: phantom.spacing_in_file.then_some(phantom.pixel_spacing_mm),
         kvp: (50.0 + (1.15 - site.bone_contrast as f64) * 40.0).round(),
         monochrome1: opts.monochrome1,
-        burned_in_label: site.label,
+        burned_in_label: phantom.burned_in_label,
+        bits_stored: phantom.bits_stored,
+        side: f.side,
+        // Fingers up, seen from the dorsum unless hung for reading (PS3.17 Annex A).
+        patient_orientation: if f.convention == Convention::TwoHandsReading {
+            dicom::PATIENT_ORIENTATION
+        } else {
+            dicom::PATIENT_ORIENTATION_DORSAL
+        },
     };
     let ds = dicom::dataset(
         &id,

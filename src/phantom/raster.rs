@@ -690,6 +690,66 @@ pub fn draw_rod(canvas: &mut Canvas, rod: &Rod) {
     });
 }
 
+/// A hollow tube of bone along a polyline (a rib): cortex between `radius` and `inner`,
+/// seen side-on, with no seams where its pieces meet (each ray takes its distance to the
+/// nearest piece).
+#[derive(Debug, Clone)]
+pub struct Tube {
+    pub points: Vec<[f64; 2]>,
+    pub radius: f64,
+    pub inner: f64,
+    /// Depth over width of the cross-section (a flat rib is thinner than it is wide).
+    pub depth: f64,
+    pub mu: f32,
+}
+
+pub fn draw_tube(canvas: &mut Canvas, t: &Tube) {
+    let Some(first) = t.points.first() else {
+        return;
+    };
+    let mut b = [first[0], first[1], first[0], first[1]];
+    for p in &t.points {
+        b = [
+            b[0].min(p[0]),
+            b[1].min(p[1]),
+            b[2].max(p[0]),
+            b[3].max(p[1]),
+        ];
+    }
+    let r = t.radius;
+    let segs: Vec<[f32; 4]> = t
+        .points
+        .windows(2)
+        .map(|w| {
+            [
+                w[0][0] as f32,
+                w[0][1] as f32,
+                w[1][0] as f32,
+                w[1][1] as f32,
+            ]
+        })
+        .collect();
+    let (ro, ri, k) = (t.radius as f32, t.inner as f32, (t.depth as f32) * t.mu);
+    canvas.for_box(b[0] - r, b[1] - r, b[2] + r, b[3] + r, |x, y, acc| {
+        let mut d2 = f32::INFINITY;
+        for s in &segs {
+            let (dx, dy) = (s[2] - s[0], s[3] - s[1]);
+            let l2 = (dx * dx + dy * dy).max(1e-6);
+            let u = (((x - s[0]) * dx + (y - s[1]) * dy) / l2).clamp(0.0, 1.0);
+            let (ex, ey) = (x - s[0] - u * dx, y - s[1] - u * dy);
+            d2 = d2.min(ex * ex + ey * ey);
+        }
+        if d2 < ro * ro {
+            let inner = if d2 < ri * ri {
+                (ri * ri - d2).sqrt()
+            } else {
+                0.0
+            };
+            *acc += k * 2.0 * ((ro * ro - d2).sqrt() - inner);
+        }
+    });
+}
+
 /// A flat slab of uniform `thickness` over a rounded rectangle (a plate), minus round
 /// holes (where screws pass, drawn separately), with edges softened over 0.1 mm.
 #[derive(Debug, Clone)]
@@ -831,6 +891,7 @@ pub fn draw_glyph(
     ch: char,
     thickness: f64,
     mu: f32,
+    mirror: bool,
 ) {
     let rows = crate::render::font::glyph(ch);
     let cell = height / 7.0;
@@ -846,7 +907,12 @@ pub fn draw_glyph(
             let mut hits = 0;
             for sy in [-1.0f32, 0.0, 1.0] {
                 for sx in [-1.0f32, 0.0, 1.0] {
-                    let cx = ((x + sx * s / 3.0 - ox) / cellf).floor();
+                    let mut cx = ((x + sx * s / 3.0 - ox) / cellf).floor();
+                    // A film that will be shown mirrored gets a mirror-written letter, so
+                    // that it reads correctly on display.
+                    if mirror {
+                        cx = 4.0 - cx;
+                    }
                     let cy = ((y + sy * s / 3.0 - oy) / cellf).floor();
                     if (0.0..5.0).contains(&cx)
                         && (0.0..7.0).contains(&cy)

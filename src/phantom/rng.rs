@@ -29,6 +29,8 @@ pub mod tag {
     pub const DISEASE: u64 = 2;
     pub const IMAGE: u64 = 3;
     pub const PIXELS: u64 = 5;
+    /// How the film is hung, cropped, digitised (and which kind of film it is).
+    pub const FORMAT: u64 = 6;
 }
 
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use super::patient::{
 };
 use super::raster::{
     Blob, BoneShape, Cup, Ellipsoid, Erosion, HalfPlane, HeadKind, LongBone, Materials, Remnant,
-    Ring, Rod, Slab, mu,
+    Ring, Rod, Slab, Tube, mu,
 };
 use super::rng::Rng;
 use super::soft::{self, Bulge, Finger, HandTissue, Limb};
@@ -75,6 +75,9 @@ pub struct TextLabel {
 
 /// Everything drawn on one film.
 pub struct Scene {
+    /// Size of the rendered film (columns, rows).
+    pub width: usize,
+    pub height: usize,
     pub spacing: f64,
     pub bones: Vec<LongBone>,
     pub blobs: Vec<Blob>,
@@ -82,6 +85,7 @@ pub struct Scene {
     pub slabs: Vec<Slab>,
     pub rings: Vec<Ring>,
     pub ellipsoids: Vec<Ellipsoid>,
+    pub tubes: Vec<Tube>,
     /// Lead letters: top-left corner, height, letter.
     pub glyphs: Vec<([f64; 2], f64, char)>,
     pub tissue: Vec<HandTissue>,
@@ -89,6 +93,31 @@ pub struct Scene {
     pub materials: Materials,
     pub label: Option<TextLabel>,
     pub joints: Vec<JointTruth>,
+    /// Draw the lead letters mirror-written (the film will be shown mirrored).
+    pub mirror_glyphs: bool,
+    /// Where the two hands of a two-hand film part (None on other films).
+    pub split: Option<Split>,
+}
+
+/// Film x (mm) of the two hands' nearest parts: the right hand (image left) ends at
+/// `right_end`, the left hand begins at `left_start`; the same for their joint boxes.
+#[derive(Debug, Clone, Copy)]
+pub struct Split {
+    pub right_end: f64,
+    pub left_start: f64,
+    pub right_boxes_end: f64,
+    pub left_boxes_start: f64,
+}
+
+impl Split {
+    /// The x (mm) that parts the hands: the middle of the gap, moved where needed so that
+    /// every joint box lies wholly on its own hand's side.
+    pub fn parting(&self) -> f64 {
+        (0.5 * (self.right_end + self.left_start)).clamp(
+            self.right_boxes_end,
+            self.left_boxes_start.max(self.right_boxes_end),
+        )
+    }
 }
 
 /// Per-image posture of one hand.
@@ -171,8 +200,9 @@ fn cosd(deg: f64) -> f64 {
     sin_cos(deg.to_radians()).1
 }
 
+/// Which long bone of a ray: its ends' shapes.
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+pub(super) enum BoneKind {
     Mc,
     Pp,
     Mp,
@@ -181,9 +211,9 @@ enum Kind {
 
 /// A long bone of the hand from its dimensions.
 #[allow(clippy::too_many_arguments)]
-fn hand_bone(
+pub(super) fn hand_bone(
     dm: &Dims,
-    kind: Kind,
+    kind: BoneKind,
     origin: [f64; 2],
     dir: [f64; 2],
     fore: f64,
@@ -192,19 +222,19 @@ fn hand_bone(
     seed: u64,
 ) -> LongBone {
     let (base_flare, head_flare, head, depth) = match kind {
-        Kind::Mc => (
+        BoneKind::Mc => (
             0.2 * dm.len,
             0.24 * dm.len,
             HeadKind::Cap { len: dm.cap },
             0.9,
         ),
-        Kind::Pp | Kind::Mp => (
+        BoneKind::Pp | BoneKind::Mp => (
             0.24 * dm.len,
             0.26 * dm.len,
             HeadKind::Cap { len: dm.cap },
             0.82,
         ),
-        Kind::Dp => (
+        BoneKind::Dp => (
             0.32 * dm.len,
             0.38 * dm.len,
             HeadKind::Tuft { hw: dm.cap },
@@ -250,7 +280,7 @@ fn articulate(
     prox: &mut LongBone,
     pd: &Dims,
     dd: &Dims,
-    kind: Kind,
+    kind: BoneKind,
     js: &JointState,
     level: usize,
     dir: [f64; 2],
@@ -521,7 +551,7 @@ fn build_hand(
     };
     let mut radius = hand_bone(
         &radius_dims,
-        Kind::Mc,
+        BoneKind::Mc,
         [7.0 * s, 103.0 * s + 170.0],
         [0.0, -1.0],
         1.0,
@@ -543,7 +573,7 @@ fn build_hand(
     let uy = 104.5 * s + a.ulnar_variance;
     let mut ulna = hand_bone(
         &ulna_dims,
-        Kind::Mc,
+        BoneKind::Mc,
         [-17.0 * s, uy + 170.0],
         [0.0, -1.0],
         1.0,
@@ -627,7 +657,7 @@ fn build_hand(
         let mc_fore = cosd(pose.mc_pitch[f]);
         let mut mc = hand_bone(
             &dims[0],
-            Kind::Mc,
+            BoneKind::Mc,
             a.mc_base[f],
             mc_dir,
             mc_fore,
@@ -650,7 +680,7 @@ fn build_hand(
             &mut mc,
             &dims[0],
             &dims[1],
-            Kind::Pp,
+            BoneKind::Pp,
             &joints[0],
             0,
             pp_dir,
@@ -707,10 +737,10 @@ fn build_hand(
         // The rest of the finger.
         let mut prev_dims = dims[1];
         let mut prev_dir = pp_dir;
-        let levels: &[(usize, Kind)] = if f == 0 {
-            &[(3, Kind::Dp)]
+        let levels: &[(usize, BoneKind)] = if f == 0 {
+            &[(3, BoneKind::Dp)]
         } else {
-            &[(2, Kind::Mp), (3, Kind::Dp)]
+            &[(2, BoneKind::Mp), (3, BoneKind::Dp)]
         };
         for (k, &(bi, kind)) in levels.iter().enumerate() {
             let level = k + 1;
@@ -1232,7 +1262,15 @@ pub fn apply_override(js: &mut JointState, c: Condition, finger: u8) {
 }
 
 /// Builds the scene of image `tp` of `patient`; `rng` is the image's own stream.
-pub fn build(patient: &Patient, tp: usize, rng: &mut Rng, overrides: Overrides) -> Scene {
+/// `squeeze` scales each hand across its fingers (1 for a PA hand; less for a hand turned
+/// towards lateral, whose rays then overlap in projection).
+pub fn build(
+    patient: &Patient,
+    tp: usize,
+    rng: &mut Rng,
+    overrides: Overrides,
+    squeeze: f64,
+) -> Scene {
     let site: &Site = &patient.sites[tp];
     let mut disease = patient.disease[tp].clone();
     for &(id, c) in overrides {
@@ -1247,6 +1285,13 @@ pub fn build(patient: &Patient, tp: usize, rng: &mut Rng, overrides: Overrides) 
     let poses = [sample_pose(rng), sample_pose(rng)];
     let models: Vec<HandModel> = (0..2)
         .map(|h| build_hand(&patient.hands[h], &disease[h], patient, h, &poses[h], rng))
+        .map(|m| {
+            if squeeze < 1.0 {
+                squeeze_hand(&m, squeeze)
+            } else {
+                m
+            }
+        })
         .collect();
     let mut spacing = (site.spacing + rng.range(-0.004, 0.004)).clamp(0.12, 0.18);
     let margins: [f64; 4] = std::array::from_fn(|_| {
@@ -1320,6 +1365,8 @@ pub fn build(patient: &Patient, tp: usize, rng: &mut Rng, overrides: Overrides) 
     let placed: Vec<HandModel> = (0..2).map(|h| place(&models[h], &placements[h])).collect();
 
     let mut scene = Scene {
+        width: WIDTH,
+        height: HEIGHT,
         spacing,
         bones: Vec::new(),
         blobs: Vec::new(),
@@ -1327,36 +1374,15 @@ pub fn build(patient: &Patient, tp: usize, rng: &mut Rng, overrides: Overrides) 
         slabs: Vec::new(),
         rings: Vec::new(),
         ellipsoids: Vec::new(),
+        tubes: Vec::new(),
         glyphs: Vec::new(),
         tissue: Vec::new(),
-        exposure: Exposure {
-            photons: site.photons * rng.range(0.7, 1.4) as f32,
-            heel: rng.range(-0.15, 0.15) as f32,
-            heel_along_x: rng.chance(0.5),
-            scatter: site.scatter,
-            scatter_sigma_mm: rng.range(10.0, 25.0),
-            blur_mm: site.blur_mm,
-            field,
-            field_angle,
-            penumbra_mm: rng.range(0.4, 1.5),
-            leak: rng.range(0.015, 0.06) as f32,
-            usm_amount: site.usm_amount,
-            usm_sigma_mm: site.usm_sigma_mm,
-            drc_amount: site.drc_amount,
-            drc_sigma_mm: rng.range(12.0, 30.0),
-            tone_centre: site.tone_centre + rng.range(-0.08, 0.08) as f32,
-            tone_width: site.tone_width,
-            black: site.black,
-            white: site.white,
-            row_noise: site.row_noise,
-        },
-        materials: Materials {
-            soft: mu::SOFT * rng.range(0.95, 1.05) as f32,
-            cortical: mu::CORTICAL * site.bone_contrast,
-            trabecular: mu::TRABECULAR * site.bone_contrast,
-        },
+        exposure: exposure(site, rng, field, field_angle),
+        materials: materials(site, rng),
         label: None,
         joints: Vec::new(),
+        mirror_glyphs: false,
+        split: Some(split(&placed)),
     };
     for (h, m) in placed.into_iter().enumerate() {
         let side = if h == 0 { Side::Right } else { Side::Left };
@@ -1387,13 +1413,209 @@ pub fn build(patient: &Patient, tp: usize, rng: &mut Rng, overrides: Overrides) 
     scene
 }
 
+/// The site's exposure and processing of one film, with the image's own variation.
+pub(super) fn exposure(site: &Site, rng: &mut Rng, field: [f64; 4], field_angle: f64) -> Exposure {
+    Exposure {
+        photons: site.photons * rng.range(0.7, 1.4) as f32,
+        heel: rng.range(-0.15, 0.15) as f32,
+        heel_along_x: rng.chance(0.5),
+        scatter: site.scatter,
+        scatter_sigma_mm: rng.range(10.0, 25.0),
+        blur_mm: site.blur_mm,
+        field,
+        field_angle,
+        penumbra_mm: rng.range(0.4, 1.5),
+        leak: rng.range(0.015, 0.06) as f32,
+        usm_amount: site.usm_amount,
+        usm_sigma_mm: site.usm_sigma_mm,
+        drc_amount: site.drc_amount,
+        drc_sigma_mm: rng.range(12.0, 30.0),
+        tone_centre: site.tone_centre + rng.range(-0.08, 0.08) as f32,
+        tone_width: site.tone_width,
+        black: site.black,
+        white: site.white,
+        row_noise: site.row_noise,
+    }
+}
+
+/// The site's beam: bone and tissue attenuation, with the image's own variation.
+pub(super) fn materials(site: &Site, rng: &mut Rng) -> Materials {
+    Materials {
+        soft: mu::SOFT * rng.range(0.95, 1.05) as f32,
+        cortical: mu::CORTICAL * site.bone_contrast,
+        trabecular: mu::TRABECULAR * site.bone_contrast,
+    }
+}
+
+/// Where the placed hands part (index 0 the right hand, on the image left).
+fn split(placed: &[HandModel]) -> Split {
+    // Bones sampled along their length, widened by their half-width.
+    let span = |m: &HandModel| {
+        let mut x = [f64::INFINITY, f64::NEG_INFINITY];
+        for b in &m.bones {
+            let hw = b.shape.base_hw.max(b.shape.head_hw);
+            for k in 0..=8 {
+                let p = b.at(b.shape.length * k as f64 / 8.0);
+                x = [x[0].min(p[0] - hw), x[1].max(p[0] + hw)];
+            }
+        }
+        for b in &m.blobs {
+            x = [x[0].min(b.centre[0] - b.a), x[1].max(b.centre[0] + b.a)];
+        }
+        let mut j = [f64::INFINITY, f64::NEG_INFINITY];
+        for (_, _, t) in &m.joints {
+            j = [
+                j[0].min(t.centre[0] - t.side / 2.0),
+                j[1].max(t.centre[0] + t.side / 2.0),
+            ];
+        }
+        (x, j)
+    };
+    let (rx, rj) = span(&placed[0]);
+    let (lx, lj) = span(&placed[1]);
+    Split {
+        right_end: rx[1],
+        left_start: lx[0],
+        right_boxes_end: rj[1],
+        left_boxes_start: lj[0],
+    }
+}
+
+/// A hand seen turned about its long axis: everything moves towards the hand's axis by
+/// `c` across the fingers (x of the hand frame), while bones, blobs and fingers keep
+/// their widths, so the rays overlap in projection as in an oblique or lateral view. The
+/// palm, seen through its width rather than its thickness, gets thicker.
+fn squeeze_hand(m: &HandModel, c: f64) -> HandModel {
+    let p = |q: [f64; 2]| [q[0] * c, q[1]];
+    // A direction and how much a unit length along it shrinks.
+    let d = |v: [f64; 2]| {
+        let w = [v[0] * c, v[1]];
+        let l = (w[0] * w[0] + w[1] * w[1]).sqrt().max(1e-12);
+        ([w[0] / l, w[1] / l], l)
+    };
+    let bones = m
+        .bones
+        .iter()
+        .map(|b| {
+            let mut b = b.clone();
+            let (dir, l) = d(b.dir);
+            b.origin = p(b.origin);
+            b.dir = dir;
+            b.fore *= l;
+            for h in &mut b.clips {
+                h.point = p(h.point);
+                // Normals transform with the inverse transpose.
+                h.normal = norm([h.normal[0] / c, h.normal[1]]);
+            }
+            b
+        })
+        .collect();
+    let t = &m.tissue;
+    HandModel {
+        bones,
+        blobs: m
+            .blobs
+            .iter()
+            .map(|b| Blob {
+                centre: p(b.centre),
+                dir: d(b.dir).0,
+                ..b.clone()
+            })
+            .collect(),
+        rods: m
+            .rods
+            .iter()
+            .map(|r| Rod {
+                a: p(r.a),
+                b: p(r.b),
+                ..r.clone()
+            })
+            .collect(),
+        slabs: m
+            .slabs
+            .iter()
+            .map(|s| Slab {
+                centre: p(s.centre),
+                dir: d(s.dir).0,
+                holes: s.holes.iter().map(|(q, r)| (p(*q), *r)).collect(),
+                ..s.clone()
+            })
+            .collect(),
+        rings: m
+            .rings
+            .iter()
+            .map(|r| Ring {
+                centre: p(r.centre),
+                dir: d(r.dir).0,
+                ..r.clone()
+            })
+            .collect(),
+        ellipsoids: m
+            .ellipsoids
+            .iter()
+            .map(|e| Ellipsoid {
+                centre: p(e.centre),
+                dir: d(e.dir).0,
+                ..e.clone()
+            })
+            .collect(),
+        tissue: HandTissue {
+            palm: t.palm.as_ref().map(|s| soft::Slab {
+                polygon: s.polygon.iter().map(|q| p(*q)).collect(),
+                thickness: (s.thickness / c).min(80.0),
+                ..s.clone()
+            }),
+            bulges: t
+                .bulges
+                .iter()
+                .map(|b| Bulge {
+                    centre: p(b.centre),
+                    dir: d(b.dir).0,
+                    ..b.clone()
+                })
+                .collect(),
+            limb: t.limb.as_ref().map(|l| Limb {
+                a: p(l.a),
+                b: p(l.b),
+                ..l.clone()
+            }),
+            fingers: t
+                .fingers
+                .iter()
+                .map(|f| Finger {
+                    nodes: f.nodes.iter().map(|(q, r)| (p(*q), *r)).collect(),
+                    depth: f.depth,
+                })
+                .collect(),
+        },
+        joints: m
+            .joints
+            .iter()
+            .map(|(f, l, j)| {
+                (
+                    *f,
+                    *l,
+                    JointTruth {
+                        centre: p(j.centre),
+                        axis: d(j.axis).0,
+                        ..j.clone()
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
 /// Whether a film rectangle (mm) stays clear of every joint box and inside the field.
-fn free(scene: &Scene, r: [f64; 4]) -> bool {
+pub(super) fn free(scene: &Scene, r: [f64; 4]) -> bool {
     let e = &scene.exposure;
     let inside = [[r[0], r[1]], [r[2], r[1]], [r[0], r[3]], [r[2], r[3]]]
         .iter()
         .all(|p| film::in_field(e, p[0], p[1], 1.0));
-    let (w, h) = (WIDTH as f64 * scene.spacing, HEIGHT as f64 * scene.spacing);
+    let (w, h) = (
+        scene.width as f64 * scene.spacing,
+        scene.height as f64 * scene.spacing,
+    );
     let on_film = r[0] > 0.0 && r[1] > 0.0 && r[2] < w && r[3] < h;
     // Radiographers put markers beside the anatomy, not on it.
     let off = |p: [f64; 2], pad: f64| {
@@ -1421,7 +1643,10 @@ fn free(scene: &Scene, r: [f64; 4]) -> bool {
 
 /// Lead side markers near their hand, in a free corner; sometimes a text label.
 fn place_markers(scene: &mut Scene, site: &Site, patient: &Patient, tp: usize, rng: &mut Rng) {
-    let (w, h) = (WIDTH as f64 * scene.spacing, HEIGHT as f64 * scene.spacing);
+    let (w, h) = (
+        scene.width as f64 * scene.spacing,
+        scene.height as f64 * scene.spacing,
+    );
     let [fx0, fy0, fx1, fy1] = scene.exposure.field;
     let (x0, y0, x1, y1) = (
         fx0.max(0.0) + 4.0,

@@ -302,7 +302,7 @@ pub fn blank_png(path: &Path) {
         height: 10,
         pixels: vec![0.0; 100],
         pixel_spacing_mm: None,
-        orientation: Default::default(),
+        attributes: Default::default(),
     };
     rajoints::render::png::write_gray(path, &img, false).unwrap();
 }

@@ -69,6 +69,8 @@ def build_dataset(cfg: TrainConfig) -> tuple[JointCropDataset, dict]:
     dataset = Path(cfg.dataset)
     anns = load_annotations(dataset)
     chosen = training_images(anns, Path(cfg.folds) if cfg.folds else None, cfg.fold)
+    # Films with no joints (the kinds the node must refuse) have nothing to learn from.
+    chosen = [a for a in chosen if a.joints]
     if not chosen:
         raise ValueError(f"{dataset}: no images to train on")
     args = [(dataset, a, cfg.finding, cfg.pixel_spacing_mm, cfg.fallback_scale) for a in chosen]
