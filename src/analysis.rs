@@ -104,6 +104,8 @@ pub struct HandReport {
     /// How much worse the hand model fits mirrored (squared model mm): the evidence for
     /// the thumb side; `null` where the layout imposed it (two hands, thumbs to the middle).
     pub thumb_margin: Option<f32>,
+    /// Width over length of the joints' layout against the hand model's (about 1).
+    pub aspect: f32,
 }
 
 /// A final box that is not a scored joint.

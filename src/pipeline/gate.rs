@@ -163,6 +163,7 @@ mod tests {
             joints: 10,
             chirality_margin: 400.0,
             centre_x: 500.0,
+            aspect: 1.0,
         }
     }
 

@@ -348,6 +348,7 @@ mod tests {
             joints: 10,
             chirality_margin: 500.0,
             centre_x,
+            aspect: 1.0,
         }
     }
 

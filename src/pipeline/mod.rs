@@ -409,6 +409,7 @@ impl Pipeline {
                 fit_rms_mm: h.rms_mm,
                 size: known.map(|sp| h.scale * sp as f32),
                 thumb_margin: h.chirality_margin.is_finite().then_some(h.chirality_margin),
+                aspect: h.aspect,
             })
             .collect();
         timing.postprocess += ms(t);

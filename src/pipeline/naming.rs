@@ -262,6 +262,10 @@ pub struct FittedHand {
     pub chirality_margin: f32,
     /// Mean x of the hand's boxes (image pixels).
     pub centre_x: f32,
+    /// Width over length of the named joints' layout against the model's, in the hand's
+    /// own frame (least squares per axis): about 1 for a hand seen from the front, less
+    /// for a hand turned towards lateral (rays foreshortened across), other for a foot.
+    pub aspect: f32,
 }
 
 /// What a box is in the fitted hand model.
@@ -453,6 +457,7 @@ fn fit_group(
             joints,
             chirality_margin: margin,
             centre_x: mean(&pts.iter().map(|p| p.0).collect::<Vec<_>>()),
+            aspect: fit.aspect,
         },
         roles,
         cost: fit.cost,
@@ -491,6 +496,8 @@ struct HandFit {
     assignment: Vec<Option<(usize, f32)>>,
     cost: f32,
     sim: Similarity,
+    /// See [`FittedHand::aspect`]; 1 until the final fit measures it.
+    aspect: f32,
 }
 
 /// 2-D similarity transform `p -> s R p + t`, R a rotation by `theta`.
@@ -622,6 +629,16 @@ fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
     // for boxes named a sixth of the phantoms' PIP rows a finger off.
     let places = model(shape.0, shape.1, thumb_plus_x);
     let placed: Vec<(f32, f32)> = places.iter().map(|&p| fit.sim.apply(p)).collect();
+    let named: Vec<Pair> = fit
+        .assignment
+        .iter()
+        .enumerate()
+        .filter_map(|(k, a)| match *a {
+            Some((t, r)) if t < TEMPLATE.len() && r <= MAX_RESIDUAL => Some((places[t], pts[k])),
+            _ => None,
+        })
+        .collect();
+    fit.aspect = aspect(&named, &fit.sim);
     for (k, a) in fit.assignment.iter_mut().enumerate() {
         if a.is_some_and(|(_, r)| r <= MAX_RESIDUAL) {
             continue;
@@ -732,7 +749,39 @@ fn icp(pts: &[(f32, f32)], template: &[(f32, f32)], mut sim: Similarity) -> Hand
         assignment,
         cost,
         sim,
+        aspect: 1.0,
     }
+}
+
+/// Width over length of the boxes named `pairs` (model place, image point) in the hand's
+/// own frame: the image points are taken back through `sim`, then each axis's least
+/// squares slope against the model's is measured; 1 with fewer than three pairs.
+fn aspect(pairs: &[Pair], sim: &Similarity) -> f32 {
+    if pairs.len() < 3 {
+        return 1.0;
+    }
+    let (sin, cos) = sim.theta.sin_cos();
+    let back: Vec<((f32, f32), (f32, f32))> = pairs
+        .iter()
+        .map(|&(p, (x, y))| {
+            let (dx, dy) = ((x - sim.tx) / sim.s, (y - sim.ty) / sim.s);
+            (p, (cos * dx + sin * dy, -sin * dx + cos * dy))
+        })
+        .collect();
+    let n = back.len() as f32;
+    let slope = |f: fn(&((f32, f32), (f32, f32))) -> (f32, f32)| {
+        let v: Vec<(f32, f32)> = back.iter().map(f).collect();
+        let (mp, mq) = (
+            v.iter().map(|a| a.0).sum::<f32>() / n,
+            v.iter().map(|a| a.1).sum::<f32>() / n,
+        );
+        let num: f32 = v.iter().map(|a| (a.0 - mp) * (a.1 - mq)).sum();
+        let den: f32 = v.iter().map(|a| (a.0 - mp).powi(2)).sum();
+        if den > 1e-6 { num / den } else { 1.0 }
+    };
+    let ax = slope(|&((px, _), (qx, _))| (px, qx));
+    let ay = slope(|&((_, py), (_, qy))| (py, qy));
+    if ay.abs() > 1e-6 { ax / ay } else { 1.0 }
 }
 
 /// Optimal assignment of rows (boxes) to at most one column (template joint) each, every
@@ -1171,6 +1220,27 @@ mod tests {
                 assert_eq!(recomputed, total);
             }
         }
+    }
+
+    #[test]
+    fn aspect_measures_width_over_length_in_the_hands_frame() {
+        // Model places and the same places squeezed to 0.6 of their width, then turned
+        // by 0.4 rad, scaled by 5 and moved: worked out, the aspect is 0.6.
+        let model = [(0.0, 0.0), (20.0, 0.0), (0.0, -40.0), (20.0, -40.0), (10.0, 10.0)];
+        let sim = Similarity {
+            s: 5.0,
+            theta: 0.4,
+            tx: 100.0,
+            ty: 50.0,
+        };
+        let pairs: Vec<Pair> = model
+            .iter()
+            .map(|&(x, y)| ((x, y), sim.apply((0.6 * x, y))))
+            .collect();
+        assert!((aspect(&pairs, &sim) - 0.6).abs() < 1e-4);
+        let pairs: Vec<Pair> = model.iter().map(|&p| (p, sim.apply(p))).collect();
+        assert!((aspect(&pairs, &sim) - 1.0).abs() < 1e-4);
+        assert_eq!(aspect(&pairs[..2], &sim), 1.0);
     }
 
     #[test]
