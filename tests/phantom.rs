@@ -576,6 +576,34 @@ fn one_hand_films_show_one_hand_from_the_dorsum() {
         );
         sides.insert(side);
     }
+    // The crop holds no joint box of the other hand: on the reading film (the same
+    // exposure), a right hand's crop is columns [0, width) and a left hand's
+    // [2010 - width, 2010); the other hand's boxes lie wholly beyond the cut.
+    let reading = phantom::annotate(&opts(6, 60)).unwrap();
+    for (one, two) in a.images.iter().zip(&reading.images) {
+        let side = one.laterality.clone().unwrap();
+        let cut = if side == "R" {
+            one.width as f32
+        } else {
+            2010.0 - one.width as f32
+        };
+        for j in two
+            .joints
+            .iter()
+            .filter(|j| !j.joint.to_string().starts_with(&side))
+        {
+            let outside = if side == "R" {
+                j.bbox.x0 >= cut - 0.01
+            } else {
+                j.bbox.x1 <= cut + 0.01
+            };
+            assert!(
+                outside,
+                "{} of the other hand inside the crop of {}",
+                j.joint, one.file
+            );
+        }
+    }
     let many = phantom::annotate(&PhantomOptions {
         count: 40,
         ..o.clone()

@@ -1,11 +1,18 @@
 //! Synthetic RA hand radiographs with ground truth (`rajoints phantom`, issue 3).
 //!
-//! Each image is a PA computed radiograph of both hands on one film (2010 x 1670 pixels,
-//! 10 bits), formed physically: the path lengths of X-rays through soft tissue, cortical
+//! By default each image is a PA computed radiograph of both hands on one film (2010 x
+//! 1670 pixels, 10 bits), formed physically: the path lengths of X-rays through soft tissue, cortical
 //! and trabecular bone and metal are accumulated (Beer-Lambert), then the exposure is
 //! scattered, made noisy, blurred, logged and processed like a CR reader does
 //! (docs/phantom.md). Its ground truth is the box and the findings of each of the 20
 //! scored joints (`rajoints-annotations/1`, [`crate::annotations`]).
+//!
+//! Films can also be hung as real ones are (`Convention`: both hands as acquired, or one
+//! hand seen from the dorsum, cropped from the two-hand exposure), digitised (resampled to
+//! 0.08-0.30 mm, 8 bits), written without their spacing, or be of a kind the node must
+//! refuse (`Kind`: lateral, oblique, foot, chest, empty, rotated); `frame.rs` maps the
+//! rendered film and its ground truth to the stored image, `kinds.rs` draws the non-hand
+//! films.
 //!
 //! Patients come in pairs of studies (time points 0 and 1) like the paper's: same
 //! anatomy, new positioning, the disease a little further on. Image `i` is time point
@@ -16,8 +23,9 @@
 //! same options give byte-identical files on any machine and any number of threads.
 //!
 //! Modules: `patient` draws anatomy, disease and labels; `scene` poses and places the
-//! hands and computes the ground truth; `raster` and `soft` accumulate attenuation;
-//! `film` forms the image; `dicom` writes the CR file.
+//! hands and computes the ground truth; `kinds` builds the films to refuse; `raster` and
+//! `soft` accumulate attenuation; `film` forms the image; `frame` hangs, crops, turns and
+//! digitises it; `dicom` writes the CR file.
 
 mod dicom;
 mod film;
