@@ -770,3 +770,48 @@ fn write_image(opts: &PhantomOptions, index: usize, dir: &Path) -> Result<Annota
     dicom::write(&dir.join(file_name(index)), ds)?;
     Ok(phantom.annotation)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-hand film keeps its own side's lead letter whole, and no letter is cut in
+    /// two by the crop.
+    #[test]
+    fn one_hand_crops_keep_their_own_letter() {
+        let opts = PhantomOptions {
+            convention: Convention::OneHand,
+            ..Default::default()
+        };
+        let (mut kept, mut with_letter) = (0, 0);
+        for i in 0..80 {
+            let p = plan(&opts, i, &[]);
+            let (f, s) = (p.frame, &p.scene);
+            assert!(f.mirror && s.mirror_glyphs);
+            let own = if p.format.side == Some(Side::Right) {
+                'R'
+            } else {
+                'L'
+            };
+            for &(at, h, ch) in &s.glyphs {
+                let (x0, x1) = (at[0] / s.spacing, (at[0] + h * 5.0 / 7.0) / s.spacing);
+                let inside = x0 >= f.x0 as f64 && x1 <= f.x1 as f64;
+                let outside = x1 <= f.x0 as f64 || x0 >= f.x1 as f64;
+                assert!(inside || outside, "image {i}: letter {ch} cut by the crop");
+                if ch == own {
+                    with_letter += 1;
+                    kept += inside as usize;
+                } else {
+                    assert!(
+                        outside,
+                        "image {i}: the other side's letter {ch} in the crop"
+                    );
+                }
+            }
+        }
+        assert!(
+            with_letter > 20 && kept == with_letter,
+            "{kept} of {with_letter}"
+        );
+    }
+}
