@@ -162,7 +162,10 @@ mod tests {
         let img = &a.images[0];
         assert!(img.assessable && img.convention.is_none() && img.true_spacing_mm.is_none());
         let text = serde_json::to_string(&a).unwrap();
-        assert!(!text.contains("assessable") && !text.contains("kind"), "{text}");
+        assert!(
+            !text.contains("assessable") && !text.contains("kind"),
+            "{text}"
+        );
         let refused = good.replace(
             "\"annotator\": \"x\",",
             "\"annotator\": \"x\", \"kind\": \"foot\", \"assessable\": false, \"laterality\": \"R\",",
@@ -171,7 +174,11 @@ mod tests {
         let r = Annotations::load(&p).unwrap();
         assert!(!r.images[0].assessable);
         assert_eq!(r.images[0].kind.as_deref(), Some("foot"));
-        assert!(serde_json::to_string(&r).unwrap().contains("\"assessable\":false"));
+        assert!(
+            serde_json::to_string(&r)
+                .unwrap()
+                .contains("\"assessable\":false")
+        );
         std::fs::write(
             &p,
             good.replace("\"subluxation\": null", "\"subluxation\": false"),

@@ -545,7 +545,7 @@ fn two_hands_acquired_mirrors_the_film_and_its_truth() {
 fn one_hand_films_show_one_hand_from_the_dorsum() {
     use dicom_dictionary_std::tags;
     use phantom::{Convention, Kind};
-    let o = with(opts(6, 60), Convention::OneHand, Kind::Hand);
+    let o = with(opts(40, 60), Convention::OneHand, Kind::Hand);
     let a = phantom::annotate(&o).unwrap();
     let mut sides = std::collections::BTreeSet::new();
     for img in &a.images {
@@ -575,6 +575,34 @@ fn one_hand_films_show_one_hand_from_the_dorsum() {
                 .all(|j| j.bbox.x0 >= 0.0 && j.bbox.x1 <= img.width as f32)
         );
         sides.insert(side);
+    }
+    // The crop holds no joint box of the other hand: on the reading film (the same
+    // exposure), a right hand's crop is columns [0, width) and a left hand's
+    // [2010 - width, 2010); the other hand's boxes lie wholly beyond the cut.
+    let reading = phantom::annotate(&opts(40, 60)).unwrap();
+    for (one, two) in a.images.iter().zip(&reading.images) {
+        let side = one.laterality.clone().unwrap();
+        let cut = if side == "R" {
+            one.width as f32
+        } else {
+            2010.0 - one.width as f32
+        };
+        for j in two
+            .joints
+            .iter()
+            .filter(|j| !j.joint.to_string().starts_with(&side))
+        {
+            let outside = if side == "R" {
+                j.bbox.x0 >= cut - 0.01
+            } else {
+                j.bbox.x1 <= cut + 0.01
+            };
+            assert!(
+                outside,
+                "{} of the other hand inside the crop of {}",
+                j.joint, one.file
+            );
+        }
     }
     let many = phantom::annotate(&PhantomOptions {
         count: 40,

@@ -1,11 +1,18 @@
 //! Synthetic RA hand radiographs with ground truth (`rajoints phantom`, issue 3).
 //!
-//! Each image is a PA computed radiograph of both hands on one film (2010 x 1670 pixels,
-//! 10 bits), formed physically: the path lengths of X-rays through soft tissue, cortical
+//! By default each image is a PA computed radiograph of both hands on one film (2010 x
+//! 1670 pixels, 10 bits), formed physically: the path lengths of X-rays through soft tissue, cortical
 //! and trabecular bone and metal are accumulated (Beer-Lambert), then the exposure is
 //! scattered, made noisy, blurred, logged and processed like a CR reader does
 //! (docs/phantom.md). Its ground truth is the box and the findings of each of the 20
 //! scored joints (`rajoints-annotations/1`, [`crate::annotations`]).
+//!
+//! Films can also be hung as real ones are (`Convention`: both hands as acquired, or one
+//! hand seen from the dorsum, cropped from the two-hand exposure), digitised (resampled to
+//! 0.08-0.30 mm, 8 bits), written without their spacing, or be of a kind the node must
+//! refuse (`Kind`: lateral, oblique, foot, chest, empty, rotated); `frame.rs` maps the
+//! rendered film and its ground truth to the stored image, `kinds.rs` draws the non-hand
+//! films.
 //!
 //! Patients come in pairs of studies (time points 0 and 1) like the paper's: same
 //! anatomy, new positioning, the disease a little further on. Image `i` is time point
@@ -16,8 +23,9 @@
 //! same options give byte-identical files on any machine and any number of threads.
 //!
 //! Modules: `patient` draws anatomy, disease and labels; `scene` poses and places the
-//! hands and computes the ground truth; `raster` and `soft` accumulate attenuation;
-//! `film` forms the image; `dicom` writes the CR file.
+//! hands and computes the ground truth; `kinds` builds the films to refuse; `raster` and
+//! `soft` accumulate attenuation; `film` forms the image; `frame` hangs, crops, turns and
+//! digitises it; `dicom` writes the CR file.
 
 mod dicom;
 mod film;
@@ -762,4 +770,49 @@ fn write_image(opts: &PhantomOptions, index: usize, dir: &Path) -> Result<Annota
     );
     dicom::write(&dir.join(file_name(index)), ds)?;
     Ok(phantom.annotation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-hand film keeps its own side's lead letter whole, and no letter is cut in
+    /// two by the crop.
+    #[test]
+    fn one_hand_crops_keep_their_own_letter() {
+        let opts = PhantomOptions {
+            convention: Convention::OneHand,
+            ..Default::default()
+        };
+        let (mut kept, mut with_letter) = (0, 0);
+        for i in 0..80 {
+            let p = plan(&opts, i, &[]);
+            let (f, s) = (p.frame, &p.scene);
+            assert!(f.mirror && s.mirror_glyphs);
+            let own = if p.format.side == Some(Side::Right) {
+                'R'
+            } else {
+                'L'
+            };
+            for &(at, h, ch) in &s.glyphs {
+                let (x0, x1) = (at[0] / s.spacing, (at[0] + h * 5.0 / 7.0) / s.spacing);
+                let inside = x0 >= f.x0 as f64 && x1 <= f.x1 as f64;
+                let outside = x1 <= f.x0 as f64 || x0 >= f.x1 as f64;
+                assert!(inside || outside, "image {i}: letter {ch} cut by the crop");
+                if ch == own {
+                    with_letter += 1;
+                    kept += inside as usize;
+                } else {
+                    assert!(
+                        outside,
+                        "image {i}: the other side's letter {ch} in the crop"
+                    );
+                }
+            }
+        }
+        assert!(
+            with_letter > 20 && kept == with_letter,
+            "{kept} of {with_letter}"
+        );
+    }
 }
