@@ -254,9 +254,18 @@ fn image_smaller_than_a_window_and_a_huge_image_are_handled() {
         String::from_utf8_lossy(&run.stderr)
     );
     let (_, a) = read(&out.join("small.json"));
-    assert_eq!(a.joints.len(), 1);
-    assert_eq!(<[f32; 4]>::from(a.joints[0].bbox), [20.0, 20.0, 80.0, 80.0]);
-    assert_eq!(a.joints[0].id, None);
+    // One box the hand model cannot place: not a joint of the result, kept with why.
+    assert!(a.joints.is_empty());
+    assert_eq!(a.dropped.len(), 1);
+    assert_eq!(
+        <[f32; 4]>::from(a.dropped[0].bbox),
+        [20.0, 20.0, 80.0, 80.0]
+    );
+    assert!(
+        a.dropped[0].reason.contains("hand model"),
+        "{}",
+        a.dropped[0].reason
+    );
     let (_, a) = read(&out.join("huge.json"));
     assert!(a.joints.is_empty());
     // Above the configured limit: refused with a message, not an allocation failure.

@@ -83,7 +83,10 @@ fn pixel_spacing_and_orientation_are_read() {
     img.write(&p, "2.25.13");
     let r = decode_file(&p);
     assert_eq!(r.pixel_spacing_mm, Some((0.15, 0.125)));
-    assert!(r.orientation.mirrored);
+    assert_eq!(
+        r.attributes.patient_orientation,
+        Some(("R".to_string(), "F".to_string()))
+    );
 }
 
 /// A 64 x 48 gradient with structure, so that codecs have something to compress.

@@ -64,7 +64,7 @@ pub struct Metrics {
     pub dead_letters: AtomicU64,
     /// Analysed instances the quality gate found not assessable, per reason
     /// (`gate::Reason::CODES` order).
-    pub not_assessable: [AtomicU64; 8],
+    pub not_assessable: [AtomicU64; 9],
     pub analysis_seconds: Histogram,
     pub delivery_seconds: Histogram,
 }

@@ -19,17 +19,22 @@ use serde::{Deserialize, Serialize};
 
 use super::naming::FittedHand;
 
-/// A hand must lie within this many degrees of fingers-up.
-pub const MAX_ROTATION_DEG: f32 = 45.0;
+/// A hand must lie within this many degrees of fingers-up (good phantoms: within 12).
+pub const MAX_ROTATION_DEG: f32 = 30.0;
 /// At least this many of a hand's ten joints must be named.
 pub const MIN_JOINTS: usize = 6;
 /// Root mean square distance (template mm) of the named joints from the model.
 pub const MAX_RMS_MM: f32 = 10.0;
-/// The hand's size relative to the model's adult hand, when the spacing is known.
+/// The hand's size relative to the model's adult hand, when the spacing is known
+/// (good phantoms: 0.75-1.16).
 pub const SIZE_RANGE: (f32, f32) = (0.7, 1.45);
+/// Width over length of the joints' layout against the model's (good phantoms: 0.88-1.13;
+/// oblique hands 0.72-0.81).
+pub const ASPECT_RANGE: (f32, f32) = (0.86, 1.2);
 /// How much better (squared template mm) one thumb side must fit than the other on a
-/// one-hand film whose attributes do not give the side.
-pub const MIN_CHIRALITY_MARGIN: f32 = 60.0;
+/// one-hand film: a hand has a thumb where a foot, a lateral hand or a chest has none
+/// (good one-hand phantoms: 694 and more; feet, lateral hands and chests: 17-300).
+pub const MIN_CHIRALITY_MARGIN: f32 = 450.0;
 
 /// Why a film is not assessable. `code()` is the machine-readable form (JSON, metrics).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +56,8 @@ pub enum Reason {
     HandCount { said: String, seen: usize },
     /// The thumb side cannot be told and no attribute gives the side.
     WhichHand,
+    /// The joints do not have a frontal hand's proportions, or no clear thumb.
+    Shape { detail: String },
 }
 
 impl Reason {
@@ -64,11 +71,12 @@ impl Reason {
             Reason::HandSize { .. } => "hand_size",
             Reason::HandCount { .. } => "hand_count",
             Reason::WhichHand => "which_hand",
+            Reason::Shape { .. } => "hand_shape",
         }
     }
 
     /// Every code, for metrics that list each one from the start.
-    pub const CODES: [&'static str; 8] = [
+    pub const CODES: [&'static str; 9] = [
         "body_part",
         "not_frontal",
         "no_hand",
@@ -77,6 +85,7 @@ impl Reason {
         "hand_size",
         "hand_count",
         "which_hand",
+        "hand_shape",
     ];
 }
 
@@ -113,6 +122,7 @@ impl fmt::Display for Reason {
             Reason::HandCount { said, seen } => {
                 write!(f, "{said} says one hand, the image shows {seen}")
             }
+            Reason::Shape { detail } => write!(f, "not a frontal hand: {detail}"),
             Reason::WhichHand => write!(
                 f,
                 "cannot tell which hand: the thumb side is not clear and no Laterality \
@@ -139,6 +149,26 @@ pub fn check(hands: &[FittedHand], spacing_mm: Option<f64>) -> Result<(), Reason
         }
         if h.rms_mm > MAX_RMS_MM {
             return Err(Reason::PoorFit { rms_mm: h.rms_mm });
+        }
+        if h.aspect < ASPECT_RANGE.0 || h.aspect > ASPECT_RANGE.1 {
+            return Err(Reason::Shape {
+                detail: format!(
+                    "the joints lie {:.2} times as wide for their length as a hand's \
+                     (expected {}-{}): a hand turned towards lateral, or not a hand",
+                    h.aspect, ASPECT_RANGE.0, ASPECT_RANGE.1
+                ),
+            });
+        }
+        // Two hands side by side have their thumbs to the middle by layout: only a lone
+        // hand's thumb is a measured margin.
+        if h.chirality_margin < MIN_CHIRALITY_MARGIN {
+            return Err(Reason::Shape {
+                detail: format!(
+                    "no clear thumb (the mirrored hand fits only {:.0} worse, at least \
+                     {MIN_CHIRALITY_MARGIN} expected)",
+                    h.chirality_margin
+                ),
+            });
         }
         if let Some(sp) = spacing_mm {
             let relative = h.scale * sp as f32;
@@ -178,10 +208,10 @@ mod tests {
     fn each_rule_refuses_on_its_own() {
         assert_eq!(check(&[], None), Err(Reason::NoHand { joints: 0 }));
         let h = FittedHand {
-            rotation_deg: 88.0,
+            rotation_deg: 35.0,
             ..hand()
         };
-        assert_eq!(check(&[h], None), Err(Reason::Rotated { degrees: 88.0 }));
+        assert_eq!(check(&[h], None), Err(Reason::Rotated { degrees: 35.0 }));
         let h = FittedHand {
             joints: 5,
             ..hand()
@@ -192,6 +222,18 @@ mod tests {
             ..hand()
         };
         assert_eq!(check(&[h], None), Err(Reason::PoorFit { rms_mm: 10.5 }));
+        // An oblique hand: 0.75 as wide for its length as the model.
+        let h = FittedHand {
+            aspect: 0.75,
+            ..hand()
+        };
+        assert!(matches!(check(&[h], None), Err(Reason::Shape { .. })));
+        // A lone "hand" whose mirror image fits almost as well: no thumb.
+        let h = FittedHand {
+            chirality_margin: 100.0,
+            ..hand()
+        };
+        assert!(matches!(check(&[h], None), Err(Reason::Shape { .. })));
         // 6 px per template mm at 0.3 mm per px: a hand 1.8 times the adult size.
         assert!(matches!(
             check(&[hand()], Some(0.3)),

@@ -346,7 +346,7 @@ mod tests {
             rotation_deg: 3.0,
             rms_mm: 2.0,
             joints: 10,
-            chirality_margin: 500.0,
+            chirality_margin: 900.0,
             centre_x,
             aspect: 1.0,
         }
@@ -483,7 +483,7 @@ mod tests {
     #[test]
     fn an_unclear_thumb_needs_a_laterality_attribute() {
         let unclear = FittedHand {
-            chirality_margin: 10.0,
+            chirality_margin: 100.0,
             ..hand(false, 500.0)
         };
         let p = plan(&FilmAttributes::default()).unwrap();

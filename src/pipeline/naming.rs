@@ -1226,7 +1226,13 @@ mod tests {
     fn aspect_measures_width_over_length_in_the_hands_frame() {
         // Model places and the same places squeezed to 0.6 of their width, then turned
         // by 0.4 rad, scaled by 5 and moved: worked out, the aspect is 0.6.
-        let model = [(0.0, 0.0), (20.0, 0.0), (0.0, -40.0), (20.0, -40.0), (10.0, 10.0)];
+        let model = [
+            (0.0, 0.0),
+            (20.0, 0.0),
+            (0.0, -40.0),
+            (20.0, -40.0),
+            (10.0, 10.0),
+        ];
         let sim = Similarity {
             s: 5.0,
             theta: 0.4,

@@ -32,6 +32,7 @@ pub fn test_models() -> (PathBuf, PathBuf) {
 pub fn analyze(files: &[&Path], out: &Path, extra: &[&str]) -> Output {
     let (a, s) = test_models();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rajoints"));
+    synthetic_films(&mut cmd);
     cmd.arg("analyze").args(files).arg("--out").arg(out);
     cmd.arg("--ankylosis-model")
         .arg(a)
@@ -43,8 +44,19 @@ pub fn analyze(files: &[&Path], out: &Path, extra: &[&str]) -> Output {
 
 pub fn rajoints(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rajoints"));
+    synthetic_films(&mut cmd);
     cmd.args(args);
     cmd
+}
+
+/// The tests' films are squares that the test models detect, laid out as the hand model's
+/// joints of two hands in the phantoms' reading hanging (right hand on the image left):
+/// named as seen from the palm, and not put through the quality gate, which expects a
+/// hand's proportions from real detectors (tests/gate.rs covers it with the shipped
+/// models). A test can still override either with `--set`.
+pub fn synthetic_films(cmd: &mut Command) {
+    cmd.env("RAJOINTS__PIPELINE__QUALITY_GATE", "false")
+        .env("RAJOINTS__PIPELINE__DEFAULT_VIEW", "palmar");
 }
 
 /// A square joint stand-in for the blob test models: top-left corner and side in
