@@ -152,13 +152,17 @@ fn png_input_in_8_and_16_bits_gives_the_same_boxes() {
 }
 
 #[test]
-fn mirrored_patient_orientation_swaps_hands() {
+fn patient_orientation_of_a_dorsal_view_swaps_hands() {
+    // The film draws the reading hanging (right hand on the image left, its thumb to +x),
+    // and the tests name it as seen from the palm. Patient Orientation L\H says it is seen
+    // from the back of the hands (PS3.17 Annex A for hands), which outranks the site
+    // setting: the image-left hand is then the left one.
     let (w, h, joints) = film(|_| 0.5);
     let squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
     let dir = tempfile::tempdir().unwrap();
     let dcm = dir.path().join("m.dcm");
     let mut img = CrImage::from_display(w, h, &paint(w, h, &squares));
-    img.patient_orientation = Some("R\\F");
+    img.patient_orientation = Some("L\\H");
     img.write(&dcm, "2.25.99");
     let out = dir.path().join("out");
     assert!(analyze(&[&dcm], &out, &[]).status.success());

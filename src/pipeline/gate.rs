@@ -191,7 +191,7 @@ mod tests {
             rotation_deg: 4.0,
             rms_mm: 3.0,
             joints: 10,
-            chirality_margin: 400.0,
+            chirality_margin: 900.0,
             centre_x: 500.0,
             aspect: 1.0,
         }
