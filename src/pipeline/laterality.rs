@@ -488,7 +488,7 @@ mod tests {
         };
         let p = plan(&FilmAttributes::default()).unwrap();
         assert_eq!(
-            decide(&p, &[unclear.clone()], View::Dorsal),
+            decide(&p, std::slice::from_ref(&unclear), View::Dorsal),
             Err(Reason::WhichHand)
         );
         let p = plan(&attrs("", "L", "", "")).unwrap();

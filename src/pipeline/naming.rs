@@ -761,7 +761,7 @@ fn aspect(pairs: &[Pair], sim: &Similarity) -> f32 {
         return 1.0;
     }
     let (sin, cos) = sim.theta.sin_cos();
-    let back: Vec<((f32, f32), (f32, f32))> = pairs
+    let back: Vec<Pair> = pairs
         .iter()
         .map(|&(p, (x, y))| {
             let (dx, dy) = ((x - sim.tx) / sim.s, (y - sim.ty) / sim.s);
@@ -769,7 +769,7 @@ fn aspect(pairs: &[Pair], sim: &Similarity) -> f32 {
         })
         .collect();
     let n = back.len() as f32;
-    let slope = |f: fn(&((f32, f32), (f32, f32))) -> (f32, f32)| {
+    let slope = |f: fn(&Pair) -> (f32, f32)| {
         let v: Vec<(f32, f32)> = back.iter().map(f).collect();
         let (mp, mq) = (
             v.iter().map(|a| a.0).sum::<f32>() / n,
