@@ -64,7 +64,7 @@ pub struct Metrics {
     pub dead_letters: AtomicU64,
     /// Analysed instances the quality gate found not assessable, per reason
     /// (`gate::Reason::CODES` order).
-    pub not_assessable: [AtomicU64; 9],
+    pub not_assessable: [AtomicU64; Reason::CODES.len()],
     pub analysis_seconds: Histogram,
     pub delivery_seconds: Histogram,
 }
@@ -176,7 +176,17 @@ mod tests {
         Metrics::inc(&m.received);
         m.analysis_seconds.observe(0.3);
         m.analysis_seconds.observe(3.0);
+        m.not_assessable("hand_shape");
+        m.not_assessable("hand_shape");
+        // An unknown code counts nowhere.
+        m.not_assessable("elbow");
         let t = m.render(4, 1);
+        assert!(
+            t.contains("rajoints_not_assessable_total{reason=\"hand_shape\"} 2"),
+            "{t}"
+        );
+        assert!(t.contains("rajoints_not_assessable_total{reason=\"body_part\"} 0"));
+        assert_eq!(t.matches("rajoints_not_assessable_total{").count(), 8);
         assert!(t.contains("rajoints_received_total 2"), "{t}");
         assert!(t.contains("rajoints_queue_depth{queue=\"inbox\"} 4"));
         // 0.3 s falls in le=0.5 and above; 3 s from le=5.

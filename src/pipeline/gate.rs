@@ -33,7 +33,8 @@ pub const SIZE_RANGE: (f32, f32) = (0.7, 1.45);
 pub const ASPECT_RANGE: (f32, f32) = (0.86, 1.2);
 /// How much better (squared template mm) one thumb side must fit than the other on a
 /// one-hand film: a hand has a thumb where a foot, a lateral hand or a chest has none
-/// (good one-hand phantoms: 694 and more; feet, lateral hands and chests: 17-300).
+/// (good one-hand phantoms: 694 and more; feet, lateral hands and chests: 17-300), and
+/// a lone hand's side rests on its thumb when no attribute gives it.
 pub const MIN_CHIRALITY_MARGIN: f32 = 450.0;
 
 /// Why a film is not assessable. `code()` is the machine-readable form (JSON, metrics).
@@ -54,8 +55,6 @@ pub enum Reason {
     HandSize { relative: f32 },
     /// The attributes say one hand, the image shows two.
     HandCount { said: String, seen: usize },
-    /// The thumb side cannot be told and no attribute gives the side.
-    WhichHand,
     /// The joints do not have a frontal hand's proportions, or no clear thumb.
     Shape { detail: String },
 }
@@ -70,13 +69,12 @@ impl Reason {
             Reason::Rotated { .. } => "rotated",
             Reason::HandSize { .. } => "hand_size",
             Reason::HandCount { .. } => "hand_count",
-            Reason::WhichHand => "which_hand",
             Reason::Shape { .. } => "hand_shape",
         }
     }
 
     /// Every code, for metrics that list each one from the start.
-    pub const CODES: [&'static str; 9] = [
+    pub const CODES: [&'static str; 8] = [
         "body_part",
         "not_frontal",
         "no_hand",
@@ -84,7 +82,6 @@ impl Reason {
         "rotated",
         "hand_size",
         "hand_count",
-        "which_hand",
         "hand_shape",
     ];
 }
@@ -123,11 +120,6 @@ impl fmt::Display for Reason {
                 write!(f, "{said} says one hand, the image shows {seen}")
             }
             Reason::Shape { detail } => write!(f, "not a frontal hand: {detail}"),
-            Reason::WhichHand => write!(
-                f,
-                "cannot tell which hand: the thumb side is not clear and no Laterality \
-                 attribute gives it"
-            ),
         }
     }
 }
@@ -171,7 +163,7 @@ pub fn check(hands: &[FittedHand], spacing_mm: Option<f64>) -> Result<(), Reason
             });
         }
         if let Some(sp) = spacing_mm {
-            let relative = h.scale * sp as f32;
+            let relative = h.relative_size(sp);
             if relative < SIZE_RANGE.0 || relative > SIZE_RANGE.1 {
                 return Err(Reason::HandSize { relative });
             }
@@ -247,15 +239,30 @@ mod tests {
     }
 
     #[test]
-    fn codes_are_listed() {
-        for r in [
+    fn every_reason_has_its_own_listed_code_and_words() {
+        let all = [
             Reason::BodyPart {
                 value: "FOOT".into(),
             },
-            Reason::WhichHand,
+            Reason::NotFrontal {
+                evidence: "View Position LL".into(),
+            },
+            Reason::NoHand { joints: 2 },
+            Reason::PoorFit { rms_mm: 12.0 },
+            Reason::Rotated { degrees: 90.0 },
             Reason::HandSize { relative: 2.0 },
-        ] {
-            assert!(Reason::CODES.contains(&r.code()));
+            Reason::HandCount {
+                said: "Laterality (0020,0060) R".into(),
+                seen: 2,
+            },
+            Reason::Shape {
+                detail: "no clear thumb".into(),
+            },
+        ];
+        let codes: std::collections::HashSet<&str> = all.iter().map(Reason::code).collect();
+        assert_eq!(codes.len(), all.len());
+        assert_eq!(codes, Reason::CODES.into_iter().collect());
+        for r in &all {
             assert!(!r.to_string().is_empty());
         }
     }

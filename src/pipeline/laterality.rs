@@ -18,11 +18,13 @@
 //! Each fitted hand's thumb side (its chirality) with the view gives its side. Where the
 //! film's attributes and the image disagree, the disagreement is reported with the result
 //! (`conflicts`), never silently resolved; where they cannot both be true of one film (a
-//! one-hand laterality on a film with two hands), the film is not assessable.
+//! one-hand laterality on a film with two hands), or the attributes declare another kind
+//! of film, the decision carries the reason the film is not assessable (`refusal`); the
+//! quality gate acts on it, and with the gate off the sides are still given.
 
 use serde::{Deserialize, Serialize};
 
-use super::gate::{MIN_CHIRALITY_MARGIN, Reason};
+use super::gate::{MAX_ROTATION_DEG, Reason};
 use super::naming::{FittedHand, HandCount, Side};
 
 /// The attributes of the image that say which hand it shows and how it is displayed,
@@ -61,7 +63,8 @@ impl View {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The value as `pipeline.default_view` spells it.
+    pub fn as_str(self) -> &'static str {
         match self {
             View::Dorsal => "dorsal",
             View::Palmar => "palmar",
@@ -152,36 +155,39 @@ pub struct Plan {
     pub orientation: Option<Orientation>,
     /// Disagreements among the attributes themselves.
     pub conflicts: Vec<String>,
+    /// Why the attributes say this is not a frontal hand film, if they do.
+    pub refusal: Option<Reason>,
 }
 
-/// Reads the attributes; a film they declare not to be a frontal hand film is refused.
-pub fn plan(a: &FilmAttributes) -> Result<Plan, Reason> {
-    if let Some(part) = &a.body_part_examined
-        && NOT_A_HAND
-            .iter()
-            .any(|n| part.split([' ', '_']).any(|w| w == *n))
-    {
-        return Err(Reason::BodyPart {
-            value: part.clone(),
-        });
-    }
-    if let Some(vp) = &a.view_position
-        && NOT_FRONTAL.contains(&vp.as_str())
-    {
-        return Err(Reason::NotFrontal {
-            evidence: format!("View Position {vp}"),
-        });
-    }
+/// Reads the attributes.
+pub fn plan(a: &FilmAttributes) -> Plan {
     let orientation = a
         .patient_orientation
         .as_ref()
         .and_then(|(r, c)| read_orientation(r, c));
-    if orientation == Some(Orientation::NotFrontal) {
-        let (r, c) = a.patient_orientation.clone().unwrap_or_default();
-        return Err(Reason::NotFrontal {
+    let refusal = if let Some(part) = &a.body_part_examined
+        && NOT_A_HAND
+            .iter()
+            .any(|n| part.split([' ', '_']).any(|w| w == *n))
+    {
+        Some(Reason::BodyPart {
+            value: part.clone(),
+        })
+    } else if let Some(vp) = &a.view_position
+        && NOT_FRONTAL.contains(&vp.as_str())
+    {
+        Some(Reason::NotFrontal {
+            evidence: format!("View Position {vp}"),
+        })
+    } else if let (Some(Orientation::NotFrontal), Some((r, c))) =
+        (orientation, &a.patient_orientation)
+    {
+        Some(Reason::NotFrontal {
             evidence: format!("Patient Orientation {r}\\{c}"),
-        });
-    }
+        })
+    } else {
+        None
+    };
     let mut conflicts = Vec::new();
     let lat = |v: &Option<String>| match v.as_deref() {
         Some("R") => Some((HandCount::One, Some(Side::Right))),
@@ -214,13 +220,14 @@ pub fn plan(a: &FilmAttributes) -> Result<Plan, Reason> {
         Some(Orientation::Upright(v)) => Some((v, Evidence::PatientOrientation)),
         _ => view_from_vp,
     };
-    Ok(Plan {
+    Plan {
         hands,
         side,
         view,
         orientation,
         conflicts,
-    })
+        refusal,
+    }
 }
 
 /// The side of each hand and how it was decided.
@@ -233,20 +240,26 @@ pub struct Sides {
     pub view: (View, Evidence),
     /// Disagreements between the attributes and the image (and among the attributes).
     pub conflicts: Vec<String>,
+    /// Why the film is not assessable, when the attributes or the image say so: the
+    /// plan's refusal, or a one-hand laterality on two hands. (A lone hand without a clear
+    /// thumb side is the gate's: it refuses one whatever the attributes say.)
+    pub refusal: Option<Reason>,
 }
 
-/// Decides the side of each fitted hand (left to right on the image). `Err` when the
-/// attributes and the image cannot both be right: a one-hand laterality on a film that
-/// shows two hands.
-pub fn decide(plan: &Plan, hands: &[FittedHand], site: View) -> Result<Sides, Reason> {
+/// Decides the side of each fitted hand (left to right on the image).
+pub fn decide(plan: &Plan, hands: &[FittedHand], site: View) -> Sides {
     let mut conflicts = plan.conflicts.clone();
-    if let Some((side, ev)) = plan.side
+    let mut refusal = plan.refusal.clone();
+    // A one-hand laterality cannot name two hands: they are named by their thumbs.
+    let mut tag = plan.side;
+    if let Some((side, ev)) = tag
         && hands.len() > 1
     {
-        return Err(Reason::HandCount {
+        refusal.get_or_insert(Reason::HandCount {
             said: format!("{} {}", ev.describe(), side.letter()),
             seen: hands.len(),
         });
+        tag = None;
     }
     if plan.hands == HandCount::Two && hands.len() == 1 {
         conflicts.push(
@@ -257,7 +270,9 @@ pub fn decide(plan: &Plan, hands: &[FittedHand], site: View) -> Result<Sides, Re
     }
     // Patient Orientation that the image contradicts (a hand seen upright where it says
     // sideways or upside down) is not evidence for the view.
-    let upright = hands.iter().all(|h| h.rotation_deg.abs() <= 45.0);
+    let upright = hands
+        .iter()
+        .all(|h| h.rotation_deg.abs() <= MAX_ROTATION_DEG);
     if upright
         && matches!(
             plan.orientation,
@@ -270,19 +285,12 @@ pub fn decide(plan: &Plan, hands: &[FittedHand], site: View) -> Result<Sides, Re
                 .into(),
         );
     }
-    // A one-hand film named from its thumb needs a clear thumb side.
-    if plan.side.is_none()
-        && let [h] = hands
-        && h.chirality_margin < MIN_CHIRALITY_MARGIN
-    {
-        return Err(Reason::WhichHand);
-    }
     let view = plan.view.unwrap_or((site, Evidence::SiteSetting));
     let mut sides = Vec::with_capacity(hands.len());
     let mut from = Vec::with_capacity(hands.len());
     for h in hands {
         let seen = view.0.side(h.thumb_plus_x);
-        match plan.side {
+        match tag {
             Some((side, ev)) => {
                 if side != seen {
                     conflicts.push(format!(
@@ -291,7 +299,7 @@ pub fn decide(plan: &Plan, hands: &[FittedHand], site: View) -> Result<Sides, Re
                         ev.describe(),
                         side.letter(),
                         side_word(seen),
-                        view.0.name(),
+                        view.0.as_str(),
                         view.1.describe(),
                         side.letter(),
                     ));
@@ -303,18 +311,19 @@ pub fn decide(plan: &Plan, hands: &[FittedHand], site: View) -> Result<Sides, Re
                 sides.push(seen);
                 from.push(format!(
                     "thumb side in the {} view ({})",
-                    view.0.name(),
+                    view.0.as_str(),
                     view.1.describe()
                 ));
             }
         }
     }
-    Ok(Sides {
+    Sides {
         sides,
         from,
         view,
         conflicts,
-    })
+        refusal,
+    }
 }
 
 fn side_word(s: Side) -> &'static str {
@@ -337,6 +346,20 @@ mod tests {
             view_position: o(vp),
             body_part_examined: Some("HAND".into()),
         }
+    }
+
+    /// The plan of attributes that declare nothing wrong.
+    fn ok_plan(a: &FilmAttributes) -> Plan {
+        let p = plan(a);
+        assert_eq!(p.refusal, None);
+        p
+    }
+
+    /// A decision that finds the film assessable.
+    fn ok_decide(p: &Plan, hands: &[FittedHand], site: View) -> Sides {
+        let s = decide(p, hands, site);
+        assert_eq!(s.refusal, None);
+        s
     }
 
     fn hand(thumb_plus_x: bool, centre_x: f32) -> FittedHand {
@@ -397,34 +420,34 @@ mod tests {
 
     #[test]
     fn one_hand_film_without_attributes_follows_the_site_setting() {
-        let p = plan(&FilmAttributes::default()).unwrap();
+        let p = ok_plan(&FilmAttributes::default());
         assert_eq!(p.hands, HandCount::Either);
         // Thumb on the image left of the hand: a right hand seen from its back.
-        let s = decide(&p, &[hand(false, 500.0)], View::Dorsal).unwrap();
+        let s = ok_decide(&p, &[hand(false, 500.0)], View::Dorsal);
         assert_eq!(s.sides, vec![Side::Right]);
         assert_eq!(s.view, (View::Dorsal, Evidence::SiteSetting));
         assert!(s.conflicts.is_empty());
         // A site that displays from the palm names the same image a left hand.
-        let s = decide(&p, &[hand(false, 500.0)], View::Palmar).unwrap();
+        let s = ok_decide(&p, &[hand(false, 500.0)], View::Palmar);
         assert_eq!(s.sides, vec![Side::Left]);
     }
 
     #[test]
     fn laterality_names_a_one_hand_film_and_a_contradiction_is_reported() {
-        let p = plan(&attrs("", "R", "L\\H", "PA")).unwrap();
+        let p = ok_plan(&attrs("", "R", "L\\H", "PA"));
         assert_eq!(p.hands, HandCount::One);
         assert_eq!(p.side, Some((Side::Right, Evidence::Laterality)));
-        let s = decide(&p, &[hand(false, 500.0)], View::Dorsal).unwrap();
+        let s = ok_decide(&p, &[hand(false, 500.0)], View::Dorsal);
         assert_eq!(s.sides, vec![Side::Right]);
         assert!(s.conflicts.is_empty(), "{:?}", s.conflicts);
         // The thumb on the image right in a dorsal view is a left hand's: reported, and
         // the attribute, trusted more, names it.
-        let s = decide(&p, &[hand(true, 500.0)], View::Dorsal).unwrap();
+        let s = ok_decide(&p, &[hand(true, 500.0)], View::Dorsal);
         assert_eq!(s.sides, vec![Side::Right]);
         assert_eq!(s.conflicts.len(), 1);
         assert!(s.conflicts[0].contains("left hand"), "{}", s.conflicts[0]);
         // Image Laterality outranks Laterality.
-        let p = plan(&attrs("L", "R", "", "")).unwrap();
+        let p = ok_plan(&attrs("L", "R", "", ""));
         assert_eq!(p.side, Some((Side::Left, Evidence::ImageLaterality)));
         assert_eq!(p.conflicts.len(), 1);
     }
@@ -433,66 +456,67 @@ mod tests {
     fn two_hand_films_in_both_hangings() {
         // As acquired (L\H): the right hand on the image right, thumbs to the middle.
         let hands = [hand(true, 500.0), hand(false, 1500.0)];
-        let p = plan(&attrs("B", "", "L\\H", "PA")).unwrap();
+        let p = ok_plan(&attrs("B", "", "L\\H", "PA"));
         assert_eq!(p.hands, HandCount::Two);
-        let s = decide(&p, &hands, View::Dorsal).unwrap();
+        let s = ok_decide(&p, &hands, View::Dorsal);
         assert_eq!(s.sides, vec![Side::Left, Side::Right]);
         assert_eq!(s.view.1, Evidence::PatientOrientation);
         // Flipped for reading (R\H): the same picture has the right hand on the left.
-        let p = plan(&attrs("B", "", "R\\H", "PA")).unwrap();
-        let s = decide(&p, &hands, View::Dorsal).unwrap();
+        let p = ok_plan(&attrs("B", "", "R\\H", "PA"));
+        let s = ok_decide(&p, &hands, View::Dorsal);
         assert_eq!(s.sides, vec![Side::Right, Side::Left]);
         // No Patient Orientation: View Position PA is the view from the tube (dorsal).
-        let p = plan(&attrs("B", "", "", "PA")).unwrap();
-        let s = decide(&p, &hands, View::Palmar).unwrap();
+        let p = ok_plan(&attrs("B", "", "", "PA"));
+        let s = ok_decide(&p, &hands, View::Palmar);
         assert_eq!(s.sides, vec![Side::Left, Side::Right]);
         assert_eq!(s.view.1, Evidence::ViewPosition);
     }
 
     #[test]
     fn one_hand_laterality_on_two_hands_is_not_assessable() {
-        let p = plan(&attrs("", "L", "L\\H", "PA")).unwrap();
+        let p = ok_plan(&attrs("", "L", "L\\H", "PA"));
         let two = [hand(true, 500.0), hand(false, 1500.0)];
-        assert!(matches!(
-            decide(&p, &two, View::Dorsal),
-            Err(Reason::HandCount { seen: 2, .. })
-        ));
+        let s = decide(&p, &two, View::Dorsal);
+        assert!(matches!(s.refusal, Some(Reason::HandCount { seen: 2, .. })));
+        // Named by their thumbs all the same, for a gate that is off.
+        assert_eq!(s.sides, vec![Side::Left, Side::Right]);
     }
 
     #[test]
     fn attributes_of_other_films_are_refused() {
         let mut a = attrs("", "R", "L\\H", "PA");
         a.body_part_examined = Some("FOOT".into());
-        assert!(matches!(plan(&a), Err(Reason::BodyPart { .. })));
+        assert!(matches!(plan(&a).refusal, Some(Reason::BodyPart { .. })));
         a.body_part_examined = Some("CHEST".into());
-        assert!(matches!(plan(&a), Err(Reason::BodyPart { .. })));
+        assert!(matches!(plan(&a).refusal, Some(Reason::BodyPart { .. })));
         a.body_part_examined = Some("HAND".into());
-        assert!(plan(&a).is_ok());
+        assert_eq!(plan(&a).refusal, None);
         a.body_part_examined = None;
-        assert!(plan(&a).is_ok());
+        assert_eq!(plan(&a).refusal, None);
         assert!(matches!(
-            plan(&attrs("", "R", "L\\H", "LL")),
-            Err(Reason::NotFrontal { .. })
+            plan(&attrs("", "R", "L\\H", "LL")).refusal,
+            Some(Reason::NotFrontal { .. })
         ));
         assert!(matches!(
-            plan(&attrs("", "R", "A\\H", "")),
-            Err(Reason::NotFrontal { .. })
+            plan(&attrs("", "R", "A\\H", "")).refusal,
+            Some(Reason::NotFrontal { .. })
         ));
     }
 
     #[test]
-    fn an_unclear_thumb_needs_a_laterality_attribute() {
+    fn an_unclear_thumb_is_refused_and_an_attribute_still_names_the_side() {
         let unclear = FittedHand {
             chirality_margin: 100.0,
             ..hand(false, 500.0)
         };
-        let p = plan(&FilmAttributes::default()).unwrap();
-        assert_eq!(
-            decide(&p, std::slice::from_ref(&unclear), View::Dorsal),
-            Err(Reason::WhichHand)
-        );
-        let p = plan(&attrs("", "L", "", "")).unwrap();
-        let s = decide(&p, &[unclear], View::Dorsal).unwrap();
+        // Without an attribute its side would rest on the thumb alone: the gate refuses
+        // a lone hand without a clear thumb.
+        assert!(matches!(
+            super::super::gate::check(std::slice::from_ref(&unclear), None),
+            Err(Reason::Shape { .. })
+        ));
+        let p = ok_plan(&attrs("", "L", "", ""));
+        let s = ok_decide(&p, &[unclear], View::Dorsal);
         assert_eq!(s.sides, vec![Side::Left]);
     }
 
@@ -500,8 +524,8 @@ mod tests {
     fn an_orientation_the_image_contradicts_is_not_used() {
         // R\F would be a dorsal view turned upside down; the hand is seen upright, so the
         // attribute is wrong somewhere: reported, and View Position gives the view.
-        let p = plan(&attrs("", "", "R\\F", "PA")).unwrap();
-        let s = decide(&p, &[hand(false, 500.0)], View::Palmar).unwrap();
+        let p = ok_plan(&attrs("", "", "R\\F", "PA"));
+        let s = ok_decide(&p, &[hand(false, 500.0)], View::Palmar);
         assert_eq!(s.view, (View::Dorsal, Evidence::ViewPosition));
         assert_eq!(s.sides, vec![Side::Right]);
         assert_eq!(s.conflicts.len(), 1);

@@ -92,13 +92,7 @@ impl PipelineParams {
             ),
             format!("scale_factor={}", self.scale_factor),
             format!("recover_overlapped={}", self.recover_overlapped),
-            format!(
-                "default_view={}",
-                match self.default_view {
-                    View::Dorsal => "dorsal",
-                    View::Palmar => "palmar",
-                }
-            ),
+            format!("default_view={}", self.default_view.as_str()),
             format!("quality_gate={}", self.quality_gate),
         ]
     }
@@ -238,21 +232,13 @@ impl Pipeline {
             decode: decode_ms,
             ..Timing::default()
         };
-        let plan = match laterality::plan(&img.attributes) {
-            Ok(plan) => plan,
-            Err(reason) if p.quality_gate => {
-                timing.total = decode_ms + ms(t0);
-                return Ok(Outcome::refused(reason, timing, None));
-            }
-            // Without the gate a declared foot is analysed as a hand of unknown side.
-            Err(_) => laterality::Plan {
-                hands: HandCount::Either,
-                side: None,
-                view: None,
-                orientation: None,
-                conflicts: Vec::new(),
-            },
-        };
+        let plan = laterality::plan(&img.attributes);
+        if p.quality_gate
+            && let Some(reason) = plan.refusal.clone()
+        {
+            timing.total = decode_ms + ms(t0);
+            return Ok(Outcome::refused(reason, timing, None));
+        }
         // A one-hand film has half the joints: M1 and M2 per hand.
         let (m1, m2) = match plan.hands {
             HandCount::One => (p.m1.div_ceil(2), p.m2.div_ceil(2)),
@@ -260,23 +246,18 @@ impl Pipeline {
         };
         let target = self.ankylosis.manifest.training_pixel_spacing_mm;
         let mut spacing = match (p.scale, img.pixel_spacing_mm) {
-            (ScaleMode::Fixed, _) => Spacing::Fixed,
             (ScaleMode::Spacing, _) if target <= 0.0 => Spacing::Fixed,
+            (ScaleMode::Fixed, _) => Spacing::Fixed,
             (ScaleMode::Spacing, Some(s)) => Spacing::Known(s),
-            (ScaleMode::Spacing, None) => Spacing::Estimated {
-                mm: (scale::HAND_FILM_HEIGHT_MM / f64::from(img.height.max(1)))
+            (ScaleMode::Spacing, None) => Spacing::Estimated(
+                (scale::HAND_FILM_HEIGHT_MM / f64::from(img.height.max(1)))
                     .clamp(scale::ESTIMATE_RANGE_MM.0, scale::ESTIMATE_RANGE_MM.1),
-                passes: 1,
-            },
+            ),
         };
-        let mut pass = 0;
-        let (cand_a, cand_s, b1, b2, merged) = loop {
-            pass += 1;
-            let (fx, fy) = match spacing {
-                Spacing::Fixed => (p.scale_factor, p.scale_factor),
-                Spacing::Known((row, col)) => (col / target, row / target),
-                Spacing::Estimated { mm, .. } => (mm / target, mm / target),
-            };
+        let mut passes = 0;
+        let (cand_a, cand_s, b1, b2, mut merged, mut layout) = loop {
+            passes += 1;
+            let (fx, fy) = scale::factors(spacing.mm(), target, p.scale_factor);
             let (cand_a, cand_s) = self.detect(img, fx, fy, &mut timing)?;
             let t = Instant::now();
             let sel = |cand: &[Detection], top_m| {
@@ -291,42 +272,31 @@ impl Pipeline {
             };
             let (b1, b2) = (sel(&cand_a, m1), sel(&cand_s, m2));
             let merged = ensemble::merge(&b1, &b2, p.t_iou2, m1);
+            let layout = naming::fit_hands(&boxes_of(&merged), plan.hands);
             timing.postprocess += ms(t);
             // Without spacing the hand's fitted size gives it; detect again at that
             // scale when the guess was off by more than the detectors tolerate.
-            if let Spacing::Estimated { mm, passes } = spacing
-                && pass < scale::MAX_PASSES
+            if let Spacing::Estimated(mm) = spacing
+                && passes < scale::MAX_PASSES
+                && let Some(est) = scale::spacing_from_hands(&layout.hands)
+                && !scale::close_enough(est, mm)
             {
-                let boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
-                let layout = naming::fit_hands(&boxes, plan.hands);
-                if let Some(est) = scale::spacing_from_hands(&layout.hands)
-                    && !scale::close_enough(est, mm)
-                {
-                    spacing = Spacing::Estimated {
-                        mm: est,
-                        passes: passes + 1,
-                    };
-                    continue;
-                }
+                spacing = Spacing::Estimated(est);
+                continue;
             }
-            break (cand_a, cand_s, b1, b2, merged);
+            break (cand_a, cand_s, b1, b2, merged, layout);
         };
 
         let t = Instant::now();
-        let mut merged = merged;
         let sides_of =
             |hands: &[naming::FittedHand]| laterality::decide(&plan, hands, p.default_view);
-        let namer = |boxes: &[BBox]| {
-            let layout = naming::fit_hands(boxes, plan.hands);
-            match sides_of(&layout.hands) {
-                Ok(s) => layout.names(&s.sides),
-                Err(_) => vec![None; boxes.len()],
-            }
-        };
         if p.recover_overlapped {
-            let boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
-            let mut names = namer(&boxes);
-            recover::recover(
+            let namer = |boxes: &[BBox]| {
+                let layout = naming::fit_hands(boxes, plan.hands);
+                layout.names(&sides_of(&layout.hands).sides)
+            };
+            let mut names = layout.names(&sides_of(&layout.hands).sides);
+            let added = recover::recover(
                 &mut merged,
                 &mut names,
                 &cand_a,
@@ -339,41 +309,28 @@ impl Pipeline {
                 },
                 &namer,
             );
+            // Recovery adds boxes (and may drop some): refit only then.
+            if added > 0 {
+                layout = naming::fit_hands(&boxes_of(&merged), plan.hands);
+            }
         }
-        let boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
-        let layout = naming::fit_hands(&boxes, plan.hands);
-        let known = match spacing {
-            Spacing::Known((row, col)) => Some(0.5 * (row + col)),
-            _ => None,
-        };
-        let decided =
-            sides_of(&layout.hands).and_then(|s| gate::check(&layout.hands, known).map(|()| s));
-        let scale_info = spacing.info(img.pixel_spacing_mm);
-        let sides = match decided {
-            Ok(s) => s,
-            Err(reason) if p.quality_gate => {
-                timing.postprocess += ms(t);
-                timing.total = decode_ms + ms(t0);
-                let mut out = Outcome::refused(reason, timing, scale_info);
-                out.ankylosis_ssd = b1;
-                out.subluxation_ssd = b2;
-                return Ok(out);
-            }
-            // Without the gate: the sides as the view alone gives them.
-            Err(_) => {
-                let view = plan.view.map_or(p.default_view, |v| v.0);
-                laterality::Sides {
-                    sides: layout
-                        .hands
-                        .iter()
-                        .map(|h| view.side(h.thumb_plus_x))
-                        .collect(),
-                    from: vec!["quality gate off: thumb side only".into(); layout.hands.len()],
-                    view: (view, laterality::Evidence::SiteSetting),
-                    conflicts: plan.conflicts.clone(),
-                }
-            }
-        };
+        let known = spacing.known_mm();
+        let sides = sides_of(&layout.hands);
+        let refusal = sides
+            .refusal
+            .clone()
+            .or_else(|| gate::check(&layout.hands, known).err());
+        let scale_info = spacing.info(passes);
+        if p.quality_gate
+            && let Some(reason) = refusal
+        {
+            timing.postprocess += ms(t);
+            timing.total = decode_ms + ms(t0);
+            let mut out = Outcome::refused(reason, timing, scale_info);
+            out.ankylosis_ssd = b1;
+            out.subluxation_ssd = b2;
+            return Ok(out);
+        }
         let names = layout.names(&sides.sides);
         let mut joints = Vec::new();
         let mut dropped = Vec::new();
@@ -407,7 +364,7 @@ impl Pipeline {
                     .count(),
                 rotation_deg: h.rotation_deg,
                 fit_rms_mm: h.rms_mm,
-                size: known.map(|sp| h.scale * sp as f32),
+                size: known.map(|sp| h.relative_size(sp)),
                 thumb_margin: h.chirality_margin.is_finite().then_some(h.chirality_margin),
                 aspect: h.aspect,
             })
@@ -498,30 +455,55 @@ impl Pipeline {
 /// The pixel spacing the detectors' scale is computed from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Spacing {
-    /// `scale = "fixed"`, or a model without a training spacing.
+    /// `scale = "fixed"`, or a model without a training spacing: `scale_factor`.
     Fixed,
     /// (row, column) mm from the file.
     Known((f64, f64)),
     /// Estimated: first from the image height, then from the hand.
-    Estimated { mm: f64, passes: usize },
+    Estimated(f64),
 }
 
 impl Spacing {
-    fn info(self, file: Option<(f64, f64)>) -> Option<ScaleInfo> {
+    /// (row, column) mm, `None` for `Fixed`.
+    fn mm(self) -> Option<(f64, f64)> {
         match self {
             Spacing::Fixed => None,
-            Spacing::Known(_) => file.map(|(row, col)| ScaleInfo {
-                pixel_spacing_mm: 0.5 * (row + col),
-                from: "Pixel Spacing (0028,0030) or Imager Pixel Spacing (0018,1164)".into(),
-                passes: 1,
-            }),
-            Spacing::Estimated { mm, passes } => Some(ScaleInfo {
-                pixel_spacing_mm: mm,
-                from: "estimated from the hand's size (the film has no pixel spacing)".into(),
-                passes,
-            }),
+            Spacing::Known(s) => Some(s),
+            Spacing::Estimated(mm) => Some((mm, mm)),
         }
     }
+
+    /// The file's spacing, one value (what the hand's size is judged by).
+    fn known_mm(self) -> Option<f64> {
+        match self {
+            Spacing::Known((row, col)) => Some(0.5 * (row + col)),
+            _ => None,
+        }
+    }
+
+    fn info(self, passes: usize) -> Option<ScaleInfo> {
+        let (mm, from) = match self {
+            Spacing::Fixed => return None,
+            Spacing::Known(_) => (
+                self.known_mm()?,
+                "Pixel Spacing (0028,0030), else Imager Pixel Spacing (0018,1164)",
+            ),
+            Spacing::Estimated(mm) => (
+                mm,
+                "estimated from the hand's size (the film has no pixel spacing)",
+            ),
+        };
+        Some(ScaleInfo {
+            pixel_spacing_mm: mm,
+            from: from.into(),
+            passes,
+        })
+    }
+}
+
+/// The boxes of merged detections, in order.
+fn boxes_of(merged: &[Merged]) -> Vec<BBox> {
+    merged.iter().map(|m| m.bbox).collect()
 }
 
 /// A named joint of the result from its merged box.

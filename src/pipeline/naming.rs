@@ -268,6 +268,13 @@ pub struct FittedHand {
     pub aspect: f32,
 }
 
+impl FittedHand {
+    /// The hand's size relative to the model's mean adult hand on a film of `spacing_mm`.
+    pub fn relative_size(&self, spacing_mm: f64) -> f32 {
+        self.scale * spacing_mm as f32
+    }
+}
+
 /// What a box is in the fitted hand model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BoxRole {
@@ -317,60 +324,48 @@ impl Layout {
 /// Two hands are taken only from the best two-means split by x, each half fitted with its
 /// thumb towards the middle (both hangings of two-hand films show them so, real-films.md),
 /// and only when the halves look like two hands: each with at least three joints, sizes
-/// within 1.6x, and at least 50 template mm apart (tighter limits split true pairs of the
-/// phantoms' hands wrongly). Without that test a one-hand film with
-/// false boxes was split into an `R-` and an `L-` hand.
+/// within 1.6x, and at least 50 template mm apart, so that a lone hand with false boxes
+/// beside it stays one hand (real-films.md: one hand named `R-` and `L-`). Stricter limits
+/// (four joints, 1.4x, 70 mm) left 17 of the 2400 joints of `names_phantom_hands` unnamed.
 pub fn fit_hands(boxes: &[BBox], count: HandCount) -> Layout {
     let centres: Vec<(f32, f32)> = boxes.iter().map(BBox::centre).collect();
     let all: Vec<usize> = (0..centres.len()).collect();
     let two = || {
         let (l, r) = split_x(&centres)?;
-        let a = fit_group(&centres, &l, Some(true))?;
-        let b = fit_group(&centres, &r, Some(false))?;
+        let a = fit_group(&centres, &l, Some(true), 0)?;
+        let b = fit_group(&centres, &r, Some(false), 1)?;
         let (ha, hb) = (&a.hand, &b.hand);
         let ratio = ha.scale.max(hb.scale) / ha.scale.min(hb.scale).max(1e-6);
         let apart = (hb.centre_x - ha.centre_x) / (0.5 * (ha.scale + hb.scale)).max(1e-6);
         (ha.joints >= 3 && hb.joints >= 3 && ratio <= 1.6 && apart >= 50.0).then_some([a, b])
     };
+    let one = || fit_group(&centres, &all, None, 0);
     let groups: Vec<GroupFit> = match count {
-        HandCount::One => fit_group(&centres, &all, None).into_iter().collect(),
-        HandCount::Two => match two() {
-            Some(ab) => ab.into(),
-            None => fit_group(&centres, &all, None).into_iter().collect(),
-        },
-        HandCount::Either => {
-            let one = fit_group(&centres, &all, None);
-            match (two(), one) {
-                (Some([a, b]), Some(one)) if a.cost + b.cost + UNASSIGNED_COST < one.cost => {
-                    vec![a, b]
-                }
-                (Some([a, b]), None) => vec![a, b],
-                (_, one) => one.into_iter().collect(),
+        HandCount::One => one().into_iter().collect(),
+        HandCount::Two => two().map_or_else(|| one().into_iter().collect(), Vec::from),
+        HandCount::Either => match (two(), one()) {
+            (Some([a, b]), Some(one)) if a.cost + b.cost + UNASSIGNED_COST < one.cost => {
+                vec![a, b]
             }
-        }
+            (Some(ab), None) => ab.into(),
+            (_, one) => one.into_iter().collect(),
+        },
     };
     let mut roles = vec![BoxRole::Outside; boxes.len()];
     let mut hands = Vec::new();
-    for (h, g) in groups.into_iter().enumerate() {
+    for g in groups {
         for (k, role) in g.roles {
-            roles[k] = match role {
-                Local::Joint(finger, level) => BoxRole::Joint {
-                    hand: h,
-                    finger,
-                    level,
-                },
-                Local::Landmark(landmark) => BoxRole::Landmark { hand: h, landmark },
-                Local::Outside => BoxRole::Outside,
-            };
+            roles[k] = role;
         }
         hands.push(g.hand);
     }
     Layout { hands, roles }
 }
 
-/// Names the boxes with the side of each fitted hand given by `side_of`: the model's
-/// geometry with a laterality rule (`laterality` decides which, from the film).
-pub fn name_joints(
+/// Names the boxes with the side of each fitted hand given by `side_of` (the pipeline
+/// decides sides in [`super::laterality`]; tests give a rule directly).
+#[cfg(test)]
+pub(crate) fn name_joints(
     boxes: &[BBox],
     count: HandCount,
     side_of: impl Fn(&FittedHand) -> Side,
@@ -380,27 +375,25 @@ pub fn name_joints(
     layout.names(&sides)
 }
 
-/// A box's role within one group.
-#[derive(Debug, Clone, Copy)]
-enum Local {
-    Joint(u8, Level),
-    Landmark(Landmark),
-    Outside,
-}
-
 /// The model fitted to a group of boxes.
 struct GroupFit {
     hand: FittedHand,
-    roles: Vec<(usize, Local)>,
+    /// (box index, its role in hand `hand`).
+    roles: Vec<(usize, BoxRole)>,
     cost: f32,
 }
 
-/// Fits the group with the given chirality, or the better of both when `None`; `None`
-/// when the group is too small to fit.
+/// Fits the group as hand number `hand` with the given chirality, or the better of both
+/// when `None`; `None` when the group is too small to fit. Then reads the fit: joints
+/// within [`MAX_RESIDUAL`] are named, other boxes take the nearest landmark within
+/// [`LANDMARK_RADIUS`]. The landmarks take no part in the fit itself: the little finger's
+/// DIP joint lies only 18 mm beyond its PIP joint, and with landmarks competing for boxes
+/// `names_phantom_hands` named 41 of its 2400 joints wrong and left 82 unnamed.
 fn fit_group(
     centres: &[(f32, f32)],
     group: &[usize],
     thumb_plus_x: Option<bool>,
+    hand: usize,
 ) -> Option<GroupFit> {
     let pts: Vec<(f32, f32)> = group.iter().map(|&i| centres[i]).collect();
     let chiralities = match thumb_plus_x {
@@ -417,51 +410,75 @@ fn fit_group(
         _ => f32::INFINITY,
     };
     let (fit, c) = fits.into_iter().next()?;
+    let flip = if c { 1.0 } else { -1.0 };
+    let (angle, length) = fit.shape;
+    let joints = mirrored(&bend_fingers(angle, length), flip);
+    let landmarks: Vec<(f32, f32)> = LANDMARKS
+        .iter()
+        .map(|&(l, finger, x, y)| {
+            let p = match l {
+                // A DIP joint moves with its finger, as the PIP joint does.
+                Landmark::Dip => bend(finger, (x, y), angle, length),
+                _ => (x, y),
+            };
+            fit.sim.apply((p.0 * flip, p.1))
+        })
+        .collect();
+    let mut named: Vec<Pair> = Vec::new();
     let mut sq = 0.0f32;
-    let mut joints = 0usize;
     let roles = group
         .iter()
+        .zip(&pts)
         .zip(&fit.assignment)
-        .map(|(&k, a)| {
+        .map(|((&k, &pt), a)| {
             let role = match *a {
-                Some((t, r)) if t < TEMPLATE.len() && r <= MAX_RESIDUAL => {
+                Some((t, r)) if r <= MAX_RESIDUAL => {
                     sq += r * r;
-                    joints += 1;
-                    Local::Joint(TEMPLATE[t].0, TEMPLATE[t].1)
+                    named.push((joints[t], pt));
+                    BoxRole::Joint {
+                        hand,
+                        finger: TEMPLATE[t].0,
+                        level: TEMPLATE[t].1,
+                    }
                 }
-                Some((t, _)) if t >= TEMPLATE.len() => {
-                    Local::Landmark(LANDMARKS[t - TEMPLATE.len()].0)
-                }
-                _ => Local::Outside,
+                _ => landmarks
+                    .iter()
+                    .zip(&LANDMARKS)
+                    .map(|(q, l)| (dist(pt, *q) / fit.sim.s, l.0))
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+                    .filter(|(d, _)| *d <= LANDMARK_RADIUS)
+                    .map_or(BoxRole::Outside, |(_, landmark)| BoxRole::Landmark {
+                        hand,
+                        landmark,
+                    }),
             };
             (k, role)
         })
         .collect();
-    let deg = fit.sim.theta.to_degrees();
-    let rotation_deg = deg - 360.0 * ((deg + 180.0) / 360.0).floor();
-    let rotation_deg = if rotation_deg <= -180.0 {
-        rotation_deg + 360.0
-    } else {
-        rotation_deg
-    };
+    let theta = fit.sim.theta;
     Some(GroupFit {
         hand: FittedHand {
             thumb_plus_x: c,
             scale: fit.sim.s,
-            rotation_deg,
-            rms_mm: if joints > 0 {
-                (sq / joints as f32).sqrt()
-            } else {
+            // atan2 brings any angle into (-180, 180].
+            rotation_deg: theta.sin().atan2(theta.cos()).to_degrees(),
+            rms_mm: if named.is_empty() {
                 0.0
+            } else {
+                (sq / named.len() as f32).sqrt()
             },
-            joints,
+            joints: named.len(),
             chirality_margin: margin,
             centre_x: mean(&pts.iter().map(|p| p.0).collect::<Vec<_>>()),
-            aspect: fit.aspect,
+            aspect: aspect(&named, &fit.sim),
         },
         roles,
         cost: fit.cost,
     })
+}
+
+fn dist(a: (f32, f32), b: (f32, f32)) -> f32 {
+    ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
 }
 
 /// The best two-means split of the centres by x (each side at least two boxes).
@@ -489,15 +506,15 @@ fn sum_sq_dev(v: &[f32]) -> f32 {
     v.iter().map(|x| (x - m) * (x - m)).sum()
 }
 
-/// Result of fitting the model to one hand's box centres.
+/// Result of fitting the model's joints to one hand's box centres.
 struct HandFit {
-    /// Per box: the model place (a joint of `TEMPLATE`, or `TEMPLATE.len() + k` for
-    /// landmark k) and its residual in template millimetres.
+    /// Per box: the joint of `TEMPLATE` it is assigned to and its residual in template
+    /// millimetres.
     assignment: Vec<Option<(usize, f32)>>,
     cost: f32,
     sim: Similarity,
-    /// See [`FittedHand::aspect`]; 1 until the final fit measures it.
-    aspect: f32,
+    /// The finger deformation (angle, length) of the fit, see [`bend_fingers`].
+    shape: (f32, f32),
 }
 
 /// 2-D similarity transform `p -> s R p + t`, R a rotation by `theta`.
@@ -519,27 +536,9 @@ impl Similarity {
     }
 }
 
-/// The model's places: the ten joints, then the landmarks, with the finger rays turned
-/// by `angle` and scaled by `length` about their MCP joints (see [`bend_fingers`]) and
-/// mirrored in x unless `thumb_plus_x`.
-fn model(angle: f32, length: f32, thumb_plus_x: bool) -> Vec<(f32, f32)> {
-    let flip = if thumb_plus_x { 1.0 } else { -1.0 };
-    let joints = bend_fingers(angle, length);
-    let (sin, cos) = angle.sin_cos();
-    let landmarks = LANDMARKS.iter().map(|&(l, finger, x, y)| match l {
-        // A DIP joint moves with its finger, like the PIP joint.
-        Landmark::Dip => {
-            let (mx, my) = mcp(finger);
-            let (dx, dy) = ((x - mx) * length, (y - my) * length);
-            (mx + cos * dx - sin * dy, my + sin * dx + cos * dy)
-        }
-        _ => (x, y),
-    });
-    joints
-        .into_iter()
-        .chain(landmarks)
-        .map(|(x, y)| (x * flip, y))
-        .collect()
+/// The joints mirrored in x when `flip` is -1 (the hand whose thumb points to -x).
+fn mirrored(joints: &[(f32, f32); 10], flip: f32) -> [(f32, f32); 10] {
+    joints.map(|(x, y)| (x * flip, y))
 }
 
 /// The template place of a digit's MCP joint.
@@ -550,15 +549,15 @@ fn mcp(finger: u8) -> (f32, f32) {
         .map_or((0.0, 0.0), |&(_, _, x, y)| (x, y))
 }
 
-/// Fits the model (mirrored unless `thumb_plus_x`) to `pts` (image pixels); `None` for
-/// fewer than three boxes, which cannot fix a rotation and a scale with any confidence.
+/// Fits the model's joints (mirrored unless `thumb_plus_x`) to `pts` (image pixels);
+/// `None` for fewer than three boxes, which cannot fix a rotation and a scale with any
+/// confidence.
 fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
     if pts.len() < 3 {
         return None;
     }
-    let full = model(0.0, 1.0, thumb_plus_x);
-    let template = &full[..TEMPLATE.len()];
-    let joints = template;
+    let flip = if thumb_plus_x { 1.0 } else { -1.0 };
+    let template = mirrored(&bend_fingers(0.0, 1.0), flip);
     let spread = |v: &[(f32, f32)]| {
         let (mx, my) = centroid(v);
         (v.iter()
@@ -568,12 +567,11 @@ fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
             .sqrt()
     };
     let (px, py) = centroid(pts);
-    let (tx, ty) = centroid(joints);
-    let base_scale = spread(pts) / spread(joints).max(1e-6);
+    let (tx, ty) = centroid(&template);
+    let base_scale = spread(pts) / spread(&template).max(1e-6);
     let mut best: Option<HandFit> = None;
     // Several starting poses: ICP only finds the nearest minimum. The quarter and half
-    // turns find a hand that lies sideways or upside down, so that the quality gate can
-    // refuse it for what it is rather than for a poor fit.
+    // turns let a hand that lies sideways or upside down be measured as turned.
     let quarter = std::f32::consts::FRAC_PI_2;
     for theta0 in [
         -0.5f32,
@@ -596,7 +594,7 @@ fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
             let (rx, ry) = sim.apply((tx, ty));
             sim.tx = px - rx;
             sim.ty = py - ry;
-            let fit = icp(pts, template, sim);
+            let fit = icp(pts, &template, sim);
             if best.as_ref().is_none_or(|b| fit.cost < b.cost) {
                 best = Some(fit);
             }
@@ -608,53 +606,19 @@ fn fit_hand(pts: &[(f32, f32)], thumb_plus_x: bool) -> Option<HandFit> {
     // their MCP joints, and keep a deformation only where it fits clearly better.
     let mut fit = best?;
     let start = fit.sim;
-    let mut shape = (0.0f32, 1.0f32);
     for deg in (-6..=6).map(|k| k as f32 * 5.0) {
         for length in [0.85f32, 1.0, 1.15] {
             if deg == 0.0 && length == 1.0 {
                 continue;
             }
-            let bent = model(deg.to_radians(), length, thumb_plus_x);
-            let mut f = icp(pts, &bent[..TEMPLATE.len()], start);
+            let bent = mirrored(&bend_fingers(deg.to_radians(), length), flip);
+            let mut f = icp(pts, &bent, start);
             f.cost += deformation_penalty(deg, length);
             if f.cost < fit.cost {
+                f.shape = (deg.to_radians(), length);
                 fit = f;
-                shape = (deg.to_radians(), length);
             }
         }
-    }
-    // Boxes the joints leave out, or leave far, are what the nearest landmark says they
-    // are when it is near. The landmarks take no part in the fit itself: the little
-    // finger's DIP joint lies only 18 mm beyond its PIP joint, and a landmark competing
-    // for boxes named a sixth of the phantoms' PIP rows a finger off.
-    let places = model(shape.0, shape.1, thumb_plus_x);
-    let placed: Vec<(f32, f32)> = places.iter().map(|&p| fit.sim.apply(p)).collect();
-    let named: Vec<Pair> = fit
-        .assignment
-        .iter()
-        .enumerate()
-        .filter_map(|(k, a)| match *a {
-            Some((t, r)) if t < TEMPLATE.len() && r <= MAX_RESIDUAL => Some((places[t], pts[k])),
-            _ => None,
-        })
-        .collect();
-    fit.aspect = aspect(&named, &fit.sim);
-    for (k, a) in fit.assignment.iter_mut().enumerate() {
-        if a.is_some_and(|(_, r)| r <= MAX_RESIDUAL) {
-            continue;
-        }
-        let nearest = (TEMPLATE.len()..places.len())
-            .map(|t| {
-                let d = ((pts[k].0 - placed[t].0).powi(2) + (pts[k].1 - placed[t].1).powi(2))
-                    .sqrt()
-                    / fit.sim.s;
-                (t, d)
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        *a = match nearest {
-            Some((t, d)) if d <= LANDMARK_RADIUS => Some((t, d)),
-            _ => None,
-        };
     }
     Some(fit)
 }
@@ -666,20 +630,19 @@ const LANDMARK_RADIUS: f32 = 16.0;
 /// positive towards +x, the thumb side of the unmirrored template) and scaled by
 /// `length`; the MCP joints stay where they are.
 fn bend_fingers(angle: f32, length: f32) -> [(f32, f32); 10] {
+    TEMPLATE.map(|(finger, level, x, y)| match level {
+        Level::Mcp => (x, y),
+        Level::Pip => bend(finger, (x, y), angle, length),
+    })
+}
+
+/// A point of digit `finger` turned by `angle` and scaled by `length` about its MCP joint.
+fn bend(finger: u8, (x, y): (f32, f32), angle: f32, length: f32) -> (f32, f32) {
     let (sin, cos) = angle.sin_cos();
-    let mut out = [(0.0, 0.0); 10];
-    for (k, &(finger, level, x, y)) in TEMPLATE.iter().enumerate() {
-        out[k] = match level {
-            Level::Mcp => (x, y),
-            Level::Pip => {
-                let (mx, my) = mcp(finger);
-                let (dx, dy) = ((x - mx) * length, (y - my) * length);
-                // y points down: turning towards +x is a clockwise rotation on screen.
-                (mx + cos * dx - sin * dy, my + sin * dx + cos * dy)
-            }
-        };
-    }
-    out
+    let (mx, my) = mcp(finger);
+    let (dx, dy) = ((x - mx) * length, (y - my) * length);
+    // y points down: turning towards +x is a clockwise rotation on screen.
+    (mx + cos * dx - sin * dy, my + sin * dx + cos * dy)
 }
 
 /// Cost (squared template mm) of a finger deformation: enough that a deformation must
@@ -749,7 +712,7 @@ fn icp(pts: &[(f32, f32)], template: &[(f32, f32)], mut sim: Similarity) -> Hand
         assignment,
         cost,
         sim,
-        aspect: 1.0,
+        shape: (0.0, 1.0),
     }
 }
 
@@ -926,6 +889,7 @@ fn umeyama(pairs: &[Pair]) -> Option<Similarity> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::laterality::View;
 
     /// Boxes of 40 px centred on the template joints of one hand, placed by
     /// x' = ox + scale * (flip * x), y' = oy + scale * y.
@@ -940,15 +904,10 @@ mod tests {
             .collect()
     }
 
-    /// Names as the film is displayed from the palm (the phantoms' reading hanging): a
-    /// hand whose thumb points towards +x is a right hand.
+    /// Names as the film is displayed from the palm (the phantoms' reading hanging).
     fn palmar(boxes: &[BBox]) -> Vec<Option<JointId>> {
         name_joints(boxes, HandCount::Either, |h| {
-            if h.thumb_plus_x {
-                Side::Right
-            } else {
-                Side::Left
-            }
+            View::Palmar.side(h.thumb_plus_x)
         })
     }
 
@@ -1082,11 +1041,7 @@ mod tests {
         let mut boxes = hand(500.0, 900.0, 6.0, true);
         boxes.extend(hand(1500.0, 900.0, 6.0, false));
         let got = names(&name_joints(&boxes, HandCount::Either, |h| {
-            if h.thumb_plus_x {
-                Side::Left
-            } else {
-                Side::Right
-            }
+            View::Dorsal.side(h.thumb_plus_x)
         }));
         let want: Vec<String> = LEFT_HAND
             .iter()
@@ -1120,6 +1075,53 @@ mod tests {
         want.remove(3);
         want.extend(LEFT_HAND);
         assert_eq!(got, want);
+    }
+
+    /// One right hand seen from its back (thumb to -x) at 6 px per template mm, with false
+    /// boxes where real films get them (real-films.md): on the four DIP joints and the
+    /// distal radius, at their landmark places. Worked by hand: every joint box lies on
+    /// its joint (residual 0); the DIP5 box is 18 mm from PIP5, d^2 = 324 < 400, but the
+    /// exact assignment leaves it out (324 + 400 for PIP5's own box > 0 + 400), so each
+    /// false box is left to its landmark and the film stays one hand of ten joints.
+    #[test]
+    fn false_boxes_on_dip_joints_and_the_radius_stay_off_the_joints_of_one_hand() {
+        let (ox, oy, s) = (600.0f32, 900.0f32, 6.0f32);
+        let square = |x: f32, y: f32| {
+            let (cx, cy) = (ox - s * x, oy + s * y);
+            BBox::new(cx - 50.0, cy - 50.0, cx + 50.0, cy + 50.0)
+        };
+        let mut boxes: Vec<BBox> = TEMPLATE.iter().map(|&(_, _, x, y)| square(x, y)).collect();
+        let extra: Vec<(Landmark, f32, f32)> = LANDMARKS
+            .iter()
+            .filter(|l| matches!(l.0, Landmark::Dip | Landmark::Radius))
+            .map(|&(l, _, x, y)| (l, x, y))
+            .collect();
+        assert_eq!(extra.len(), 5);
+        boxes.extend(extra.iter().map(|&(_, x, y)| square(x, y)));
+        let layout = fit_hands(&boxes, HandCount::Either);
+        assert_eq!(layout.hands.len(), 1, "{:?}", layout.hands);
+        let h = &layout.hands[0];
+        assert!(!h.thumb_plus_x);
+        assert_eq!(h.joints, 10);
+        assert!(h.rms_mm < 1e-2, "{h:?}");
+        assert!(
+            (h.scale - 6.0).abs() < 1e-3 && h.rotation_deg.abs() < 1e-2,
+            "{h:?}"
+        );
+        assert!((h.aspect - 1.0).abs() < 1e-3, "{h:?}");
+        assert!(h.chirality_margin > 0.0);
+        let named = names(&layout.names(&[View::Dorsal.side(h.thumb_plus_x)]));
+        assert_eq!(&named[..10], RIGHT_HAND.as_slice());
+        for (k, &(l, _, _)) in extra.iter().enumerate() {
+            assert_eq!(
+                layout.roles[10 + k],
+                BoxRole::Landmark {
+                    hand: 0,
+                    landmark: l
+                }
+            );
+            assert_eq!(named[10 + k], "-");
+        }
     }
 
     #[test]

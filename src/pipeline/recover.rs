@@ -47,7 +47,8 @@ struct Place {
 
 /// Adds the joints that overlap recovers to `merged` and `names` (same order, one name
 /// per box), given each detector's candidates above t_conf before selection; `namer`
-/// names a set of boxes as the film's hand model and laterality do.
+/// names a set of boxes as the film's hand model and laterality do. Returns how many
+/// joints were put back.
 pub fn recover(
     merged: &mut Vec<Merged>,
     names: &mut Vec<Option<JointId>>,
@@ -55,9 +56,10 @@ pub fn recover(
     cand_s: &[Detection],
     p: &RecoverParams,
     namer: &dyn Fn(&[BBox]) -> Vec<Option<JointId>>,
-) {
+) -> usize {
+    let mut added = 0;
     if merged.is_empty() || names.iter().flatten().count() >= JointId::all().count() {
-        return;
+        return added;
     }
     let finals: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
     let hidden = |d: &&Detection| {
@@ -109,7 +111,9 @@ pub fn recover(
             merged.remove(k);
             names.remove(k);
         }
+        added += 1;
     }
+    added
 }
 
 /// The hidden candidates of both detectors, grouped by greedy NMS at t_IoU1 (most
@@ -146,16 +150,13 @@ fn places(pool_a: &[Detection], pool_s: &[Detection], p: &RecoverParams) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::naming::{self, HandCount, Level, Side, TEMPLATE};
+    use crate::pipeline::laterality::View;
+    use crate::pipeline::naming::{self, HandCount, Level, TEMPLATE};
 
-    /// The phantoms' reading hanging: a hand whose thumb points to +x is a right hand.
+    /// The phantoms' reading hanging, seen from the palm.
     fn palmar(boxes: &[BBox]) -> Vec<Option<JointId>> {
         naming::name_joints(boxes, HandCount::Either, |h| {
-            if h.thumb_plus_x {
-                Side::Right
-            } else {
-                Side::Left
-            }
+            View::Palmar.side(h.thumb_plus_x)
         })
     }
 
@@ -212,8 +213,8 @@ mod tests {
         names: &mut Vec<Option<JointId>>,
         a: &[Detection],
         s: &[Detection],
-    ) {
-        run_m1(merged, names, a, s, 20);
+    ) -> usize {
+        run_m1(merged, names, a, s, 20)
     }
 
     fn run_m1(
@@ -222,9 +223,9 @@ mod tests {
         a: &[Detection],
         s: &[Detection],
         m1: usize,
-    ) {
+    ) -> usize {
         let p = RecoverParams { m1, ..PAPER };
-        recover(merged, names, a, s, &p, &palmar);
+        recover(merged, names, a, s, &p, &palmar)
     }
 
     /// PIP4 crossed under PIP3: its box lies 56 px towards PIP4 and 24 px proximal of
@@ -248,7 +249,7 @@ mod tests {
         // The second ankylosis box, below t_conf, is no partner however placed.
         let cand_a = vec![det(hidden, 0.97, 0.03), det(hidden, 0.5, 0.1)];
         let cand_s = vec![det(hidden, 0.02, 0.95)];
-        run(&mut merged, &mut names, &cand_a, &cand_s);
+        assert_eq!(run(&mut merged, &mut names, &cand_a, &cand_s), 1);
         assert_eq!(merged.len(), 10);
         assert_eq!(names.iter().flatten().count(), 10);
         let added = merged[9];
@@ -273,7 +274,7 @@ mod tests {
         let weak = det(shift(-56.0, 24.0), 0.89, 0.0);
         for cand in [dup, lone, weak] {
             let (mut merged, mut names) = (merged0.clone(), names0.clone());
-            run(&mut merged, &mut names, &[cand], &[]);
+            assert_eq!(run(&mut merged, &mut names, &[cand], &[]), 0, "{cand:?}");
             assert_eq!(merged.len(), 9, "{cand:?}");
             assert_eq!(names, names0);
         }
@@ -295,13 +296,14 @@ mod tests {
         assert_eq!((names_fp.iter().flatten().count(), names_fp[9]), (9, None));
         // M1 = 10 and ten boxes: the unnamed one, though more confident, makes room.
         let (mut merged, mut names) = (with_fp.clone(), names_fp.clone());
-        run_m1(&mut merged, &mut names, &hidden, &[], 10);
+        // One put back in place of another: the count says so though the length stays.
+        assert_eq!(run_m1(&mut merged, &mut names, &hidden, &[], 10), 1);
         assert_eq!(merged.len(), 10);
         assert!(merged.iter().all(|m| m.bbox != radius));
         assert_eq!(names.iter().flatten().count(), 10);
         // M1 = 9 and nine named boxes: nothing can make room, so nothing is added.
         let (mut merged, mut names) = (merged0.clone(), names0.clone());
-        run_m1(&mut merged, &mut names, &hidden, &[], 9);
+        assert_eq!(run_m1(&mut merged, &mut names, &hidden, &[], 9), 0);
         assert_eq!(merged, merged0);
     }
 
