@@ -102,6 +102,52 @@ fn echo_store_analyse_and_deliver_sr_and_gsps() {
 }
 
 #[test]
+fn a_film_the_gate_refuses_gets_an_sr_saying_why_no_gsps_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    // A hand film by its Body Part Examined, taken lateral: the gate refuses it from its
+    // attributes, before any detector runs.
+    let mut lateral = CrImage::from_display(64, 64, &[0.5; 4096]);
+    lateral.stored[0] = 1000;
+    lateral.view_position = Some("LL");
+    let path = dir.path().join("lateral.dcm");
+    lateral.write(&path, "2.25.7101");
+    let dest_port = free_port();
+    let dest_dir = dir.path().join("dest");
+    let _scp = storescp(&dest_dir, dest_port);
+    // The tests' environment turns the gate off for synthetic films; the flag outranks it.
+    let node = NodeProc::start(
+        &dir.path().join("data"),
+        &[format!("DEST@127.0.0.1:{dest_port}")],
+        &["--set", "pipeline.quality_gate=true"],
+    );
+    let out = storescu(node.port, &[&path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the SR at the destination", Duration::from_secs(60), || {
+        node.counter("sent") == 1
+    });
+    // Both results of a film are queued together: one sent means no GSPS was made.
+    assert_eq!(received(&dest_dir, "SR").len(), 1);
+    assert_eq!(received(&dest_dir, "PS").len(), 0);
+    assert_eq!(node.counter("analysed"), 1);
+    let metrics = node.metrics();
+    assert!(
+        metrics.contains("rajoints_not_assessable_total{reason=\"not_frontal\"} 1"),
+        "{metrics}"
+    );
+    let sr = &received(&dest_dir, "SR")[0];
+    assert_eq!(dciodvfy_errors(sr), Vec::<String>::new());
+    let dump = Command::new("dsrdump").arg("+Pl").arg(sr).output().unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("Reason not assessable"), "{dump}");
+    assert!(dump.contains("View Position LL"), "{dump}");
+    assert!(!dump.contains("Imaging Measurements"), "{dump}");
+}
+
+#[test]
 fn destination_down_then_up_gets_everything_once() {
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<PathBuf> = (0..3)

@@ -13,11 +13,12 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{FileDicomObject, InMemDicomObject};
 use rajoints::analysis::{
-    Analysis, FindingLabel, Joint, ModelInfo, ModelsInfo, SourceInfo, Timing,
+    Analysis, Assessment, FindingLabel, Joint, ModelInfo, ModelsInfo, SourceInfo, Timing,
 };
 use rajoints::dicom::gsps::{self, GspsOptions};
 use rajoints::dicom::sr::{self, SrOptions, Timestamp};
 use rajoints::pipeline::bbox::BBox;
+use rajoints::pipeline::gate::Reason;
 
 const SOURCE_UID: &str = "1.2.826.0.1.3680043.8.498.10";
 const ROWS: u16 = 48;
@@ -301,6 +302,61 @@ fn sr_without_joints_is_still_valid() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Checks an SR with dciodvfy, dsrdump and highdicom (`sr_check.py` against its JSON);
+/// returns dsrdump's listing.
+fn check_with_all_tools(dir: &Path, a: &Analysis) -> String {
+    let path = write_sr(dir, a);
+    let (errors, all) = dciodvfy(&path);
+    assert!(errors.is_empty(), "dciodvfy errors:\n{all}");
+    // +Pl: long TEXT values whole, not shortened.
+    let dump = run(Command::new(tool("dsrdump", "dcmtk")).arg("+Pl").arg(&path));
+    assert!(
+        dump.status.success() && dump.stderr.is_empty(),
+        "{}",
+        text(&dump.stderr)
+    );
+    let json = dir.join("analysis.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(a).expect("JSON")).expect("write JSON");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sr_check.py");
+    let out = run(Command::new(python()).arg(script).arg(&path).arg(&json));
+    assert!(
+        out.status.success(),
+        "sr_check.py failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&dump.stdout)
+}
+
+#[test]
+fn a_film_that_is_not_assessable_gets_the_reason_and_no_measurements() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut a = analysis();
+    a.joints.clear();
+    let reason = Reason::BodyPart {
+        value: "FOOT".into(),
+    };
+    a.assessment = Assessment::not_assessable(&reason);
+    let dump = check_with_all_tools(dir.path(), &a);
+    assert!(!dump.contains("Imaging Measurements"), "{dump}");
+    assert!(dump.contains("Qualitative Evaluations"), "{dump}");
+    assert!(dump.contains("Assessable for joint scoring"), "{dump}");
+    assert!(dump.contains("373067005"), "the value No:\n{dump}");
+    assert!(dump.contains(&reason.to_string()), "{dump}");
+}
+
+#[test]
+fn a_laterality_conflict_goes_beside_the_measurements() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut a = analysis();
+    a.conflicts =
+        vec!["Laterality (0020,0060) says R, but the thumb lies where a left hand's does".into()];
+    let dump = check_with_all_tools(dir.path(), &a);
+    assert!(dump.contains("Imaging Measurements"), "{dump}");
+    assert!(dump.contains("373066001"), "the value Yes:\n{dump}");
+    assert!(dump.contains("Laterality conflict"), "{dump}");
 }
 
 #[test]

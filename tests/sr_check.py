@@ -6,7 +6,10 @@ highdicom parses the TID 1500 tree the way a consumer does (srread, then
 get_planar_roi_measurement_groups, TID 1410). Checked per joint, in order: the Tracking
 Identifier (the joint name, or joint-<n> for an unnamed joint), the closed 5-point box in
 image pixels, the SCOORD's source image, and that the thumb IP joint (no subluxation label)
-has no subluxation evaluation. Exits 1 with one line per mismatch.
+has no subluxation evaluation. A film that is not assessable, or has laterality conflicts,
+carries a report-level Qualitative Evaluations container: "Assessable for joint scoring"
+Yes/No, the reason and each conflict as TEXT; a plain assessable film has none. Exits 1
+with one line per mismatch.
 """
 
 import json
@@ -87,6 +90,48 @@ def check(sr_path, json_path):
             if evaluations.get(SUBLUXATION) != want_subl:
                 problems.append(f"group {n}: subluxation {evaluations.get(SUBLUXATION)}, want {want_subl}")
 
+    problems += check_film_evaluations(sr, analysis)
+    return problems
+
+
+def check_film_evaluations(sr, analysis):
+    """The report-level Qualitative Evaluations against the JSON's assessment/conflicts."""
+    problems = []
+    assessment = analysis.get("assessment", {"assessable": True, "reason": None})
+    conflicts = analysis.get("conflicts", [])
+    containers = [
+        item for item in sr.ContentSequence
+        if item.ValueType == "CONTAINER"
+        and item.ConceptNameCodeSequence[0].CodeValue == "C0034375"
+        and item.ConceptNameCodeSequence[0].CodingSchemeDesignator == "UMLS"
+    ]
+    measurements = [
+        item for item in sr.ContentSequence
+        if item.ValueType == "CONTAINER" and item.ConceptNameCodeSequence[0].CodeValue == "126010"
+    ]
+    if not assessment["assessable"] and measurements:
+        problems.append("a film that is not assessable has an Imaging Measurements container")
+    if assessment["assessable"] and not conflicts:
+        if containers:
+            problems.append("a plain assessable film has a Qualitative Evaluations container")
+        return problems
+    if len(containers) != 1:
+        return problems + [f"{len(containers)} Qualitative Evaluations containers, want 1"]
+    codes, texts = {}, {}
+    for item in containers[0].ContentSequence:
+        name = item.ConceptNameCodeSequence[0].CodeValue
+        if item.ValueType == "CODE":
+            codes[name] = item.ConceptCodeSequence[0].CodeValue
+        elif item.ValueType == "TEXT":
+            texts.setdefault(name, []).append(item.TextValue)
+    want = "373066001" if assessment["assessable"] else "373067005"
+    if codes.get("ASSESSABLE") != want:
+        problems.append(f"Assessable for joint scoring = {codes.get('ASSESSABLE')}, want {want}")
+    want_reason = [assessment["reason"]] if assessment.get("reason") else []
+    if texts.get("NOTASSESSREASON", []) != want_reason:
+        problems.append(f"reason {texts.get('NOTASSESSREASON')}, want {want_reason}")
+    if texts.get("LATCONFLICT", []) != conflicts:
+        problems.append(f"conflicts {texts.get('LATCONFLICT')}, want {conflicts}")
     return problems
 
 

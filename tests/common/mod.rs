@@ -95,6 +95,7 @@ pub struct CrImage {
     pub window: Option<(f64, f64)>,
     pub pixel_spacing: Option<(f64, f64)>,
     pub patient_orientation: Option<&'static str>,
+    pub view_position: Option<&'static str>,
 }
 
 impl CrImage {
@@ -113,6 +114,7 @@ impl CrImage {
             window: None,
             pixel_spacing: None,
             patient_orientation: None,
+            view_position: None,
         }
     }
 
@@ -151,6 +153,9 @@ impl CrImage {
         );
         if let Some(po) = self.patient_orientation {
             s(&mut o, tags::PATIENT_ORIENTATION, VR::CS, po);
+        }
+        if let Some(vp) = self.view_position {
+            s(&mut o, tags::VIEW_POSITION, VR::CS, vp);
         }
         if let Some((slope, intercept)) = self.rescale {
             s(&mut o, tags::RESCALE_SLOPE, VR::DS, &slope.to_string());
