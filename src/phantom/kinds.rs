@@ -20,26 +20,9 @@ fn blank(patient: &Patient, tp: usize, rng: &mut Rng, size: [usize; 2], spacing:
     let m: [f64; 4] = std::array::from_fn(|_| rng.range(-5.0, 12.0));
     let field = [m[0], m[1], w - m[2], h - m[3]];
     let angle = rng.range(-0.8, 0.8).to_radians();
-    Scene {
-        width: size[0],
-        height: size[1],
-        spacing,
-        bones: Vec::new(),
-        blobs: Vec::new(),
-        rods: Vec::new(),
-        slabs: Vec::new(),
-        rings: Vec::new(),
-        ellipsoids: Vec::new(),
-        tubes: Vec::new(),
-        glyphs: Vec::new(),
-        tissue: Vec::new(),
-        exposure: scene::exposure(site, rng, field, angle),
-        materials: scene::materials(site, rng),
-        label: None,
-        joints: Vec::new(),
-        mirror_glyphs: false,
-        split: None,
-    }
+    // Exposure, then materials: the order they draw from `rng` in.
+    let exposure = scene::exposure(site, rng, field, angle);
+    Scene::empty(size, spacing, exposure, scene::materials(site, rng))
 }
 
 /// The side's lead letter in the first free corner of the field (top corners first).

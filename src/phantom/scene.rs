@@ -99,6 +99,37 @@ pub struct Scene {
     pub split: Option<Split>,
 }
 
+impl Scene {
+    /// A film of `size` (columns, rows) pixels with nothing on it yet.
+    pub fn empty(
+        size: [usize; 2],
+        spacing: f64,
+        exposure: Exposure,
+        materials: Materials,
+    ) -> Scene {
+        Scene {
+            width: size[0],
+            height: size[1],
+            spacing,
+            bones: Vec::new(),
+            blobs: Vec::new(),
+            rods: Vec::new(),
+            slabs: Vec::new(),
+            rings: Vec::new(),
+            ellipsoids: Vec::new(),
+            tubes: Vec::new(),
+            glyphs: Vec::new(),
+            tissue: Vec::new(),
+            exposure,
+            materials,
+            label: None,
+            joints: Vec::new(),
+            mirror_glyphs: false,
+            split: None,
+        }
+    }
+}
+
 /// Film x (mm) of the two hands' nearest parts: the right hand (image left) ends at
 /// `right_end`, the left hand begins at `left_start`; the same for their joint boxes.
 #[derive(Debug, Clone, Copy)]
@@ -1025,22 +1056,90 @@ impl Placement {
     }
 }
 
+/// How a hand frame is carried onto the film (or squeezed): where a point goes, where a
+/// unit direction goes and how much a length along it scales, where a surface normal goes,
+/// the sign of the bones' lateral axis, and the palm's thickness.
+trait HandMap {
+    fn point(&self, p: [f64; 2]) -> [f64; 2];
+    fn dir(&self, d: [f64; 2]) -> ([f64; 2], f64);
+    fn normal(&self, n: [f64; 2]) -> [f64; 2];
+    fn lateral_sign(&self) -> f64;
+    fn palm_thickness(&self, t: f64) -> f64;
+}
+
+impl HandMap for Placement {
+    fn point(&self, p: [f64; 2]) -> [f64; 2] {
+        Placement::point(self, p)
+    }
+    fn dir(&self, d: [f64; 2]) -> ([f64; 2], f64) {
+        (self.vec(d), 1.0)
+    }
+    fn normal(&self, n: [f64; 2]) -> [f64; 2] {
+        self.vec(n)
+    }
+    fn lateral_sign(&self) -> f64 {
+        // Mirroring flips the bone's lateral axis.
+        if self.mirror { -1.0 } else { 1.0 }
+    }
+    fn palm_thickness(&self, t: f64) -> f64 {
+        t
+    }
+}
+
+/// A hand seen turned about its long axis: everything moves towards the hand's axis by
+/// the factor across the fingers (x of the hand frame), while bones, blobs and fingers keep
+/// their widths, so the rays overlap in projection as in an oblique or lateral view. The palm,
+/// seen through its width rather than its thickness, gets thicker.
+struct Squeeze(f64);
+
+impl HandMap for Squeeze {
+    fn point(&self, q: [f64; 2]) -> [f64; 2] {
+        [q[0] * self.0, q[1]]
+    }
+    fn dir(&self, v: [f64; 2]) -> ([f64; 2], f64) {
+        let w = [v[0] * self.0, v[1]];
+        let l = (w[0] * w[0] + w[1] * w[1]).sqrt().max(1e-12);
+        ([w[0] / l, w[1] / l], l)
+    }
+    fn normal(&self, n: [f64; 2]) -> [f64; 2] {
+        // Normals transform with the inverse transpose.
+        norm([n[0] / self.0, n[1]])
+    }
+    fn lateral_sign(&self) -> f64 {
+        1.0
+    }
+    fn palm_thickness(&self, t: f64) -> f64 {
+        (t / self.0).min(80.0)
+    }
+}
+
 fn place(m: &HandModel, pl: &Placement) -> HandModel {
-    let vsign = if pl.mirror { -1.0 } else { 1.0 };
+    map_hand(m, pl)
+}
+
+fn squeeze_hand(m: &HandModel, c: f64) -> HandModel {
+    map_hand(m, &Squeeze(c))
+}
+
+/// The hand model carried through `map`.
+fn map_hand(m: &HandModel, map: &impl HandMap) -> HandModel {
+    let pt = |p: [f64; 2]| map.point(p);
+    let dir = |d: [f64; 2]| map.dir(d).0;
     let bones = m
         .bones
         .iter()
         .map(|b| {
             let mut b = b.clone();
-            b.origin = pl.point(b.origin);
-            b.dir = pl.vec(b.dir);
+            let (d, l) = map.dir(b.dir);
+            b.origin = pt(b.origin);
+            b.dir = d;
+            b.fore *= l;
             for c in &mut b.clips {
-                c.point = pl.point(c.point);
-                c.normal = pl.vec(c.normal);
+                c.point = pt(c.point);
+                c.normal = map.normal(c.normal);
             }
-            // Mirroring flips the bone's lateral axis.
             for e in &mut b.erosions {
-                e.v *= vsign;
+                e.v *= map.lateral_sign();
             }
             b
         })
@@ -1049,8 +1148,8 @@ fn place(m: &HandModel, pl: &Placement) -> HandModel {
         .blobs
         .iter()
         .map(|b| Blob {
-            centre: pl.point(b.centre),
-            dir: pl.vec(b.dir),
+            centre: pt(b.centre),
+            dir: dir(b.dir),
             ..b.clone()
         })
         .collect();
@@ -1058,8 +1157,8 @@ fn place(m: &HandModel, pl: &Placement) -> HandModel {
         .rods
         .iter()
         .map(|r| Rod {
-            a: pl.point(r.a),
-            b: pl.point(r.b),
+            a: pt(r.a),
+            b: pt(r.b),
             ..r.clone()
         })
         .collect();
@@ -1067,9 +1166,9 @@ fn place(m: &HandModel, pl: &Placement) -> HandModel {
         .slabs
         .iter()
         .map(|s| Slab {
-            centre: pl.point(s.centre),
-            dir: pl.vec(s.dir),
-            holes: s.holes.iter().map(|(p, r)| (pl.point(*p), *r)).collect(),
+            centre: pt(s.centre),
+            dir: dir(s.dir),
+            holes: s.holes.iter().map(|(p, r)| (pt(*p), *r)).collect(),
             ..s.clone()
         })
         .collect();
@@ -1077,8 +1176,8 @@ fn place(m: &HandModel, pl: &Placement) -> HandModel {
         .rings
         .iter()
         .map(|r| Ring {
-            centre: pl.point(r.centre),
-            dir: pl.vec(r.dir),
+            centre: pt(r.centre),
+            dir: dir(r.dir),
             ..r.clone()
         })
         .collect();
@@ -1086,36 +1185,37 @@ fn place(m: &HandModel, pl: &Placement) -> HandModel {
         .ellipsoids
         .iter()
         .map(|e| Ellipsoid {
-            centre: pl.point(e.centre),
-            dir: pl.vec(e.dir),
+            centre: pt(e.centre),
+            dir: dir(e.dir),
             ..e.clone()
         })
         .collect();
     let t = &m.tissue;
     let tissue = HandTissue {
         palm: t.palm.as_ref().map(|s| soft::Slab {
-            polygon: s.polygon.iter().map(|p| pl.point(*p)).collect(),
+            polygon: s.polygon.iter().map(|p| pt(*p)).collect(),
+            thickness: map.palm_thickness(s.thickness),
             ..s.clone()
         }),
         bulges: t
             .bulges
             .iter()
             .map(|b| Bulge {
-                centre: pl.point(b.centre),
-                dir: pl.vec(b.dir),
+                centre: pt(b.centre),
+                dir: dir(b.dir),
                 ..b.clone()
             })
             .collect(),
         limb: t.limb.as_ref().map(|l| Limb {
-            a: pl.point(l.a),
-            b: pl.point(l.b),
+            a: pt(l.a),
+            b: pt(l.b),
             ..l.clone()
         }),
         fingers: t
             .fingers
             .iter()
             .map(|f| Finger {
-                nodes: f.nodes.iter().map(|(p, r)| (pl.point(*p), *r)).collect(),
+                nodes: f.nodes.iter().map(|(p, r)| (pt(*p), *r)).collect(),
                 depth: f.depth,
             })
             .collect(),
@@ -1128,8 +1228,8 @@ fn place(m: &HandModel, pl: &Placement) -> HandModel {
                 *f,
                 *l,
                 JointTruth {
-                    centre: pl.point(j.centre),
-                    axis: pl.vec(j.axis),
+                    centre: pt(j.centre),
+                    axis: dir(j.axis),
                     ..j.clone()
                 },
             )
@@ -1364,26 +1464,10 @@ pub fn build(
     };
     let placed: Vec<HandModel> = (0..2).map(|h| place(&models[h], &placements[h])).collect();
 
-    let mut scene = Scene {
-        width: WIDTH,
-        height: HEIGHT,
-        spacing,
-        bones: Vec::new(),
-        blobs: Vec::new(),
-        rods: Vec::new(),
-        slabs: Vec::new(),
-        rings: Vec::new(),
-        ellipsoids: Vec::new(),
-        tubes: Vec::new(),
-        glyphs: Vec::new(),
-        tissue: Vec::new(),
-        exposure: exposure(site, rng, field, field_angle),
-        materials: materials(site, rng),
-        label: None,
-        joints: Vec::new(),
-        mirror_glyphs: false,
-        split: Some(split(&placed)),
-    };
+    // Exposure, then materials: the order they draw from `rng` in.
+    let exposure = exposure(site, rng, field, field_angle);
+    let mut scene = Scene::empty([WIDTH, HEIGHT], spacing, exposure, materials(site, rng));
+    scene.split = Some(split(&placed));
     for (h, m) in placed.into_iter().enumerate() {
         let side = if h == 0 { Side::Right } else { Side::Left };
         for (f, l, mut j) in m.joints {
@@ -1478,131 +1562,6 @@ fn split(placed: &[HandModel]) -> Split {
         left_start: lx[0],
         right_boxes_end: rj[1],
         left_boxes_start: lj[0],
-    }
-}
-
-/// A hand seen turned about its long axis: everything moves towards the hand's axis by
-/// `c` across the fingers (x of the hand frame), while bones, blobs and fingers keep
-/// their widths, so the rays overlap in projection as in an oblique or lateral view. The
-/// palm, seen through its width rather than its thickness, gets thicker.
-fn squeeze_hand(m: &HandModel, c: f64) -> HandModel {
-    let p = |q: [f64; 2]| [q[0] * c, q[1]];
-    // A direction and how much a unit length along it shrinks.
-    let d = |v: [f64; 2]| {
-        let w = [v[0] * c, v[1]];
-        let l = (w[0] * w[0] + w[1] * w[1]).sqrt().max(1e-12);
-        ([w[0] / l, w[1] / l], l)
-    };
-    let bones = m
-        .bones
-        .iter()
-        .map(|b| {
-            let mut b = b.clone();
-            let (dir, l) = d(b.dir);
-            b.origin = p(b.origin);
-            b.dir = dir;
-            b.fore *= l;
-            for h in &mut b.clips {
-                h.point = p(h.point);
-                // Normals transform with the inverse transpose.
-                h.normal = norm([h.normal[0] / c, h.normal[1]]);
-            }
-            b
-        })
-        .collect();
-    let t = &m.tissue;
-    HandModel {
-        bones,
-        blobs: m
-            .blobs
-            .iter()
-            .map(|b| Blob {
-                centre: p(b.centre),
-                dir: d(b.dir).0,
-                ..b.clone()
-            })
-            .collect(),
-        rods: m
-            .rods
-            .iter()
-            .map(|r| Rod {
-                a: p(r.a),
-                b: p(r.b),
-                ..r.clone()
-            })
-            .collect(),
-        slabs: m
-            .slabs
-            .iter()
-            .map(|s| Slab {
-                centre: p(s.centre),
-                dir: d(s.dir).0,
-                holes: s.holes.iter().map(|(q, r)| (p(*q), *r)).collect(),
-                ..s.clone()
-            })
-            .collect(),
-        rings: m
-            .rings
-            .iter()
-            .map(|r| Ring {
-                centre: p(r.centre),
-                dir: d(r.dir).0,
-                ..r.clone()
-            })
-            .collect(),
-        ellipsoids: m
-            .ellipsoids
-            .iter()
-            .map(|e| Ellipsoid {
-                centre: p(e.centre),
-                dir: d(e.dir).0,
-                ..e.clone()
-            })
-            .collect(),
-        tissue: HandTissue {
-            palm: t.palm.as_ref().map(|s| soft::Slab {
-                polygon: s.polygon.iter().map(|q| p(*q)).collect(),
-                thickness: (s.thickness / c).min(80.0),
-                ..s.clone()
-            }),
-            bulges: t
-                .bulges
-                .iter()
-                .map(|b| Bulge {
-                    centre: p(b.centre),
-                    dir: d(b.dir).0,
-                    ..b.clone()
-                })
-                .collect(),
-            limb: t.limb.as_ref().map(|l| Limb {
-                a: p(l.a),
-                b: p(l.b),
-                ..l.clone()
-            }),
-            fingers: t
-                .fingers
-                .iter()
-                .map(|f| Finger {
-                    nodes: f.nodes.iter().map(|(q, r)| (p(*q), *r)).collect(),
-                    depth: f.depth,
-                })
-                .collect(),
-        },
-        joints: m
-            .joints
-            .iter()
-            .map(|(f, l, j)| {
-                (
-                    *f,
-                    *l,
-                    JointTruth {
-                        centre: p(j.centre),
-                        axis: d(j.axis).0,
-                        ..j.clone()
-                    },
-                )
-            })
-            .collect(),
     }
 }
 
