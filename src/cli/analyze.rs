@@ -56,8 +56,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Whatever> {
     for file in &args.files {
         let stem = unique_stem(file, &mut stems);
         match analyze_one(&pipeline, &cfg, file, &args.out, &stem) {
-            Ok(n) => eprintln!(
-                "{}: {n} joints -> {}",
+            Ok(assessment) => eprintln!(
+                "{}: {assessment} -> {}",
                 file.display(),
                 args.out.join(format!("{stem}.json")).display()
             ),
@@ -101,7 +101,7 @@ fn analyze_one(
     file: &Path,
     out: &Path,
     stem: &str,
-) -> Result<usize, FileError> {
+) -> Result<String, FileError> {
     let t = Instant::now();
     let input = input::read(file, cfg.pipeline.max_pixels).context(InputSnafu)?;
     let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -139,7 +139,10 @@ fn analyze_one(
             &out.join(format!("{stem}.sr.dcm")),
         )?;
     }
-    Ok(analysis.joints.len())
+    Ok(match &analysis.assessment.reason {
+        Some(reason) => format!("not assessable: {reason}"),
+        None => format!("{} joints", analysis.joints.len()),
+    })
 }
 
 /// Writes the TID 1500 SR of `analysis`, derived from the source instance.

@@ -179,6 +179,34 @@ pub struct Format {
     pub digitised_mm: Option<f64>,
 }
 
+impl Format {
+    /// Patient Orientation of the film: fingers up, seen from the dorsum unless hung for
+    /// reading (PS3.17 Annex A).
+    pub fn patient_orientation(&self) -> &'static str {
+        if self.convention == Convention::TwoHandsReading {
+            dicom::PATIENT_ORIENTATION
+        } else {
+            dicom::PATIENT_ORIENTATION_DORSAL
+        }
+    }
+
+    /// The attributes the file carries that say which hand it shows, as the decoder
+    /// reads them (`dicom::dataset` writes the same).
+    pub fn attributes(&self) -> FilmAttributes {
+        let side = self.side.map(|s| s.letter().to_string());
+        FilmAttributes {
+            image_laterality: side.is_none().then(|| "B".to_string()),
+            laterality: side,
+            patient_orientation: self
+                .patient_orientation()
+                .split_once('\\')
+                .map(|(r, c)| (r.to_string(), c.to_string())),
+            view_position: Some("PA".into()),
+            body_part_examined: Some("HAND".into()),
+        }
+    }
+}
+
 /// The paper's prevalence of ankylosis: 157 of 5200 joints (260 images x 20 joints).
 pub const ANKYLOSIS_RATE: f64 = 157.0 / 5200.0;
 /// The paper's prevalence of subluxation/dislocation: 60 of 4680 joints (the thumb IP
@@ -314,7 +342,7 @@ impl Phantom {
             pixel_spacing_mm: self
                 .spacing_in_file
                 .then_some((self.pixel_spacing_mm, self.pixel_spacing_mm)),
-            attributes: FilmAttributes::default(),
+            attributes: self.format.attributes(),
         }
     }
 }
@@ -755,12 +783,7 @@ fn write_image(opts: &PhantomOptions, index: usize, dir: &Path) -> Result<Annota
         burned_in_label: phantom.burned_in_label,
         bits_stored: phantom.bits_stored,
         side: f.side,
-        // Fingers up, seen from the dorsum unless hung for reading (PS3.17 Annex A).
-        patient_orientation: if f.convention == Convention::TwoHandsReading {
-            dicom::PATIENT_ORIENTATION
-        } else {
-            dicom::PATIENT_ORIENTATION_DORSAL
-        },
+        patient_orientation: f.patient_orientation(),
     };
     let ds = dicom::dataset(
         &id,

@@ -11,7 +11,7 @@ use crate::image::Radiograph;
 
 /// Height (mm) of the field of a hand film, fingertips to distal forearm: the first guess
 /// of a film without pixel spacing is that its height is this (tightly cropped one-hand
-/// films and two-hand films alike; 1670 px at 0.15 mm on the phantoms).
+/// films and two-hand films alike; the phantoms' films are 1670 px at 0.12-0.18 mm).
 pub const HAND_FILM_HEIGHT_MM: f64 = 240.0;
 /// Estimated spacings are kept within the range of real films (real-films.md: about 0.06
 /// to 0.5 mm per pixel).
@@ -192,6 +192,42 @@ fn area_weights(n: usize, m: usize) -> Vec<Vec<(usize, f32)>> {
 mod tests {
     use super::*;
     use crate::pipeline::laterality::FilmAttributes;
+    use crate::pipeline::naming::FittedHand;
+
+    fn hand(scale: f32, joints: usize) -> FittedHand {
+        FittedHand {
+            thumb_plus_x: true,
+            scale,
+            rotation_deg: 0.0,
+            rms_mm: 2.0,
+            joints,
+            chirality_margin: f32::INFINITY,
+            centre_x: 0.0,
+            aspect: 1.0,
+        }
+    }
+
+    #[test]
+    fn spacing_from_the_hands_fitted_size() {
+        // Hands of 5 and 7 px per model mm: the mean 6 gives 1/6 mm per px; a hand of
+        // three joints is too few to measure and is left out.
+        let est = spacing_from_hands(&[hand(5.0, 10), hand(7.0, 9), hand(20.0, 3)]).unwrap();
+        assert!((est - 1.0 / 6.0).abs() < 1e-9, "{est}");
+        assert_eq!(spacing_from_hands(&[hand(20.0, 3)]), None);
+        assert_eq!(spacing_from_hands(&[]), None);
+        // 1 px per model mm would be 1 mm per px: beyond any hand film, kept at 0.6.
+        assert_eq!(
+            spacing_from_hands(&[hand(1.0, 10)]),
+            Some(ESTIMATE_RANGE_MM.1)
+        );
+    }
+
+    #[test]
+    fn a_second_pass_only_beyond_twelve_percent() {
+        // 0.22 / 0.2 = 1.1 is close enough; 0.23 / 0.2 = 1.15 is not, either way round.
+        assert!(close_enough(0.2, 0.22) && close_enough(0.22, 0.2));
+        assert!(!close_enough(0.2, 0.23) && !close_enough(0.23, 0.2));
+    }
 
     fn img(w: u32, h: u32, pixels: Vec<f32>) -> Radiograph {
         Radiograph {
