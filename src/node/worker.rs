@@ -66,7 +66,7 @@ fn process(node: &Node, pipeline: &Pipeline, key: &str) {
             info!(
                 key,
                 joints = n,
-                not_assessable = refused.as_deref().unwrap_or(""),
+                not_assessable = refused.as_deref(),
                 ms = t.elapsed().as_millis() as u64,
                 "analysed"
             );

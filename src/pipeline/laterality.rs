@@ -29,7 +29,7 @@ use super::naming::{FittedHand, HandCount, Side};
 
 /// The attributes of the image that say which hand it shows and how it is displayed,
 /// as stored (trimmed, upper case); `None` when absent or empty.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FilmAttributes {
     /// Image Laterality (0020,0062).
     pub image_laterality: Option<String>,
@@ -72,9 +72,8 @@ impl View {
     }
 }
 
-/// Where a decision came from, as the result reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Where a decision came from; the result reports it in words (`describe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evidence {
     ImageLaterality,
     Laterality,

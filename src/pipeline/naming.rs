@@ -188,8 +188,7 @@ const UNASSIGNED_COST: f32 = 20.0 * 20.0;
 /// real films (`real-films.md`: boxes on DIP joints, carpometacarpal joints, carpal bones,
 /// the distal radius and ulna). They are part of the hand model so that such a box is
 /// explained as what it is, instead of pulling the fit or taking a joint's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Landmark {
     Dip,
     Cmc,
