@@ -25,6 +25,19 @@ fn dciodvfy_errors(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A storescp in `dir/dest` and a node with data in `dir/data` that delivers to it.
+fn node_and_destination(dir: &Path, extra: &[&str]) -> (StoreScp, PathBuf, NodeProc) {
+    let dest_port = free_port();
+    let dest_dir = dir.join("dest");
+    let scp = storescp(&dest_dir, dest_port);
+    let node = NodeProc::start(
+        &dir.join("data"),
+        &[format!("DEST@127.0.0.1:{dest_port}")],
+        extra,
+    );
+    (scp, dest_dir, node)
+}
+
 #[test]
 fn echo_store_analyse_and_deliver_sr_and_gsps() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,14 +62,7 @@ fn echo_store_analyse_and_deliver_sr_and_gsps() {
     .write_to_file(&chest_path)
     .unwrap();
 
-    let dest_port = free_port();
-    let dest_dir = dir.path().join("dest");
-    let _scp = storescp(&dest_dir, dest_port);
-    let node = NodeProc::start(
-        &dir.path().join("data"),
-        &[format!("DEST@127.0.0.1:{dest_port}")],
-        &[],
-    );
+    let (_scp, dest_dir, node) = node_and_destination(dir.path(), &[]);
 
     let echo = Command::new("echoscu")
         .args(["-aec", "RAJOINTS", "127.0.0.1", &node.port.to_string()])
@@ -111,15 +117,9 @@ fn a_film_the_gate_refuses_gets_an_sr_saying_why_no_gsps_and_is_counted() {
     lateral.view_position = Some("LL");
     let path = dir.path().join("lateral.dcm");
     lateral.write(&path, "2.25.7101");
-    let dest_port = free_port();
-    let dest_dir = dir.path().join("dest");
-    let _scp = storescp(&dest_dir, dest_port);
     // The tests' environment turns the gate off for synthetic films; the flag outranks it.
-    let node = NodeProc::start(
-        &dir.path().join("data"),
-        &[format!("DEST@127.0.0.1:{dest_port}")],
-        &["--set", "pipeline.quality_gate=true"],
-    );
+    let (_scp, dest_dir, node) =
+        node_and_destination(dir.path(), &["--set", "pipeline.quality_gate=true"]);
     let out = storescu(node.port, &[&path]);
     assert!(
         out.status.success(),
