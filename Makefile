@@ -10,7 +10,8 @@ TEST_MODELS := target/test-models
 # Debian packages the tests drive for real: DCMTK (storescu, storescp, echoscu, dsrdump,
 # dcmcjpeg, dcmcrle), dicom3tools (dciodvfy), GDCM (gdcmconv, the JPEG 2000 encoder),
 # Orthanc (the PACS of the end-to-end test; its routing script calls curl), openssl (the
-# certificates of the DICOM TLS test).
+# certificates of the DICOM TLS test), Chromium and chromedriver (the review UI's browser
+# test, driven by Selenium from tests/requirements.txt).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build run test bench deps apt venv ort test-models lint fmt clean viewer-check fuzz-tools fuzz-check
@@ -49,6 +50,8 @@ apt:
 	command -v Orthanc >/dev/null || missing="$$missing orthanc"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

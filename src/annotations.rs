@@ -49,6 +49,18 @@ pub struct AnnotatedImage {
     /// The film's true pixel spacing in mm, also when the file carries none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub true_spacing_mm: Option<f64>,
+    /// When the annotator last saved, RFC 3339 UTC (annotations made in the review UI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// Review UI: `draft` while the annotator works, `signed` once a reviewer signed it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Why the annotator marked the film not assessable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The VERIFIED SR made at sign-off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_sr: Option<String>,
 }
 
 fn yes() -> bool {

@@ -30,6 +30,27 @@ pub struct Config {
     pub pipeline: PipelineParams,
     pub output: Output,
     pub node: Node,
+    pub review: Review,
+}
+
+/// The review UI on `node.http` (docs/review.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    pub enabled: bool,
+    pub keep_days: u64,
+    pub organization: String,
+    pub session_hours: u64,
+    pub tls: HttpTls,
+}
+
+/// HTTPS for the review UI: PEM files as for DICOM TLS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTls {
+    pub enabled: bool,
+    pub certificate: String,
+    pub private_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +201,22 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), Error> {
+        ensure!(
+            self.review.session_hours >= 1,
+            InvalidSnafu {
+                key: "review.session_hours",
+                problem: "must be at least 1"
+            }
+        );
+        ensure!(
+            !self.review.tls.enabled
+                || !(self.review.tls.certificate.is_empty()
+                    || self.review.tls.private_key.is_empty()),
+            InvalidSnafu {
+                key: "review.tls",
+                problem: "enabled needs certificate and private_key"
+            }
+        );
         let p = &self.pipeline;
         let unit = |v: f32| (0.0..=1.0).contains(&v);
         ensure!(

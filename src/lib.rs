@@ -6,7 +6,8 @@
 //! grayscale [`image::Radiograph`]; [`pipeline`] scales it, cuts windows, runs the two
 //! detectors, selects, merges (Algorithm 1) and names joints, giving an
 //! [`analysis::Analysis`]; reports are written from that plain data ([`report`], [`render`],
-//! [`dicom::sr`], [`dicom::gsps`]).
+//! [`dicom::sr`], [`dicom::gsps`]). The node ([`node`]) keeps analysed films in the
+//! [`review`] store, where people check and correct them in the browser ([`web`]).
 
 pub mod analysis;
 pub mod annotations;
@@ -23,5 +24,7 @@ pub mod phantom;
 pub mod pipeline;
 pub mod render;
 pub mod report;
+pub mod review;
 pub mod runtime;
 pub mod spool;
+pub mod web;

@@ -40,6 +40,10 @@ enum Command {
     /// Run the DICOM node: receive radiographs by C-STORE, analyse them, and send the SR
     /// and GSPS to the configured destinations (or keep them in DATA/results).
     Serve(cli::serve::ServeArgs),
+    /// Accounts of the review UI: add, passwd, remove, list.
+    Users(cli::users::UsersArgs),
+    /// Annotations made in the review UI: `export` writes them as a training set.
+    Annotations(cli::annotations::AnnotationsArgs),
     /// Write the decoded, scaled image the detectors see (for the training code's checks).
     #[command(hide = true)]
     Preprocess(cli::preprocess::PreprocessArgs),
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
         Command::Config(c) => cli::config::run(c).map(|()| ExitCode::SUCCESS),
         Command::Serve(s) => cli::serve::run(s),
         Command::Preprocess(p) => cli::preprocess::run(p),
+        Command::Users(u) => cli::users::run(u),
+        Command::Annotations(a) => cli::annotations::run(a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {}", Report::from_error(e));

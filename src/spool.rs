@@ -57,7 +57,7 @@ pub fn key_for(sop_instance_uid: &str) -> String {
     crate::model::manifest::sha256_hex(sop_instance_uid.as_bytes())[..32].to_string()
 }
 
-fn mkdir(path: &Path) -> Result<()> {
+pub(crate) fn mkdir(path: &Path) -> Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -66,14 +66,14 @@ fn mkdir(path: &Path) -> Result<()> {
 }
 
 /// fsync a folder so that a rename into it survives a power cut.
-fn sync_dir(path: &Path) -> Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     File::open(path)
         .and_then(|d| d.sync_all())
         .context(IoSnafu { path })
 }
 
 /// Writes `bytes` to `path` through a temporary sibling: write, fsync, rename, fsync folder.
-fn write_durably(path: &Path, bytes: &[u8], mtime: Option<SystemTime>) -> Result<()> {
+pub(crate) fn write_durably(path: &Path, bytes: &[u8], mtime: Option<SystemTime>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.part",

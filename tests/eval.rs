@@ -45,6 +45,10 @@ fn dataset(dir: &Path) -> Annotations {
             kind: None,
             assessable: true,
             true_spacing_mm: None,
+            time: None,
+            status: None,
+            reason: None,
+            verified_sr: None,
             joints: joints
                 .iter()
                 .map(|(id, sq)| {

@@ -10,6 +10,10 @@ has no subluxation evaluation. A film that is not assessable, or has laterality 
 carries a report-level Qualitative Evaluations container: "Assessable for joint scoring"
 Yes/No, the reason and each conflict as TEXT; a plain assessable film has none. Exits 1
 with one line per mismatch.
+
+A reviewer's report (the JSON has "verified": {"observer", "organization", "predecessor"})
+must be VERIFIED with that Verifying Observer and Organization, name the node's SR as its
+predecessor, and carry no probabilities (the findings are the reviewer's, not a model's).
 """
 
 import json
@@ -32,6 +36,7 @@ def check(sr_path, json_path):
         analysis = json.load(f)
     sr = hd.sr.srread(sr_path)
     problems = []
+    verified = analysis.get("verified")
 
     if not isinstance(sr, hd.sr.ComprehensiveSR):
         problems.append(f"expected a Comprehensive SR, got {type(sr).__name__}")
@@ -72,7 +77,10 @@ def check(sr_path, json_path):
         numbers = {m.name.value: float(m.value) for m in group.get_measurements()}
         labels = [("ANKY-P", joint["ankylosis"]), ("SUBL-P", joint["subluxation"])]
         for code, label in labels:
-            if label is None:
+            if verified:
+                if code in numbers:
+                    problems.append(f"group {n}: {code} in a reviewer's report")
+            elif label is None:
                 if code in numbers:
                     problems.append(f"group {n}: {code} present for a joint without that label")
             elif abs(numbers.get(code, -1.0) - 100.0 * label["probability"]) > 0.006:
@@ -90,7 +98,31 @@ def check(sr_path, json_path):
             if evaluations.get(SUBLUXATION) != want_subl:
                 problems.append(f"group {n}: subluxation {evaluations.get(SUBLUXATION)}, want {want_subl}")
 
+    if verified:
+        problems += check_verification(sr, verified)
     problems += check_film_evaluations(sr, analysis)
+    return problems
+
+
+def check_verification(sr, verified):
+    """VERIFIED, its observer and organization, and the predecessor (PS3.3 C.17.2)."""
+    problems = []
+    if sr.VerificationFlag != "VERIFIED":
+        problems.append(f"Verification Flag {sr.VerificationFlag}, want VERIFIED")
+        return problems
+    observer = sr.VerifyingObserverSequence[0]
+    if str(observer.VerifyingObserverName) != verified["observer"]:
+        problems.append(f"Verifying Observer Name {observer.VerifyingObserverName}, want {verified['observer']}")
+    if observer.VerifyingOrganization != verified["organization"]:
+        problems.append(f"Verifying Organization {observer.VerifyingOrganization}, want {verified['organization']}")
+    refs = [
+        sop.ReferencedSOPInstanceUID
+        for study in sr.get("PredecessorDocumentsSequence", [])
+        for series in study.ReferencedSeriesSequence
+        for sop in series.ReferencedSOPSequence
+    ]
+    if refs != [verified["predecessor"]]:
+        problems.append(f"predecessor documents {refs}, want [{verified['predecessor']}]")
     return problems
 
 

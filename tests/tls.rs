@@ -223,7 +223,7 @@ impl NodeProc {
     fn counter(&self, name: &str) -> u64 {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .unwrap();
         let mut m = String::new();
         s.read_to_string(&mut m).unwrap();

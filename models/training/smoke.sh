@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# CI smoke run of the training recipe (issue 4, item 6), under 3 minutes on 2 cores:
+# CI smoke run of the training recipe (issue 4, item 6; issue 15), under 4 minutes on 2 cores:
 # the unit tests (box coder, matching, loss, hard-negative mining, crops, augmentation,
 # export parity for both backbones), then a tiny synthetic DICOM set -> 2 training
 # iterations of the light backbone per detector -> ONNX export -> parity with PyTorch ->
 # manifests -> GradCAM -> `rajoints analyze` with both models when the binary is built
-# (target/debug or target/release; RAJOINTS_BIN overrides).
+# (target/debug or target/release; RAJOINTS_BIN overrides); then the site chain on 10
+# phantoms: folds -> adapt.py from the shipped weights -> rajoints analyze -> cv.py.
 #
 # Needs the training requirements in the venv:
 #   .venv/bin/pip install -r models/training/requirements.txt

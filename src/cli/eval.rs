@@ -1,4 +1,4 @@
-//! `rajoints eval --dataset DIR [--pred DIR] [--folds K | --split FILE] [--json FILE]`.
+//! `rajoints eval --dataset DIR [--pred DIR] [--folds K [--split-only] | --split FILE [--fold K]] [--json FILE]`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +31,14 @@ pub struct EvalArgs {
     /// Use the folds of an existing split file, as --folds writes it, after checking it.
     #[arg(long, value_name = "FILE")]
     split: Option<PathBuf>,
+    /// Evaluate only the images of fold K of the split (0-based, as train.py --fold), e.g.
+    /// with detectors trained on the other folds; the report then has that one fold.
+    #[arg(long, value_name = "K")]
+    fold: Option<usize>,
+    /// With --folds: write the split and stop, without running the detectors (to make the
+    /// folds that training and `--split --fold` use).
+    #[arg(long, requires = "folds")]
+    split_only: bool,
     /// Where --folds writes the split [default: DIR/folds.json].
     #[arg(long, value_name = "FILE")]
     split_out: Option<PathBuf>,
@@ -44,8 +52,9 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode, Whatever> {
-    let ann = Annotations::load(&args.dataset).whatever_context("could not read the dataset")?;
-    let split = match (&args.split, args.folds) {
+    let mut ann =
+        Annotations::load(&args.dataset).whatever_context("could not read the dataset")?;
+    let mut split = match (&args.split, args.folds) {
         (Some(p), _) => {
             let s = Split::load(p).whatever_context("could not read the split")?;
             folds::validate(&s, &ann).whatever_context("the split does not fit the dataset")?;
@@ -59,10 +68,29 @@ pub fn run(args: EvalArgs) -> Result<ExitCode, Whatever> {
                 .unwrap_or_else(|| args.dataset.join("folds.json"));
             s.save(&out).whatever_context("could not write the split")?;
             eprintln!("wrote {k} folds to {}", out.display());
+            if args.split_only {
+                return Ok(ExitCode::SUCCESS);
+            }
             Some(s)
         }
         (None, None) => None,
     };
+    if let Some(k) = args.fold {
+        let Some(s) = &split else {
+            whatever!("--fold needs --split FILE or --folds K");
+        };
+        let Some(fold) = s.folds.get(k) else {
+            whatever!(
+                "--fold {k}: the split has {} folds, numbered from 0",
+                s.folds.len()
+            );
+        };
+        let keep: std::collections::BTreeSet<&str> =
+            fold.images.iter().map(String::as_str).collect();
+        ann.images.retain(|img| keep.contains(img.file.as_str()));
+        eprintln!("evaluating fold {k}: {} images", ann.images.len());
+        split = None;
+    }
     let preds = match &args.pred {
         Some(dir) => read_predictions(&ann, dir)?,
         None => run_detectors(&args, &ann)?,

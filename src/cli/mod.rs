@@ -2,11 +2,13 @@
 //! The work itself is in the library.
 
 pub mod analyze;
+pub mod annotations;
 pub mod config;
 pub mod eval;
 pub mod phantom;
 pub mod preprocess;
 pub mod serve;
+pub mod users;
 
 use std::path::PathBuf;
 

@@ -83,6 +83,10 @@ pub const ENGLISH_US: Code = Code::new("en-US", RFC5646, "English (United States
 pub const OBSERVER_TYPE: Code = Code::new("121005", DCM, "Observer Type");
 /// Value of [`OBSERVER_TYPE`]; CID 270 [pd].
 pub const DEVICE: Code = Code::new("121007", DCM, "Device");
+/// Value of [`OBSERVER_TYPE`] for the reviewer of a verified report; CID 270 [pd].
+pub const PERSON: Code = Code::new("121006", DCM, "Person");
+/// TID 1003 row 1: the reviewer's name, PNAME [pd].
+pub const PERSON_OBSERVER_NAME: Code = Code::new("121008", DCM, "Person Observer Name");
 /// TID 1004 rows [hd].
 pub const DEVICE_OBSERVER_UID: Code = Code::new("121012", DCM, "Device Observer UID");
 pub const DEVICE_OBSERVER_NAME: Code = Code::new("121013", DCM, "Device Observer Name");
@@ -266,6 +270,8 @@ mod tests {
             ENGLISH_US,
             OBSERVER_TYPE,
             DEVICE,
+            PERSON,
+            PERSON_OBSERVER_NAME,
             DEVICE_OBSERVER_UID,
             DEVICE_OBSERVER_NAME,
             DEVICE_OBSERVER_MANUFACTURER,

@@ -33,6 +33,7 @@ use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{FileDicomObject, InMemDicomObject};
+use serde::{Deserialize, Serialize};
 use snafu::{OptionExt, ResultExt, Snafu, ensure};
 
 use super::codes::{self, Code, LOCAL_SCHEME};
@@ -266,6 +267,43 @@ pub struct SrOptions {
     /// Content Date/Time (SR Document General, Type 1), also used for Series and
     /// Instance Creation Date/Time. Passed in so that output can be reproduced.
     pub content_time: Timestamp,
+    /// A person's sign-off: the report is then the reviewer's (VERIFIED), not the
+    /// algorithm's. `None` for the node's own reports (UNVERIFIED).
+    pub verification: Option<Verification>,
+}
+
+/// Series Number of the reviewed (VERIFIED) reports: after the AI's.
+pub const VERIFIED_SR_SERIES_NUMBER: i32 = 9903;
+
+/// Series Description of the reviewed reports.
+pub const VERIFIED_SR_SERIES_DESCRIPTION: &str = "RA joints reviewed (verified)";
+
+/// A person's sign-off of a report (SR Document General Module, PS3.3 C.17.2): Verifying
+/// Observer Sequence, and the AI report it supersedes as Predecessor Documents Sequence.
+///
+/// A verified report states what the reviewer accepted: each joint's box and findings,
+/// without the algorithm's probabilities or its TID 4019 identification (a box the
+/// reviewer drew has none), with the reviewer as a person observer (TID 1003).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    /// Verifying Observer Name (0040,A075) and Person Observer Name (121008), a PN value
+    /// such as `Doe^Jane`.
+    pub observer_name: String,
+    /// Verifying Organization (0040,A027).
+    pub organization: String,
+    /// Verification DateTime (0040,A030).
+    pub time: Timestamp,
+    /// The report this one supersedes (the node's UNVERIFIED SR), when it was made.
+    pub predecessor: Option<SopReference>,
+}
+
+/// A whole-instance reference, study > series > instance (PS3.3 Table C.17-3a).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SopReference {
+    pub study_instance_uid: String,
+    pub series_instance_uid: String,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
 }
 
 impl SrOptions {
@@ -279,6 +317,7 @@ impl SrOptions {
             series_number: DEFAULT_SR_SERIES_NUMBER,
             instance_number: 1,
             content_time,
+            verification: None,
         }
     }
 }
@@ -762,6 +801,8 @@ enum Value {
     /// Continuity of Content SEPARATE: the children are independent statements.
     Container,
     Text(String),
+    /// PNAME: a person's name, PN.
+    PersonName(String),
     Code(&'static Code),
     /// Numeric Value (DS, already formatted) with its units.
     Num {
@@ -865,6 +906,7 @@ fn put_value(item: &mut InMemDicomObject, value: &Value) {
     let value_type = match value {
         Value::Container => "CONTAINER",
         Value::Text(_) => "TEXT",
+        Value::PersonName(_) => "PNAME",
         Value::Code(_) => "CODE",
         Value::Num { .. } => "NUM",
         Value::UidRef(_) => "UIDREF",
@@ -876,6 +918,7 @@ fn put_value(item: &mut InMemDicomObject, value: &Value) {
         // C.18.8: Type 1 for CONTAINER.
         Value::Container => put_str(item, tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE"),
         Value::Text(t) => put_str(item, tags::TEXT_VALUE, VR::UT, t.as_str()),
+        Value::PersonName(n) => put_str(item, tags::PERSON_NAME, VR::PN, n.as_str()),
         Value::Code(c) => put_seq(item, tags::CONCEPT_CODE_SEQUENCE, vec![code_item(c)]),
         Value::Num { value, unit } => {
             // C.18.1: Measured Value Sequence with Numeric Value and units.
@@ -912,12 +955,28 @@ use Relationship::{Contains, HasAcqContext, HasConceptMod, HasObsContext, Select
 /// Identifying Attributes".
 struct DeviceObserverContext<'a> {
     producer: &'a Producer,
+    /// The reviewer of a verified report: a person observer (TID 1003) before the device.
+    person: Option<&'a str>,
 }
 
 impl DeviceObserverContext<'_> {
     fn items(&self) -> Vec<ContentItem> {
         let p = self.producer;
-        let mut v = vec![
+        let mut v = Vec::new();
+        if let Some(name) = self.person {
+            // TID 1002 row 1: Observer Type = Person; TID 1003 row 1: Person Observer Name.
+            v.push(ContentItem::code(
+                HasObsContext,
+                &codes::OBSERVER_TYPE,
+                &codes::PERSON,
+            ));
+            v.push(ContentItem::new(
+                HasObsContext,
+                &codes::PERSON_OBSERVER_NAME,
+                Value::PersonName(name.to_string()),
+            ));
+        }
+        v.extend([
             // TID 1002 row 1: Observer Type = Device (CID 270).
             ContentItem::code(HasObsContext, &codes::OBSERVER_TYPE, &codes::DEVICE),
             // TID 1004 row 1: Device Observer UID, the one mandatory row.
@@ -936,7 +995,7 @@ impl DeviceObserverContext<'_> {
                 &codes::DEVICE_OBSERVER_MODEL_NAME,
                 &p.model_name,
             ),
-        ];
+        ]);
         if let Some(serial) = &p.device_serial_number {
             v.push(ContentItem::text(
                 HasObsContext,
@@ -1134,6 +1193,8 @@ struct PlanarRoiMeasurementGroup<'a> {
     findings: Vec<FindingEvaluation>,
     region: BBox,
     source: ImageRef,
+    /// A reviewer's joint: no probabilities, no algorithm rows.
+    reviewed: bool,
 }
 
 impl<'a> PlanarRoiMeasurementGroup<'a> {
@@ -1143,6 +1204,7 @@ impl<'a> PlanarRoiMeasurementGroup<'a> {
         sr_instance_uid: &str,
         algorithm: &'a AlgorithmIdentification,
         source: ImageRef,
+        reviewed: bool,
     ) -> Self {
         let tracking_identifier = tracking_identifier(joint, index);
         let mut findings = vec![FindingEvaluation {
@@ -1172,6 +1234,7 @@ impl<'a> PlanarRoiMeasurementGroup<'a> {
             findings,
             region: joint.bbox,
             source,
+            reviewed,
         }
     }
 
@@ -1196,12 +1259,14 @@ impl<'a> PlanarRoiMeasurementGroup<'a> {
         ];
         rows.extend(self.site.finding());
         rows.push(self.site.finding_site());
-        rows.extend(self.algorithm.items());
-        rows.extend(
-            self.findings
-                .iter()
-                .filter_map(FindingEvaluation::measurement),
-        );
+        if !self.reviewed {
+            rows.extend(self.algorithm.items());
+            rows.extend(
+                self.findings
+                    .iter()
+                    .filter_map(FindingEvaluation::measurement),
+            );
+        }
         rows.extend(self.findings.iter().map(FindingEvaluation::evaluation));
         rows.push(ContentItem::code(
             Contains,
@@ -1347,14 +1412,36 @@ pub fn build_sr(
     let image = SourceImage::from_dataset(source)?;
     image.check_analysis(analysis)?;
     let identity = model_identity(analysis, &options.algorithm_parameters);
-    let instance_uid = derive_with("sr", &image.sop_instance_uid, &identity);
-    let series_uid = derive_with("sr-series", &image.series_instance_uid, &identity);
+    let verification = options.verification.as_ref();
+    let (instance_uid, series_uid) = match verification {
+        None => (
+            derive_with("sr", &image.sop_instance_uid, &identity),
+            derive_with("sr-series", &image.series_instance_uid, &identity),
+        ),
+        // One reviewed report per reviewer and sign-off time; all in one series.
+        Some(v) => {
+            let who = [
+                v.observer_name.clone(),
+                v.time.date(),
+                v.time.time(),
+                v.predecessor
+                    .as_ref()
+                    .map(|p| p.sop_instance_uid.clone())
+                    .unwrap_or_default(),
+            ];
+            (
+                derive_with("sr-verified", &image.sop_instance_uid, &who),
+                derive_with("sr-verified-series", &image.series_instance_uid, &[]),
+            )
+        }
+    };
     let at = options.content_time;
 
     let algorithm = AlgorithmIdentification::new(analysis, options);
     let report = MeasurementReport {
         observer: DeviceObserverContext {
             producer: &options.producer,
+            person: verification.map(|v| v.observer_name.as_str()),
         },
         library: ImageLibrary { image: &image },
         groups: analysis
@@ -1362,7 +1449,14 @@ pub fn build_sr(
             .iter()
             .enumerate()
             .map(|(i, j)| {
-                PlanarRoiMeasurementGroup::new(j, i, &instance_uid, &algorithm, image.image_ref())
+                PlanarRoiMeasurementGroup::new(
+                    j,
+                    i,
+                    &instance_uid,
+                    &algorithm,
+                    image.image_ref(),
+                    verification.is_some(),
+                )
             })
             .collect(),
         evaluations: FilmEvaluations { analysis },
@@ -1405,9 +1499,12 @@ pub fn build_sr(
     );
     put_str(&mut out, tags::CONTENT_DATE, VR::DA, at.date());
     put_str(&mut out, tags::CONTENT_TIME, VR::TM, at.time());
-    // The tree is whole; nobody has verified it (VERIFIED needs a Verifying Observer).
     put_str(&mut out, tags::COMPLETION_FLAG, VR::CS, "COMPLETE");
-    put_str(&mut out, tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED");
+    match verification {
+        // The node's own report: nobody has verified it.
+        None => put_str(&mut out, tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED"),
+        Some(v) => put_verification(&mut out, v),
+    }
     put_seq(
         &mut out,
         tags::PERFORMED_PROCEDURE_CODE_SEQUENCE,
@@ -1453,6 +1550,65 @@ pub fn build_sr(
     into_file(out).context(BuildFileMetaSnafu)
 }
 
+/// VERIFIED with its Verifying Observer Sequence (PS3.3 C.17.2, Type 1C when VERIFIED) and
+/// the superseded report as Predecessor Documents Sequence.
+fn put_verification(out: &mut InMemDicomObject, v: &Verification) {
+    put_str(out, tags::VERIFICATION_FLAG, VR::CS, "VERIFIED");
+    let mut observer = InMemDicomObject::new_empty();
+    put_str(
+        &mut observer,
+        tags::VERIFYING_OBSERVER_NAME,
+        VR::PN,
+        &v.observer_name,
+    );
+    // Type 2: the site's person codes are not known here.
+    put_seq(
+        &mut observer,
+        tags::VERIFYING_OBSERVER_IDENTIFICATION_CODE_SEQUENCE,
+        Vec::new(),
+    );
+    put_str(
+        &mut observer,
+        tags::VERIFYING_ORGANIZATION,
+        VR::LO,
+        &v.organization,
+    );
+    put_str(
+        &mut observer,
+        tags::VERIFICATION_DATE_TIME,
+        VR::DT,
+        format!("{}{}", v.time.date(), v.time.time()),
+    );
+    put_seq(out, tags::VERIFYING_OBSERVER_SEQUENCE, vec![observer]);
+    if let Some(p) = &v.predecessor {
+        let mut series = InMemDicomObject::new_empty();
+        put_str(
+            &mut series,
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            &p.series_instance_uid,
+        );
+        put_seq(
+            &mut series,
+            tags::REFERENCED_SOP_SEQUENCE,
+            vec![sop_ref_item(&ImageRef {
+                sop_class_uid: p.sop_class_uid.clone(),
+                sop_instance_uid: p.sop_instance_uid.clone(),
+                frame: None,
+            })],
+        );
+        let mut study = InMemDicomObject::new_empty();
+        put_str(
+            &mut study,
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            &p.study_instance_uid,
+        );
+        put_seq(&mut study, tags::REFERENCED_SERIES_SEQUENCE, vec![series]);
+        put_seq(out, tags::PREDECESSOR_DOCUMENTS_SEQUENCE, vec![study]);
+    }
+}
+
 /// Current Requested Procedure Evidence Sequence item (PS3.3 Table C.17-3 and the
 /// Hierarchical SOP Instance Reference Macro, Table C.17-3a): study > series > image.
 fn evidence_item(image: &SourceImage) -> InMemDicomObject {
@@ -1491,7 +1647,7 @@ pub fn write_sr(sr: &FileDicomObject<InMemDicomObject>, path: impl AsRef<Path>) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::borrow::Cow;
 
     use super::*;
@@ -1920,6 +2076,75 @@ mod tests {
             (t.date(), t.time()),
             ("20000301".to_string(), "123456".to_string())
         );
+    }
+
+    #[test]
+    fn a_verified_report_names_its_reviewer_and_predecessor_and_has_no_probabilities() {
+        let ai = build_sr(&source(), &analysis(), &options()).unwrap();
+        let mut o = options();
+        o.verification = Some(Verification {
+            observer_name: "Doe^Jane".into(),
+            organization: "Hospital".into(),
+            time: Timestamp::new(2024, 3, 1, 8, 0, 0).unwrap(),
+            predecessor: Some(SopReference {
+                study_instance_uid: "1.2.3".into(),
+                series_instance_uid: "1.2.3.4".into(),
+                sop_class_uid: COMPREHENSIVE_SR.into(),
+                sop_instance_uid: "1.2.3.4.5".into(),
+            }),
+        });
+        let sr = build_sr(&source(), &analysis(), &o).unwrap();
+        assert_eq!(
+            text_of(&sr, tags::VERIFICATION_FLAG).unwrap().trim(),
+            "VERIFIED"
+        );
+        assert_eq!(
+            text_of(&ai, tags::VERIFICATION_FLAG).unwrap().trim(),
+            "UNVERIFIED"
+        );
+        let v = &items(&sr, tags::VERIFYING_OBSERVER_SEQUENCE)[0];
+        assert_eq!(
+            text_of(v, tags::VERIFYING_OBSERVER_NAME).unwrap().trim(),
+            "Doe^Jane"
+        );
+        assert_eq!(
+            text_of(v, tags::VERIFICATION_DATE_TIME).unwrap().trim(),
+            "20240301080000"
+        );
+        let p = &items(&sr, tags::PREDECESSOR_DOCUMENTS_SEQUENCE)[0];
+        let series = &items(p, tags::REFERENCED_SERIES_SEQUENCE)[0];
+        let sop = &items(series, tags::REFERENCED_SOP_SEQUENCE)[0];
+        assert_eq!(
+            text_of(sop, tags::REFERENCED_SOP_INSTANCE_UID)
+                .unwrap()
+                .trim(),
+            "1.2.3.4.5"
+        );
+        // A new instance in its own series; the person observer comes first.
+        let uid = |d: &InMemDicomObject, t| text_of(d, t).unwrap().trim().to_string();
+        assert_ne!(
+            uid(&sr, tags::SOP_INSTANCE_UID),
+            uid(&ai, tags::SOP_INSTANCE_UID)
+        );
+        assert_ne!(
+            uid(&sr, tags::SERIES_INSTANCE_UID),
+            uid(&ai, tags::SERIES_INSTANCE_UID)
+        );
+        assert_eq!(child(&sr, "121005").len(), 2);
+        assert_eq!(child(&sr, "121008").len(), 1);
+        // Groups keep the findings (CODE) but no probability NUM and no algorithm name.
+        for g in groups(&sr) {
+            assert!(
+                child(g, "111001").is_empty(),
+                "algorithm name in a reviewed group"
+            );
+            assert!(
+                child(g, "ANKY-P").is_empty(),
+                "probability in a reviewed group"
+            );
+            assert_eq!(child(g, "111227009").len(), 1);
+        }
+        assert!(!child(groups(&ai)[0], "ANKY-P").is_empty());
     }
 
     #[test]

@@ -234,6 +234,10 @@ mod tests {
             kind: None,
             assessable: true,
             true_spacing_mm: None,
+            time: None,
+            status: None,
+            reason: None,
+            verified_sr: None,
             joints: ids
                 .iter()
                 .enumerate()

@@ -75,6 +75,17 @@ pub struct Measures {
     pub named: u64,
     pub ankylosis: Confusion,
     pub subluxation: Confusion,
+    /// Annotated joints with ankylosis present, and with subluxation present (detected or
+    /// not), so that a finding's recall can be taken over all its joints, not only over the
+    /// detected ones that the confusion counts see.
+    pub ankylosis_positive: u64,
+    pub subluxation_positive: u64,
+    /// Annotated joints with a finding present (ankylosis or subluxation: the destroyed
+    /// joints that a detector trained on mostly normal joints tends to miss) ...
+    pub finding_joints: u64,
+    /// ... and those of them that a prediction matched and flagged with a finding the
+    /// joint has.
+    pub finding_flagged: u64,
     /// Sum of the IoU of matched boxes (mean = iou_sum / detected).
     pub iou_sum: f64,
 }
@@ -88,11 +99,21 @@ impl Measures {
         self.named += o.named;
         self.ankylosis.merge(&o.ankylosis);
         self.subluxation.merge(&o.subluxation);
+        self.ankylosis_positive += o.ankylosis_positive;
+        self.subluxation_positive += o.subluxation_positive;
+        self.finding_joints += o.finding_joints;
+        self.finding_flagged += o.finding_flagged;
         self.iou_sum += o.iou_sum;
     }
 
     pub fn detection_rate(&self) -> Option<f64> {
         (self.joints > 0).then(|| self.detected as f64 / self.joints as f64)
+    }
+
+    /// Recall over the joints with a finding: found and flagged with a finding they have,
+    /// over all annotated joints with a finding (missed joints count against it).
+    pub fn finding_recall(&self) -> Option<f64> {
+        (self.finding_joints > 0).then(|| self.finding_flagged as f64 / self.finding_joints as f64)
     }
 
     /// Share of the detected joints that carry their true name.

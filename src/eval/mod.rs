@@ -62,7 +62,9 @@ pub struct ImagePrediction {
 
 /// Measures one image: detection by one-to-one matching at IoU > 0.45, then the names and
 /// labels of the matched joints. Joints whose ground truth or prediction has no label for a finding
-/// (thumb IP for subluxation) do not count for that finding.
+/// (thumb IP for subluxation) do not count for that finding. A joint with a finding present
+/// counts as found-and-flagged when it is matched and its prediction says present for one
+/// of the findings the joint has.
 pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
     let t: Vec<BBox> = truth.joints.iter().map(|j| j.bbox).collect();
     let p: Vec<BBox> = pred.iter().map(|j| j.bbox).collect();
@@ -72,6 +74,17 @@ pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
         joints: truth.joints.len() as u64,
         detected: matches.len() as u64,
         false_detections: (pred.len() - matches.len()) as u64,
+        ankylosis_positive: truth.joints.iter().filter(|j| j.ankylosis).count() as u64,
+        subluxation_positive: truth
+            .joints
+            .iter()
+            .filter(|j| j.subluxation == Some(true))
+            .count() as u64,
+        finding_joints: truth
+            .joints
+            .iter()
+            .filter(|j| j.ankylosis || j.subluxation == Some(true))
+            .count() as u64,
         ..Measures::default()
     };
     for &(g, k, iou) in &matches {
@@ -84,6 +97,9 @@ pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
         if let (Some(s), Some(truth_s)) = (pr.subluxation, gt.subluxation) {
             m.subluxation.add(s, truth_s);
         }
+        let flagged = (gt.ankylosis && pr.ankylosis == Some(true))
+            || (gt.subluxation == Some(true) && pr.subluxation == Some(true));
+        m.finding_flagged += u64::from(flagged);
     }
     m
 }
@@ -168,11 +184,11 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "Table 1. Detection rate [%] of PIP/IP and MCP joints (IoU > 0.45); named: detected joints with their true name [%]"
+            "Table 1. Detection rate [%] of PIP/IP and MCP joints (IoU > 0.45); named: detected joints with their true name [%]; findings: joints with a finding present that were found and flagged with it [%]"
         );
         let _ = writeln!(
             s,
-            "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9} {:>9}",
+            "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9} {:>9} {:>9}",
             "",
             "images",
             "joints",
@@ -180,12 +196,13 @@ impl Report {
             "subluxation SSD",
             "ensemble",
             "false+",
-            "named"
+            "named",
+            "findings"
         );
         let line1 = |s: &mut String, name: &str, r: &FoldResult| {
             let _ = writeln!(
                 s,
-                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9} {:>9}",
+                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9} {:>9} {:>9}",
                 name,
                 r.ensemble.images,
                 r.ensemble.joints,
@@ -196,7 +213,8 @@ impl Report {
                     .and_then(Measures::detection_rate)),
                 pct(r.ensemble.detection_rate()),
                 r.ensemble.false_detections,
-                pct(r.ensemble.named_rate())
+                pct(r.ensemble.named_rate()),
+                pct(r.ensemble.finding_recall())
             );
         };
         for (name, r) in &rows {
@@ -205,7 +223,7 @@ impl Report {
         if many {
             let _ = writeln!(
                 s,
-                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9} {:>9}",
+                "{:<8} {:>7} {:>7} {:>14} {:>16} {:>9} {:>9} {:>9} {:>9}",
                 "mean",
                 "",
                 "",
@@ -222,6 +240,9 @@ impl Report {
                 )),
                 "",
                 pct(mean_of(self.folds.iter().map(|f| f.ensemble.named_rate()))),
+                pct(mean_of(
+                    self.folds.iter().map(|f| f.ensemble.finding_recall())
+                )),
             );
         }
         for (title, pick) in [
@@ -306,6 +327,10 @@ mod tests {
             kind: None,
             assessable: true,
             true_spacing_mm: None,
+            time: None,
+            status: None,
+            reason: None,
+            verified_sr: None,
             joints: vec![
                 j("R-MCP2", 0.0, true, Some(false)),
                 j("R-MCP3", 20.0, false, Some(true)),
@@ -448,6 +473,43 @@ mod tests {
             (Some(0.0), Some(0.0), Some(0.0))
         );
         assert_eq!(s.accuracy, Some(1.0 / 3.0));
+    }
+
+    #[test]
+    fn recall_over_joints_with_findings() {
+        // Worked by hand. Truth: R-MCP2 ankylosis, R-MCP3 subluxation, R-IP1 none, plus
+        // R-PIP2 with both findings: 3 joints with a finding. R-MCP2 is found and flagged;
+        // R-MCP3 is found but said absent; R-PIP2 is found with only subluxation flagged,
+        // which is one of its findings. Found-and-flagged: 2 of 3.
+        let mut t = truth();
+        t.joints.push(AnnotatedJoint {
+            joint: "R-PIP2".parse().unwrap(),
+            bbox: BBox::new(60.0, 0.0, 70.0, 10.0),
+            ankylosis: true,
+            subluxation: Some(true),
+        });
+        let mut p = perfect();
+        p[1].subluxation = Some(false);
+        p.push(Predicted {
+            bbox: BBox::new(60.0, 0.0, 70.0, 10.0),
+            joint: None,
+            ankylosis: Some(false),
+            subluxation: Some(true),
+        });
+        let m = measure_image(&t, &p);
+        assert_eq!((m.finding_joints, m.finding_flagged), (3, 2));
+        assert_eq!((m.ankylosis_positive, m.subluxation_positive), (2, 2));
+        assert!((m.finding_recall().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        // Missing R-MCP2 altogether: 1 of 3; with no prediction at all: 0 of 3.
+        p.remove(0);
+        assert_eq!(measure_image(&t, &p).finding_flagged, 1);
+        assert_eq!(measure_image(&t, &[]).finding_recall(), Some(0.0));
+        // An image without findings has no such recall.
+        let mut clean = truth();
+        clean
+            .joints
+            .retain(|j| !j.ankylosis && j.subluxation != Some(true));
+        assert_eq!(measure_image(&clean, &[]).finding_recall(), None);
     }
 
     #[test]

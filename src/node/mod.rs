@@ -3,13 +3,12 @@
 //! Tasks: the listener accepts associations (at most `max_associations`, a semaphore
 //! permit taken before accept); each association is served by [`scp`]; committed
 //! instances are queued to the [`worker`] threads; results go to each destination's
-//! outbox and a [`sender`] task per destination delivers them; [`http`] serves health and
-//! metrics. The spool makes every step restartable: after a crash, the inbox and outboxes
+//! outbox and a [`sender`] task per destination delivers them; [`crate::web`] serves the
+//! review UI, health and metrics. The spool makes every step restartable: after a crash, the inbox and outboxes
 //! are picked up again.
 
 pub mod dimse;
 pub mod filter;
-pub mod http;
 pub mod metrics;
 pub mod scp;
 pub mod sender;
@@ -49,6 +48,13 @@ pub enum Error {
     LoadPipeline { source: crate::pipeline::Error },
     #[snafu(display("could not set up DICOM TLS"))]
     Tls { source: tls::Error },
+    #[snafu(display("could not open the review store in {path}"))]
+    OpenReview {
+        path: String,
+        source: crate::review::Error,
+    },
+    #[snafu(display("could not set up the review UI"))]
+    Web { source: crate::web::Error },
 }
 
 /// A place results are sent: `AE@HOST:PORT`, or `AE@HOST:PORT+tls` for DICOM TLS.
@@ -148,6 +154,8 @@ pub fn instance_tag(uid: &str) -> String {
 pub struct Node {
     pub config: Config,
     pub spool: Spool,
+    /// Analysed films kept for review; None when `review.enabled` is false.
+    pub review: Option<crate::review::ReviewStore>,
     pub metrics: Metrics,
     pub destinations: Vec<Destination>,
     /// For `+tls` destinations; None when there are none.
@@ -324,6 +332,16 @@ pub async fn run(
     let spool = Spool::open(&data_dir).context(OpenSpoolSnafu {
         path: data_dir.display().to_string(),
     })?;
+    let review = if config.review.enabled {
+        Some(
+            crate::review::ReviewStore::open(&data_dir).context(OpenReviewSnafu {
+                path: data_dir.display().to_string(),
+            })?,
+        )
+    } else {
+        None
+    };
+    let web = crate::web::Web::new(&config, &data_dir).context(WebSnafu)?;
     // Load the detectors before accepting anything: a node that cannot analyse should
     // not acknowledge images.
     let mut pipelines = Vec::new();
@@ -358,6 +376,7 @@ pub async fn run(
     let node = Arc::new(Node {
         config,
         spool,
+        review,
         metrics: Metrics::default(),
         destinations,
         client_tls,
@@ -405,8 +424,11 @@ pub async fn run(
     for d in node.destinations.clone() {
         tasks.spawn(sender::run(node.clone(), d));
     }
+    if node.review.is_some() && node.config.review.keep_days > 0 {
+        tasks.spawn(prune_review(node.clone()));
+    }
     if let Some(l) = http_listener {
-        tasks.spawn(http::serve(node.clone(), l));
+        tasks.spawn(crate::web::serve(node.clone(), web, l));
     }
     info!(
         ae_title = %node.config.node.ae_title,
@@ -483,7 +505,24 @@ pub async fn run(
     Ok(())
 }
 
-fn resolve_data_dir(config: &Config) -> std::path::PathBuf {
+/// Prunes the review store at start and hourly (`review.keep_days`).
+async fn prune_review(node: Arc<Node>) {
+    let age = Duration::from_secs(node.config.review.keep_days.saturating_mul(86_400));
+    while !node.stopping() {
+        let n2 = node.clone();
+        let removed =
+            tokio::task::spawn_blocking(move || n2.review.as_ref().map_or(0, |r| r.prune(age)))
+                .await
+                .unwrap_or(0);
+        if removed > 0 {
+            info!(removed, "review store: removed films nobody annotated");
+        }
+        node.sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+/// `node.data_dir`, relative paths taken from the working directory.
+pub fn resolve_data_dir(config: &Config) -> std::path::PathBuf {
     let p = &config.node.data_dir;
     if p.is_absolute() {
         p.clone()

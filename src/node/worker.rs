@@ -18,6 +18,8 @@ use crate::dicom::gsps::{self, GspsOptions};
 use crate::dicom::sr::{self, SrOptions, Timestamp};
 use crate::input;
 use crate::pipeline::Pipeline;
+use crate::review::{AiStatus, FilmRecord};
+use dicom_dictionary_std::tags;
 
 /// Runs until `node.stopping()`; finishes the instance in hand first.
 pub fn run(node: Arc<Node>, pipeline: Pipeline, queue: Arc<std::sync::Mutex<Receiver<String>>>) {
@@ -116,12 +118,14 @@ fn analyse(
         outcome,
     );
     let mut results: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut ai_sr = None;
     let mut sr_opts = SrOptions::new(Timestamp::now());
     sr_opts.algorithm_parameters = pipeline.params.algorithm_parameters();
     let out = &node.config.output;
     if out.sr {
         let doc = sr::build_sr(&obj, &analysis, &sr_opts)
             .map_err(|e| Report::from_error(e).to_string())?;
+        ai_sr = sop_reference(&doc);
         results.push((format!("{key}.sr.dcm"), to_bytes(&doc)?));
     }
     // A film that is not assessable gets its SR (which says why) and no overlay.
@@ -152,10 +156,95 @@ fn analyse(
         crashpoint::hit("worker.first_result_queued");
     }
     crashpoint::hit("worker.results_queued");
+    // Kept for review before the inbox entry goes: a crash in between analyses it again.
+    if let Some(store) = &node.review {
+        let mut record = film_record(key, &obj, &analysis, ai_sr, received);
+        record.pixel_spacing_mm = input.image.pixel_spacing_mm;
+        if let Err(e) = store.add(&path, &record, &analysis) {
+            error!(key, error = %Report::from_error(e), "could not keep the film for review");
+        }
+    }
     if let Some(u) = &uid {
         info!(instance = %instance_tag(u), key, "results queued");
     }
     Ok((analysis.joints.len(), analysis.assessment.code.clone()))
+}
+
+/// A text attribute, trimmed; None when absent or empty.
+fn text(obj: &decode::DicomFile, tag: dicom_core::Tag) -> Option<String> {
+    let v = obj.element(tag).ok()?.to_str().ok()?;
+    let v = v.trim_end_matches('\0').trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// The reference to a report the node made (the predecessor of a reviewed one).
+fn sop_reference(doc: &decode::DicomFile) -> Option<sr::SopReference> {
+    Some(sr::SopReference {
+        study_instance_uid: text(doc, tags::STUDY_INSTANCE_UID)?,
+        series_instance_uid: text(doc, tags::SERIES_INSTANCE_UID)?,
+        sop_class_uid: text(doc, tags::SOP_CLASS_UID)?,
+        sop_instance_uid: text(doc, tags::SOP_INSTANCE_UID)?,
+    })
+}
+
+/// The worklist entry of an analysed film: no name or ID of the patient, only a key.
+fn film_record(
+    key: &str,
+    obj: &decode::DicomFile,
+    analysis: &Analysis,
+    ai_sr: Option<sr::SopReference>,
+    received: SystemTime,
+) -> FilmRecord {
+    let study_date = text(obj, tags::STUDY_DATE).and_then(|d| {
+        let d: String = d.chars().filter(char::is_ascii_digit).collect();
+        (d.len() == 8).then(|| format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]))
+    });
+    let patient_key = match text(obj, tags::PATIENT_ID) {
+        Some(id) => crate::model::manifest::sha256_hex(format!("patient\0{id}").as_bytes())[..16]
+            .to_string(),
+        // Unknown patient: the film stands alone.
+        None => format!("film-{}", &key[..12]),
+    };
+    let findings = analysis
+        .joints
+        .iter()
+        .filter(|j| j.ankylosis.present || j.subluxation.is_some_and(|l| l.present))
+        .count();
+    FilmRecord {
+        id: key.to_string(),
+        received: rfc3339(received),
+        study_date,
+        study_description: text(obj, tags::STUDY_DESCRIPTION),
+        modality: text(obj, tags::MODALITY),
+        width: analysis.source.columns,
+        height: analysis.source.rows,
+        pixel_spacing_mm: None,
+        ai_status: if analysis.assessment.assessable {
+            AiStatus::Analysed
+        } else {
+            AiStatus::NotAssessable
+        },
+        ai_reason: analysis.assessment.code.clone(),
+        joints: analysis.joints.len(),
+        findings,
+        ai_sr,
+        patient_key,
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let ts = Timestamp::from_system_time(t);
+    let (d, h) = (ts.date(), ts.time());
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &d[..4],
+        &d[4..6],
+        &d[6..],
+        &h[..2],
+        &h[2..4],
+        &h[4..]
+    )
 }
 
 fn to_bytes(doc: &decode::DicomFile) -> Result<Vec<u8>, String> {

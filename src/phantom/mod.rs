@@ -541,6 +541,10 @@ fn plan(opts: &PhantomOptions, index: usize, overrides: scene::Overrides) -> Pla
         kind: (format.kind != Kind::Hand).then(|| format.kind.as_str().to_string()),
         assessable: format.kind.assessable(),
         true_spacing_mm: Some(format.digitised_mm.unwrap_or(sp)),
+        time: None,
+        status: None,
+        reason: None,
+        verified_sr: None,
     };
     Plan {
         scene,

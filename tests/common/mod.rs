@@ -10,6 +10,7 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use rajoints::pipeline::naming::{JointId, Side, TEMPLATE};
 
+pub mod http;
 pub mod node;
 
 pub fn repo() -> PathBuf {

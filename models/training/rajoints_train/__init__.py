@@ -22,7 +22,12 @@ label (M2 = 18, no thumb IP). This package follows torchvision's separation of c
 - :mod:`train`      the training loop (Adam, lr 1e-3, betas 0.9/0.999, wd 5e-4, batch 16);
 - :mod:`export`     ONNX export (priors decoded in-graph, softmax), manifest, parity check;
 - :mod:`gradcam`    GradCAM heatmaps (paper Eqs. 6-7, Figs. 6-7);
-- :mod:`synth`      a tiny synthetic dataset for tests and the CI smoke run.
+- :mod:`synth`      a tiny synthetic dataset for tests and the CI smoke run;
+- :mod:`recover`    PyTorch weights from an exported ONNX model (BatchNorm folded), and
+                    the weights ``train.py --init`` starts from;
+- :mod:`adapt`      both detectors trained on a site's exported films, exported to
+                    loadable manifests;
+- :mod:`cv`         patient-level cross-validation of both, measured by ``rajoints eval``.
 
 The model returns the same thing in training and evaluation (``loc``, ``conf`` logits);
 the loss is computed outside it, decoding and softmax only happen in the export wrapper.

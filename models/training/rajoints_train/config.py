@@ -94,6 +94,21 @@ class TrainConfig:
     workers: int = 0
     #: Torch intra-op threads on CPU; 0 = torch's default.
     threads: int = 0
+    #: Rare joints (finding present, or destroyed: ankylosis or subluxation) get extra
+    #: windows until they are at least this share of an epoch's windows (when there are
+    #: any); 0 = one window per joint, as the paper.
+    rare_fraction: float = 0.25
+    #: Start from these weights (a rajoints-ssd-checkpoint/1 file or an exported .onnx)
+    #: instead of from scratch, and the file's sha256; None = from scratch.
+    init: str | None = None
+    init_sha256: str = ""
+    #: Keep BatchNorm in eval mode while training: set when the weights come from an ONNX
+    #: export, whose BatchNorm was folded into the convolutions (recover.py).
+    freeze_bn: bool = False
+    #: Write last.pt every this many iterations as well as after each epoch; 0 = per epoch.
+    checkpoint_every: int = 0
+    #: Print progress every this many iterations.
+    log_every: int = 10
     #: Cross-validation: rajoints-folds/1 file and the held-out fold (train on the others).
     folds: str | None = None
     fold: int | None = None
@@ -135,6 +150,11 @@ class TrainConfig:
         lo, hi = self.zoom_range
         if not 0 < lo <= hi:
             raise ValueError(f"zoom_range must be 0 < lo <= hi, got {self.zoom_range}")
+        if not 0.0 <= self.rare_fraction < 1.0:
+            raise ValueError(f"rare_fraction must be in [0, 1), got {self.rare_fraction}")
+        for name in ("checkpoint_every", "log_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if (self.folds is None) != (self.fold is None):
             raise ValueError("folds and fold must be given together")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

@@ -40,6 +40,12 @@ detector, whose targets leave out the thumb IP joints (``subluxation`` is null t
 M2 = 18). Other joints cut by the window stay targets, clipped, when at least
 ``min_visible`` (half) of their box is inside; otherwise they are dropped. Labels are
 1 = absent, 2 = present for the detector's finding.
+
+Rare joints: a site's films hold few destroyed joints (65 among 2600 on 260 real films),
+and a detector trained on one window per joint learns to miss them (it found 39 %). A joint
+is rare when the detector's finding is present on it or it is destroyed (ankylosis or
+subluxation present, JSN 4). :func:`rare_extra_windows` says how many extra windows, drawn
+around the rare joints in turn, bring them to ``rare_fraction`` of an epoch's windows.
 """
 
 from __future__ import annotations
@@ -91,6 +97,8 @@ class ImageAnn:
     height: int
     annotator: str
     joints: tuple[JointAnn, ...]
+    #: False for a film the node must refuse (``"assessable": false``); not trained on.
+    assessable: bool = True
 
 
 def load_annotations(dataset: Path) -> list[ImageAnn]:
@@ -106,11 +114,17 @@ def load_annotations(dataset: Path) -> list[ImageAnn]:
         raise ValueError(f"{path}: format is {found!r}, expected {ANNOTATIONS_FORMAT!r}")
     images = []
     for i, img in enumerate(doc.get("images", [])):
+        if not isinstance(img, dict):
+            raise ValueError(f"{path}: image {i} is not an object")
         where = f"{path}: image {img.get('file', i)!r}"
+        assessable = img.get("assessable", True)
+        if not isinstance(assessable, bool):
+            raise ValueError(f"{where}: assessable must be true/false, got {assessable!r}")
         try:
             joints = []
             seen = set()
-            for j in img["joints"]:
+            # A refused film has no joints; a site export may leave the list out for it.
+            for j in img["joints"] if assessable or "joints" in img else []:
                 jid = j["joint"]
                 if jid not in JOINT_IDS:
                     raise ValueError(f"{where}: {jid!r} is not a joint id")
@@ -130,7 +144,7 @@ def load_annotations(dataset: Path) -> list[ImageAnn]:
                 file=str(img["file"]), sop_instance_uid=str(img["sop_instance_uid"]),
                 patient_id=str(img["patient_id"]), timepoint=int(img["timepoint"]),
                 width=int(img["width"]), height=int(img["height"]), annotator=str(img["annotator"]),
-                joints=tuple(joints),
+                joints=tuple(joints), assessable=assessable,
             ))
         except KeyError as e:
             raise ValueError(f"{where}: missing field {e}") from None
@@ -355,6 +369,11 @@ class PreparedImage:
     boxes: np.ndarray  # float32 [J, 4] xyxy, scaled pixels: the detector's joints only
     labels: np.ndarray  # int64 [J]: 1 absent, 2 present
     joints: tuple[str, ...]
+    #: bool [J]: the finding is present or the joint is destroyed (see the module doc).
+    rare: np.ndarray | None = None
+
+    def rare_mask(self) -> np.ndarray:
+        return self.rare if self.rare is not None else np.zeros(len(self.boxes), dtype=bool)
 
 
 def detector_targets(ann: ImageAnn, finding: str) -> tuple[list[JointAnn], list[int]]:
@@ -382,7 +401,28 @@ def prepare_image(dataset: Path, ann: ImageAnn, finding: str, target_mm: float, 
     pixels, fx, fy = resample_area(disp.pixels, fx, fy)
     joints, labels = detector_targets(ann, finding)
     boxes = np.array([[j.box[0] * fx, j.box[1] * fy, j.box[2] * fx, j.box[3] * fy] for j in joints], dtype=np.float32).reshape(-1, 4)
-    return PreparedImage(ann.file, pixels, fx, fy, boxes, np.array(labels, dtype=np.int64), tuple(j.joint for j in joints))
+    rare = np.array([is_rare(j, lab) for j, lab in zip(joints, labels)], dtype=bool)
+    return PreparedImage(ann.file, pixels, fx, fy, boxes, np.array(labels, dtype=np.int64), tuple(j.joint for j in joints), rare)
+
+
+def is_rare(joint: JointAnn, label: int) -> bool:
+    """The detector's finding is present, or the joint is destroyed (ankylosed or
+    subluxated/dislocated, JSN 4), whichever detector learns it."""
+    return label == PRESENT or joint.ankylosis or joint.subluxation is True
+
+
+def rare_extra_windows(windows: int, rare: int, fraction: float) -> int:
+    """The fewest extra windows E, each around a rare joint, such that
+    (rare + E) / (windows + E) >= fraction; 0 when there is no rare joint or the share is
+    already reached. E.g. 10 windows, 1 rare, 0.25: E = 2 (3 of 12)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"rare fraction must be in [0, 1), got {fraction}")
+    if rare == 0 or rare >= fraction * windows:
+        return 0
+    e = math.ceil((fraction * windows - rare) / (1.0 - fraction) - 1e-9)
+    while rare + e < fraction * (windows + e) - 1e-9:  # guard against rounding
+        e += 1
+    return max(e, 0)
 
 
 def visible_boxes(boxes: np.ndarray, labels: np.ndarray, x0: float, y0: float, size: float,
@@ -438,17 +478,25 @@ def derive_seed(*parts: int) -> int:
 
 
 class JointCropDataset(torch.utils.data.Dataset):
-    """One item per (image, joint the detector learns); each epoch draws a fresh window
-    and augmentation for every item. Items are (input [3, 300, 300], loc targets [A, 4],
-    class targets [A]); targets are matched in the worker (matching.py)."""
+    """One item per (image, joint the detector learns), then ``rare_extra_windows`` extra
+    items cycling over the rare joints; each epoch draws a fresh window and augmentation for
+    every item (an extra item has its own index, so its own crop). Items are (input
+    [3, 300, 300], loc targets [A, 4], class targets [A]); targets are matched in the worker
+    (matching.py)."""
 
     def __init__(self, images: list[PreparedImage], priors_cxcywh: torch.Tensor, *, seed: int = 0,
                  augmenter=None, coder=None, iou_threshold: float = 0.5, min_visible: float = 0.5,
-                 overhang: int = 150, size: int = INPUT_SIZE) -> None:
+                 overhang: int = 150, size: int = INPUT_SIZE, rare_fraction: float = 0.0) -> None:
         self.images = images
         self.items = [(i, j) for i, img in enumerate(images) for j in range(len(img.boxes))]
         if not self.items:
             raise ValueError("the dataset has no joints to train on")
+        rare_items = [(i, j) for i, j in self.items if images[i].rare_mask()[j]]
+        self.rare_joints = len(rare_items)
+        self.joint_windows = len(self.items)
+        self.extra_windows = rare_extra_windows(len(self.items), len(rare_items), rare_fraction)
+        self.items += [rare_items[k % len(rare_items)] for k in range(self.extra_windows)]
+        self.is_rare = np.array([bool(images[i].rare_mask()[j]) for i, j in self.items], dtype=bool)
         self.priors = priors_cxcywh
         self.seed = seed
         self.epoch = 0

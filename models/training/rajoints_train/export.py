@@ -230,11 +230,29 @@ def provenance(cfg: TrainConfig, ck: dict, export_command: str) -> str:
                if cfg.pixel_spacing_mm > 0 else "images halved as the paper")
     steps = (f" (x{cfg.lr_decay_factor} after iterations {', '.join(map(str, cfg.lr_decay_at))})"
              if cfg.lr_decay_at else "")
+    if cfg.init:
+        start = (f"fine-tuned from {cfg.init} (sha256 {cfg.init_sha256 or '?'}"
+                 f"{', BatchNorm frozen' if cfg.freeze_bn else ''})")
+    else:
+        start = "trained from scratch"
+    if facts.get("recovered_from"):
+        # A checkpoint recovered from an export (recover.py): its training is that export's.
+        return (
+            f"SSD300 ({ARCHITECTURE_NAMES[cfg.arch]}) weights recovered by rajoints_train "
+            f"{versions.get('rajoints_train', '?')} from {facts['recovered_from']} (sha256 "
+            f"{facts.get('onnx_sha256', '?')}, version {facts.get('onnx_version', '?')}), whose provenance is: "
+            f"{facts.get('onnx_provenance') or 'unknown'}; recovered by: {cfg.command or '?'}; exported by: {export_command}"
+        )
+    rare = (f"; rare joints oversampled to {cfg.rare_fraction} of the windows "
+            f"({facts.get('rare_joints', '?')} rare joints, {facts.get('extra_rare_windows', '?')} extra windows per epoch)"
+            if cfg.rare_fraction > 0 else "")
+    skipped = facts.get("skipped_not_assessable", 0)
+    skipped_text = f", {skipped} not assessable skipped" if skipped else ""
     return (
-        f"SSD300 ({ARCHITECTURE_NAMES[cfg.arch]}, batch_norm={cfg.batch_norm}) trained from scratch by "
+        f"SSD300 ({ARCHITECTURE_NAMES[cfg.arch]}, batch_norm={cfg.batch_norm}) {start} by "
         f"rajoints_train {versions.get('rajoints_train', '?')} with torch {versions.get('torch', '?')}; "
         f"dataset {cfg.dataset} (annotations.json sha256 {facts.get('dataset_sha256', '?')}, "
-        f"{facts.get('images', '?')} of {facts.get('images_in_dataset', '?')} images{fold}); {spacing}; "
+        f"{facts.get('images', '?')} of {facts.get('images_in_dataset', '?')} images{fold}{skipped_text}); {spacing}{rare}; "
         f"finding {cfg.finding}, seed {cfg.seed}, {ck.get('epoch', '?')} epochs / {ck.get('iteration', '?')} iterations "
         f"of batch {cfg.batch_size}, Adam lr {cfg.lr}{steps} betas {tuple(cfg.betas)} weight decay {cfg.weight_decay}; "
         f"training command: {cfg.command or '?'}; code commit: {cfg.git_commit or 'unknown'}; "

@@ -3,12 +3,16 @@ decay 0.0005), batch 16, 200 epochs, from scratch; every epoch one fresh window 
 annotated joint (data.py), augmented (augment.py); loss of Eqs. 1-3 (loss.py).
 
     train.py --dataset DIR --finding ankylosis|subluxation --arch vgg16|light \\
-             --epochs N --out DIR [--folds FILE --fold K]
+             --epochs N --out DIR [--folds FILE --fold K] [--init CHECKPOINT|MODEL.onnx]
 
 writes ``OUT/config.json`` (the :class:`~rajoints_train.config.TrainConfig`),
-``OUT/last.pt`` (model, optimiser, config and progress; written after every epoch, and
-resumable with ``--resume``) and ``OUT/log.jsonl`` (one line of losses per epoch).
-Runs on CUDA when available (``--device auto``), else on the CPU.
+``OUT/last.pt`` (model, optimiser, config and progress; written after every epoch and every
+``--checkpoint-every`` iterations, and resumable with ``--resume``, also mid-epoch) and
+``OUT/log.jsonl`` (one line of losses and window counts per epoch). Runs on CUDA when
+available (``--device auto``), else on the CPU.
+
+``--init`` starts from weights (recover.py) with a fresh optimiser and progress. Rare
+joints are oversampled to ``--rare-fraction`` of the windows (data.py).
 """
 
 from __future__ import annotations
@@ -69,10 +73,14 @@ def build_dataset(cfg: TrainConfig) -> tuple[JointCropDataset, dict]:
     dataset = Path(cfg.dataset)
     anns = load_annotations(dataset)
     chosen = training_images(anns, Path(cfg.folds) if cfg.folds else None, cfg.fold)
-    # Films with no joints (the kinds the node must refuse) have nothing to learn from.
-    chosen = [a for a in chosen if a.joints]
+    # Films the node must refuse, and films whose joints were all deleted, have nothing
+    # to learn from.
+    not_assessable = sum(1 for a in chosen if not a.assessable)
+    no_joints = sum(1 for a in chosen if a.assessable and not a.joints)
+    chosen = [a for a in chosen if a.assessable and a.joints]
     if not chosen:
-        raise ValueError(f"{dataset}: no images to train on")
+        raise ValueError(f"{dataset}: no images to train on ({not_assessable} not assessable, "
+                         f"{no_joints} without joints)")
     args = [(dataset, a, cfg.finding, cfg.pixel_spacing_mm, cfg.fallback_scale) for a in chosen]
     if cfg.workers > 1 and len(chosen) > 1:
         # Decoding and area-averaging take about 0.25 s a film; with hundreds of films the
@@ -84,6 +92,7 @@ def build_dataset(cfg: TrainConfig) -> tuple[JointCropDataset, dict]:
     ds = JointCropDataset(
         images, default_boxes(), seed=cfg.seed, augmenter=Augmenter.from_config(cfg),
         iou_threshold=cfg.iou_threshold, min_visible=cfg.min_visible, overhang=cfg.overhang,
+        rare_fraction=cfg.rare_fraction,
     )
     ann_path = dataset / "annotations.json" if dataset.is_dir() else dataset
     facts = {
@@ -92,6 +101,12 @@ def build_dataset(cfg: TrainConfig) -> tuple[JointCropDataset, dict]:
         "images_in_dataset": len(anns),
         "windows_per_epoch": len(ds),
         "positive_joints": int(sum(int((img.labels == 2).sum()) for img in images)),
+        "skipped_not_assessable": not_assessable,
+        "skipped_without_joints": no_joints,
+        "joint_windows": ds.joint_windows,
+        "rare_joints": ds.rare_joints,
+        "extra_rare_windows": ds.extra_windows,
+        "rare_windows_per_epoch": int(ds.is_rare.sum()),
     }
     return ds, facts
 
@@ -111,9 +126,11 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
 
 
 def checkpoint_state(model: torch.nn.Module, cfg: TrainConfig, epoch: int, iteration: int, facts: dict,
-                     optimizer: torch.optim.Optimizer | None = None) -> dict:
+                     optimizer: torch.optim.Optimizer | None = None, epoch_pos: int = 0) -> dict:
     """What ``last.pt`` holds: the weights (on the CPU), the config, the progress, facts
-    about the data for the provenance, and the optimiser state for ``--resume``."""
+    about the data for the provenance, and the optimiser state for ``--resume``. ``epoch``
+    counts finished epochs; ``epoch_pos`` the windows of the next one already trained on
+    (a checkpoint written mid-epoch), which a resumed run skips."""
     return {
         "format": CHECKPOINT_FORMAT,
         "config": cfg.to_dict(),
@@ -121,6 +138,7 @@ def checkpoint_state(model: torch.nn.Module, cfg: TrainConfig, epoch: int, itera
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "epoch": epoch,
         "iteration": iteration,
+        "epoch_pos": epoch_pos,
         "facts": facts,
         "versions": {"rajoints_train": __version__, "torch": str(torch.__version__)},
     }
@@ -132,6 +150,25 @@ def lr_at(cfg: TrainConfig, iteration: int) -> float:
     iteration alone, so a resumed run continues on the same schedule."""
     passed = sum(1 for n in cfg.lr_decay_at if iteration >= n)
     return cfg.lr * cfg.lr_decay_factor**passed
+
+
+def format_duration(seconds: float) -> str:
+    """``1h 02m``, ``3m 05s`` or ``12s``: an ETA a person reads at a glance."""
+    s = int(round(max(seconds, 0.0)))
+    if s >= 3600:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s}s"
+
+
+def total_iterations(cfg: TrainConfig, windows_per_epoch: int) -> int:
+    """Optimiser steps of the whole run: every epoch's batches (a last batch of one window
+    is skipped), capped by ``max_iters``."""
+    full, rest = divmod(windows_per_epoch, cfg.batch_size)
+    per_epoch = max(full + (1 if rest >= 2 else 0), 1)
+    total = per_epoch * cfg.epochs
+    return min(total, cfg.max_iters) if cfg.max_iters is not None else total
 
 
 def _collate(batch):
@@ -151,38 +188,82 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> Path:
         torch.backends.cudnn.benchmark = True  # fixed 300x300 input: autotune once
     ds, facts = build_dataset(cfg)
     g_init = torch.Generator().manual_seed(derive_seed(cfg.seed, SEED_TAG_INIT))
-    model = build_model(cfg.arch, cfg.batch_norm, generator=g_init).to(device)
+    model = build_model(cfg.arch, cfg.batch_norm, generator=g_init)
+    if cfg.init and not resume:
+        from .recover import init_state
+
+        state, info = init_state(Path(cfg.init), cfg.arch)
+        if cfg.init_sha256 and info["sha256"] != cfg.init_sha256:
+            raise ValueError(f"--init {cfg.init}: sha256 {info['sha256']} but the config says {cfg.init_sha256}")
+        cfg.init_sha256 = info["sha256"]
+        cfg.freeze_bn = cfg.freeze_bn or bool(info["freeze_bn"])
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(f"--init {cfg.init} does not fit the {cfg.arch} model: {e}") from None
+        log(f"initialised from {cfg.init} ({info['finding']} {info['arch']} {info['version']}, sha256 "
+            f"{info['sha256'][:16]}...){'; BatchNorm frozen (folded in the export)' if cfg.freeze_bn else ''}")
+        if info["finding"] and info["finding"] != cfg.finding:
+            log(f"warning: --init is a {info['finding']} detector, training {cfg.finding}")
+        if abs(info["pixel_spacing_mm"] - cfg.pixel_spacing_mm) > 1e-9:
+            log(f"warning: --init was trained at {info['pixel_spacing_mm']} mm, training at {cfg.pixel_spacing_mm} mm")
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    start_epoch, iteration = 0, 0
+    start_epoch, iteration, start_pos = 0, 0, 0
     ck_path = out / "last.pt"
     if resume:
         ck = load_checkpoint(ck_path, map_location=device)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        start_epoch, iteration = ck["epoch"], ck["iteration"]
-        log(f"resumed from {ck_path} at epoch {start_epoch}, iteration {iteration}")
+        start_epoch, iteration, start_pos = ck["epoch"], ck["iteration"], int(ck.get("epoch_pos", 0))
+        log(f"resumed from {ck_path} at epoch {start_epoch}, iteration {iteration}"
+            + (f", {start_pos} windows into the epoch" if start_pos else ""))
     cfg.save(out / "config.json")
-    log(f"{cfg.finding} / {cfg.arch} on {device}: {facts['images']} images, "
-        f"{facts['windows_per_epoch']} windows per epoch, {facts['positive_joints']} positive joints")
+    skipped = facts["skipped_not_assessable"] + facts["skipped_without_joints"]
+    log(f"{cfg.finding} / {cfg.arch} on {device}: {facts['images']} images"
+        + (f" ({facts['skipped_not_assessable']} not assessable and {facts['skipped_without_joints']} "
+           f"without joints skipped)" if skipped else "")
+        + f", {facts['windows_per_epoch']} windows per epoch ({facts['joint_windows']} joints, "
+        f"{facts['rare_joints']} rare, + {facts['extra_rare_windows']} extra rare windows: "
+        f"{facts['rare_windows_per_epoch']} rare), {facts['positive_joints']} positive joints")
+    total = total_iterations(cfg, len(ds))
+    is_rare = torch.from_numpy(ds.is_rare)
 
-    def state(epoch: int) -> dict:
-        return checkpoint_state(model, cfg, epoch, iteration, facts, opt)
+    def state(epoch: int, pos: int = 0) -> dict:
+        return checkpoint_state(model, cfg, epoch, iteration, facts, opt, pos)
+
+    t_run, it_run = time.perf_counter(), iteration
+
+    def progress(prefix: str, loss: float) -> str:
+        done_here = iteration - it_run
+        spi = (time.perf_counter() - t_run) / done_here if done_here else float("nan")
+        eta = format_duration(spi * (total - iteration)) if done_here else "?"
+        return f"{prefix} it {iteration}/{total}: loss {loss:.4f}, {spi:.2f} s/it, ETA {eta}"
 
     logf = open(out / "log.jsonl", "a")
     try:
-        epoch = start_epoch
+        epoch, pos = start_epoch, start_pos
         done = cfg.max_iters is not None and iteration >= cfg.max_iters
         while epoch < cfg.epochs and not done:
             ds.set_epoch(epoch)
             g_shuffle = torch.Generator().manual_seed(derive_seed(cfg.seed, SEED_TAG_SHUFFLE, epoch))
+            # The epoch's order is a function of seed and epoch: a run resumed mid-epoch
+            # skips the windows already trained on.
+            order = torch.randperm(len(ds), generator=g_shuffle)
             loader = torch.utils.data.DataLoader(
-                ds, batch_size=cfg.batch_size, shuffle=True, generator=g_shuffle, num_workers=cfg.workers,
+                ds, batch_size=cfg.batch_size, sampler=order[pos:].tolist(), num_workers=cfg.workers,
                 collate_fn=_collate, pin_memory=device.type == "cuda", persistent_workers=False,
             )
             model.train()
+            if cfg.freeze_bn:
+                for mod in model.modules():
+                    if isinstance(mod, torch.nn.BatchNorm2d):
+                        mod.eval()
             t0 = time.perf_counter()
-            sums = {"loc": 0.0, "conf": 0.0, "n": 0}
+            sums = {"loc": 0.0, "conf": 0.0, "n": 0, "windows": 0, "rare": 0}
             for images, loc_t, cls_t in loader:
+                batch_idx = order[pos:pos + images.shape[0]]
+                pos += images.shape[0]
                 if images.shape[0] < 2:
                     continue  # BatchNorm needs two samples per channel on the 1x1 map
                 images, loc_t, cls_t = images.to(device), loc_t.to(device), cls_t.to(device)
@@ -200,20 +281,34 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> Path:
                 sums["loc"] += l_loc.item()
                 sums["conf"] += l_conf.item()
                 sums["n"] += 1
+                sums["windows"] += int(batch_idx.numel())
+                sums["rare"] += int(is_rare[batch_idx].sum())
+                if cfg.log_every and iteration % cfg.log_every == 0:
+                    log(progress(f"epoch {epoch + 1}/{cfg.epochs}", l_loc.item() + l_conf.item()))
                 if cfg.max_iters is not None and iteration >= cfg.max_iters:
                     done = True
                     break
+                if cfg.checkpoint_every and iteration % cfg.checkpoint_every == 0 and pos < len(ds):
+                    save_checkpoint(ck_path, state(epoch, pos))
+            # Stopped by --max-iters before the epoch's end: the checkpoint says where, so
+            # that --resume with a larger --max-iters goes on with the same windows.
+            partial = done and pos < len(ds)
             epoch += 1
             secs = time.perf_counter() - t0
             n = max(sums["n"], 1)
             rec = {"epoch": epoch, "iteration": iteration, "lr": lr_at(cfg, max(iteration - 1, 0)),
                    "loss_loc": sums["loc"] / n,
-                   "loss_conf": sums["conf"] / n, "batches": sums["n"], "seconds": round(secs, 2)}
+                   "loss_conf": sums["conf"] / n, "batches": sums["n"], "windows": sums["windows"],
+                   "rare_windows": sums["rare"], "seconds": round(secs, 2),
+                   "seconds_per_iteration": round(secs / n, 3), "partial": partial}
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
-            log(f"epoch {epoch}/{cfg.epochs} it {iteration}: loc {rec['loss_loc']:.4f} conf {rec['loss_conf']:.4f} "
-                f"({sums['n']} batches, {secs:.1f} s)")
-            save_checkpoint(ck_path, state(epoch))
+            where = f"stopped in epoch {epoch}/{cfg.epochs} at" if partial else f"epoch {epoch}/{cfg.epochs} done,"
+            log(progress(where, rec["loss_loc"] + rec["loss_conf"])
+                + f" (loc {rec['loss_loc']:.4f} conf {rec['loss_conf']:.4f}; {sums['n']} batches, "
+                f"{sums['windows']} windows of which {sums['rare']} rare, {secs:.1f} s)")
+            save_checkpoint(ck_path, state(epoch - 1, pos) if partial else state(epoch))
+            pos = 0
     finally:
         logf.close()
     if not ck_path.exists():
@@ -226,7 +321,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
     ap = argparse.ArgumentParser(description="Train one SSD300 joint detector (ankylosis or subluxation).")
     ap.add_argument("--dataset", required=True, help="dataset folder with annotations.json (rajoints-annotations/1)")
     ap.add_argument("--finding", required=True, choices=("ankylosis", "subluxation"), help="which detector to train")
-    ap.add_argument("--arch", default="vgg16", choices=("vgg16", "light"), help="backbone (default vgg16, as the paper)")
+    ap.add_argument("--arch", choices=("vgg16", "light"),
+                    help="backbone (default: that of --init, else vgg16 as the paper)")
     ap.add_argument("--epochs", type=int, default=d["epochs"].default, help="epochs (default 200, as the paper)")
     ap.add_argument("--out", required=True, help="output folder for config.json, last.pt and log.jsonl")
     ap.add_argument("--folds", help="rajoints-folds/1 file (rajoints eval --folds K writes one)")
@@ -247,14 +343,35 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--aug-p", type=float, default=d["aug_p"].default, help="probability of each augmentation (default 0.5)")
     ap.add_argument("--no-batch-norm", action="store_true", help="plain convolutions, as the original SSD")
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (also one written mid-epoch)")
+    ap.add_argument("--init", metavar="CHECKPOINT",
+                    help="start from these weights instead of from scratch: a last.pt "
+                         "(rajoints-ssd-checkpoint/1) or an exported .onnx such as models/ankylosis.onnx; "
+                         "the optimiser and progress start afresh (a lower --lr such as 1e-4 suits fine-tuning)")
+    ap.add_argument("--rare-fraction", type=float, default=d["rare_fraction"].default,
+                    help="oversample joints with the finding or destroyed (ankylosis/subluxation) to at least "
+                         "this share of each epoch's windows; 0 = off (default 0.25)")
+    ap.add_argument("--checkpoint-every", type=int, default=0, metavar="ITERS",
+                    help="also write last.pt every ITERS iterations (default: after each epoch only)")
+    ap.add_argument("--log-every", type=int, default=d["log_every"].default, metavar="ITERS",
+                    help="print progress (loss, s/it, ETA) every ITERS iterations (default 10; 0 = epochs only)")
     a = ap.parse_args(argv)
+    arch, init_sha, freeze_bn = a.arch, "", False
+    if a.init:
+        from .recover import init_state
+
+        _, info = init_state(Path(a.init), a.arch)
+        arch, init_sha, freeze_bn = info["arch"], info["sha256"], bool(info["freeze_bn"])
+        if a.no_batch_norm:
+            raise ValueError("--init needs BatchNorm models; drop --no-batch-norm")
     cfg = TrainConfig(
-        dataset=a.dataset, finding=a.finding, arch=a.arch, out=a.out, epochs=a.epochs, batch_size=a.batch_size,
+        dataset=a.dataset, finding=a.finding, arch=arch or "vgg16", out=a.out, epochs=a.epochs, batch_size=a.batch_size,
         lr=a.lr, lr_decay_at=tuple(a.lr_decay_at), lr_decay_factor=a.lr_decay_factor, weight_decay=a.weight_decay, seed=a.seed, pixel_spacing_mm=a.pixel_spacing_mm,
         max_iters=a.max_iters, device=a.device, workers=a.workers, threads=a.threads, aug_p=a.aug_p,
-        batch_norm=not a.no_batch_norm, folds=a.folds, fold=a.fold,
-        command=shlex.join([Path(sys.argv[0]).name] + (sys.argv[1:] if argv is None else list(argv))),
+        batch_norm=not a.no_batch_norm, folds=a.folds, fold=a.fold, rare_fraction=a.rare_fraction,
+        init=str(a.init) if a.init else None, init_sha256=init_sha, freeze_bn=freeze_bn,
+        checkpoint_every=a.checkpoint_every, log_every=a.log_every,
+        command=shlex.join([Path(sys.argv[0]).name] + sys.argv[1:] if argv is None else ["train.py"] + list(argv)),
         git_commit=git_commit(Path(__file__)),
     )
     cfg.validate()
