@@ -15,18 +15,7 @@ use rajoints::analysis::Analysis;
 use rajoints::annotations::Annotations;
 
 fn phantoms(out: &Path, args: &[&str]) -> Annotations {
-    let run = Command::new(env!("CARGO_BIN_EXE_rajoints"))
-        .arg("phantom")
-        .arg("--out")
-        .arg(out)
-        .args(args)
-        .output()
-        .expect("run rajoints phantom");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::phantom_films(out, args);
     Annotations::load(out).expect("annotations")
 }
 

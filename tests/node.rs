@@ -12,19 +12,6 @@ use common::{
     node::{NodeProc, StoreScp, free_port, hand_film, received, storescp, storescu, wait_for},
 };
 
-fn dciodvfy_errors(path: &Path) -> Vec<String> {
-    let out = Command::new("dciodvfy")
-        .arg(path)
-        .output()
-        .expect("dciodvfy (dicom3tools) not runnable: run `make test`");
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| l.starts_with("Error"))
-        .map(String::from)
-        .collect()
-}
-
 /// A storescp in `dir/dest` and a node with data in `dir/data` that delivers to it.
 fn node_and_destination(dir: &Path, extra: &[&str]) -> (StoreScp, PathBuf, NodeProc) {
     let dest_port = free_port();
@@ -88,8 +75,8 @@ fn echo_store_analyse_and_deliver_sr_and_gsps() {
     eprintln!("C-STORE to SR delivered: {} ms", t.elapsed().as_millis());
     let sr = &received(&dest_dir, "SR")[0];
     let pr = &received(&dest_dir, "PS")[0];
-    assert_eq!(dciodvfy_errors(sr), Vec::<String>::new());
-    assert_eq!(dciodvfy_errors(pr), Vec::<String>::new());
+    assert_eq!(common::dciodvfy_errors(sr), Vec::<String>::new());
+    assert_eq!(common::dciodvfy_errors(pr), Vec::<String>::new());
     // The SR's boxes equal what `rajoints analyze` writes for the same image.
     let analyzed = dir.path().join("analyzed");
     let run = common::analyze(&[&hand], &analyzed, &["--set", "output.png=false"]);
@@ -139,7 +126,7 @@ fn a_film_the_gate_refuses_gets_an_sr_saying_why_no_gsps_and_is_counted() {
         "{metrics}"
     );
     let sr = &received(&dest_dir, "SR")[0];
-    assert_eq!(dciodvfy_errors(sr), Vec::<String>::new());
+    assert_eq!(common::dciodvfy_errors(sr), Vec::<String>::new());
     let dump = Command::new("dsrdump").arg("+Pl").arg(sr).output().unwrap();
     let dump = String::from_utf8_lossy(&dump.stdout);
     assert!(dump.contains("Reason not assessable"), "{dump}");

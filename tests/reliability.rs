@@ -348,22 +348,7 @@ fn eight_associations_of_fifty_phantom_radiographs_each() {
     const PER_ASSOCIATION: usize = 50;
     let dir = tempfile::tempdir().unwrap();
     let phantoms = dir.path().join("phantoms");
-    let out = common::rajoints(&["phantom", "--count", "50", "--seed", "808", "--out"])
-        .arg(&phantoms)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(phantoms.join("images"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
-        .collect();
-    sources.sort();
+    let sources = common::phantom_films(&phantoms, &["--count", "50", "--seed", "808"]);
     assert_eq!(sources.len(), PER_ASSOCIATION);
     // Each association sends its own 50 instances: the phantoms under new UIDs.
     let mut batches: Vec<Vec<PathBuf>> = vec![Vec::new(); ASSOCIATIONS];

@@ -65,19 +65,6 @@ fn audit_lines(data: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn dciodvfy_errors(path: &Path) -> Vec<String> {
-    let out = Command::new("dciodvfy")
-        .arg(path)
-        .output()
-        .expect("dciodvfy (dicom3tools) not runnable: run `make test`");
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| l.starts_with("Error"))
-        .map(String::from)
-        .collect()
-}
-
 fn text_of(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
     obj.element(tag)
         .ok()
@@ -102,22 +89,7 @@ fn a_reviewer_corrects_and_signs_off_in_chromium_and_the_set_fine_tunes() {
     let data = dir.path().join("data");
     let phantoms = dir.path().join("phantoms");
     // Two patients at two time points, as real films: the shipped detectors and the gate.
-    let out = rajoints(&["phantom", "--count", "4", "--seed", "41"])
-        .arg("--out")
-        .arg(&phantoms)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut films: Vec<PathBuf> = std::fs::read_dir(phantoms.join("images"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    films.sort();
+    let films = common::phantom_films(&phantoms, &["--count", "4", "--seed", "41"]);
     assert_eq!(films.len(), 4);
 
     add_user(&data, "rev", "reviewer", Some("Doe^Rev"), "reviewer-pass");
@@ -263,7 +235,7 @@ fn a_reviewer_corrects_and_signs_off_in_chromium_and_the_set_fine_tunes() {
         .expect("the verified SR of the corrected film");
     let sr = dicom_object::open_file(&sr_path).unwrap();
     assert_eq!(text_of(&sr, tags::VERIFICATION_FLAG), "VERIFIED");
-    let errors = dciodvfy_errors(&sr_path);
+    let errors = common::dciodvfy_errors(&sr_path);
     assert!(errors.is_empty(), "dciodvfy: {errors:?}");
     let source_uid = {
         let o = dicom_object::open_file(data.join(format!("review/{}/image.dcm", ids[0]))).unwrap();

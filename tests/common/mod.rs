@@ -324,3 +324,40 @@ pub fn blank_png(path: &Path) {
     };
     rajoints::render::png::write_gray(path, &img, false).unwrap();
 }
+
+/// dciodvfy's Error lines for a file (warnings are left to the callers' documents).
+pub fn dciodvfy_errors(path: &Path) -> Vec<String> {
+    let out = Command::new("dciodvfy")
+        .arg(path)
+        .output()
+        .expect("dciodvfy (dicom3tools) not runnable: run `make test`");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| l.starts_with("Error"))
+        .map(String::from)
+        .collect()
+}
+
+/// `rajoints phantom --out OUT ARGS...`; the films it wrote, sorted.
+pub fn phantom_films(out: &Path, args: &[&str]) -> Vec<PathBuf> {
+    let run = rajoints(&["phantom"])
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("run rajoints phantom");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut films: Vec<PathBuf> = std::fs::read_dir(out.join("images"))
+        .expect("phantom images")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    films.sort();
+    films
+}
