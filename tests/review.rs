@@ -500,6 +500,22 @@ fn access_needs_a_login_a_csrf_token_and_the_right_role() {
             .any(|e| e["action"] == "login_locked")
     );
 
+    // A new password set on the command line ends the running sessions of the account.
+    let boss_again = Client::login(port, "boss", "admin-password");
+    let mut cmd = rajoints(&["users", "passwd", "boss"]);
+    let mut child = cmd
+        .arg("--data-dir")
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "a-new-password").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(boss_again.get("/api/me").status, 401);
+    assert_eq!(boss.get("/api/films").status, 401);
+    Client::login(port, "boss", "a-new-password");
+
     // Logout ends the session.
     let r = ann1.send("POST", "/logout", &json!({}));
     assert_eq!(r.status, 200);

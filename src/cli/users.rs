@@ -97,7 +97,7 @@ pub fn run(args: UsersArgs) -> Result<ExitCode, Whatever> {
                 .with_whatever_context(|_| format!("could not set the password of {name}"))?;
             log("user_password", &name, serde_json::Value::Null)
                 .whatever_context("could not write the audit log")?;
-            println!("password of {name} changed (sessions end at the next node start)");
+            println!("password of {name} changed (its open sessions end)");
         }
         Action::Remove { name } => {
             users

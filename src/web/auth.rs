@@ -250,7 +250,20 @@ pub struct Session {
     pub role: Role,
     pub full_name: Option<String>,
     pub csrf: String,
+    /// The account's password hash at login: a new password, a new role or a removed
+    /// account ends the session at its next request.
+    account: (String, Role),
     last_seen: Instant,
+}
+
+impl Session {
+    /// Whether the account still is as it was at login.
+    pub fn still_valid(&self, users: &[User]) -> bool {
+        users.iter().any(|u| {
+            u.name == self.user
+                && (u.password.as_str(), u.role) == (self.account.0.as_str(), self.account.1)
+        })
+    }
 }
 
 /// Failed logins per user name in the last window: after `MAX_FAILURES`, that name is
@@ -288,6 +301,7 @@ impl Sessions {
                 role: user.role,
                 full_name: user.full_name.clone(),
                 csrf: token(),
+                account: (user.password.clone(), user.role),
                 last_seen: Instant::now(),
             },
         );

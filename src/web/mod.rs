@@ -160,6 +160,17 @@ fn session_of(app: &App, parts: &Parts) -> Option<(String, Session)> {
     let cookies = parts.headers.get(header::COOKIE)?.to_str().ok()?;
     let token = auth::cookie(cookies, auth::COOKIE)?;
     let s = app.web.sessions.get(token)?;
+    // The accounts file is small; reading it per request lets `rajoints users passwd` or
+    // `remove` on the command line end the running sessions of that account.
+    if !app
+        .web
+        .users
+        .load()
+        .is_ok_and(|users| s.still_valid(&users))
+    {
+        app.web.sessions.end(token);
+        return None;
+    }
     Some((token.to_string(), s))
 }
 
@@ -221,6 +232,9 @@ impl FromRequestParts<AppState> for Changer {
 
 /// Serves until the node stops: plain HTTP, or HTTPS with `review.tls`.
 pub async fn serve(node: Arc<Node>, web: Web, listener: TcpListener) {
+    if node.review.is_some() && web.users.load().is_ok_and(|u| u.is_empty()) {
+        warn!("review UI: no accounts yet; add one with `rajoints users add NAME --role reviewer`");
+    }
     let tls = web.tls.clone();
     let app = Arc::new(App {
         node: node.clone(),
