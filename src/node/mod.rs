@@ -469,7 +469,7 @@ pub async fn run(
                     // A nearly full disk: refuse as transient congestion. Over TLS the
                     // rejection would need the handshake first; there C-STORE answers A700.
                     if node.disk_nearly_full() {
-                        Metrics::inc(&node.metrics.associations_rejected);
+                        node.metrics.associations_rejected.inc();
                         scp::reject_congested(sock).await;
                     } else {
                         scp::serve_connection(node, sock).await;

@@ -17,7 +17,6 @@ use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use super::dimse::{self, Request, command_field, status};
-use super::metrics::Metrics;
 use super::{Node, instance_tag};
 use crate::config::Unmatched;
 use crate::crashpoint;
@@ -166,7 +165,7 @@ pub async fn serve_connection(node: Arc<Node>, socket: TcpStream) {
     let assoc = match opts.establish_async(socket).await {
         Ok(a) => a,
         Err(e) => {
-            Metrics::inc(&node.metrics.associations_rejected);
+            node.metrics.associations_rejected.inc();
             info!(%peer, error = %snafu::Report::from_error(e), "association not established");
             return;
         }
@@ -194,11 +193,11 @@ pub async fn serve_tls_connection(
     let mut assoc = match established {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
-            Metrics::inc(&node.metrics.associations_rejected);
+            node.metrics.associations_rejected.inc();
             // Only the peer address and the reason (no certificate, unknown CA, not TLS at
             // all...): nothing of the data that would have followed.
             if matches!(e, dicom_ul::association::Error::TlsHandshake { .. }) {
-                Metrics::inc(&node.metrics.tls_handshake_failures);
+                node.metrics.tls_handshake_failures.inc();
                 warn!(%peer, error = %snafu::Report::from_error(e), "TLS handshake failed");
             } else {
                 info!(%peer, error = %snafu::Report::from_error(e), "association not established");
@@ -206,8 +205,8 @@ pub async fn serve_tls_connection(
             return;
         }
         Err(_) => {
-            Metrics::inc(&node.metrics.associations_rejected);
-            Metrics::inc(&node.metrics.tls_handshake_failures);
+            node.metrics.associations_rejected.inc();
+            node.metrics.tls_handshake_failures.inc();
             warn!(%peer, "TLS handshake or association request not done within the read timeout");
             return;
         }
@@ -225,7 +224,7 @@ async fn serve_association<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    Metrics::inc(&node.metrics.associations);
+    node.metrics.associations.inc();
     crashpoint::hit("scp.associated");
     let calling = assoc.peer_ae_title().to_string();
     info!(%peer, calling_ae = %calling, %transport, "association accepted");
@@ -494,7 +493,7 @@ where
                 ),
             };
             if st != status::SUCCESS {
-                Metrics::inc(&node.metrics.refused);
+                node.metrics.refused.inc();
             }
             debug!(
                 status = format!("{st:04X}"),
@@ -684,7 +683,7 @@ async fn store(
             incoming.discard();
             return match node2.config.node.filter.unmatched {
                 Unmatched::Ignore => {
-                    Metrics::inc(&node2.metrics.ignored);
+                    node2.metrics.ignored.inc();
                     info!(instance = %instance_tag(&uid), "not a hand radiograph: accepted and ignored");
                     (status::SUCCESS, None)
                 }
@@ -707,7 +706,7 @@ async fn store(
         let key = spool::key_for(&uid);
         match incoming.commit(&node2.spool, &key) {
             Ok(_) => {
-                Metrics::inc(&node2.metrics.received);
+                node2.metrics.received.inc();
                 info!(instance = %instance_tag(&uid), "stored");
                 node2.notify_worker(key);
                 (status::SUCCESS, None)

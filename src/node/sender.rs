@@ -19,7 +19,6 @@ use snafu::Report;
 use tracing::{debug, error, info, warn};
 
 use super::dimse;
-use super::metrics::Metrics;
 use super::{Destination, Node};
 use crate::crashpoint;
 
@@ -84,7 +83,7 @@ pub async fn run(node: Arc<Node>, destination: Destination) {
                     }
                     crashpoint::hit("sender.removed");
                     attempts.remove(path);
-                    Metrics::inc(&node.metrics.sent);
+                    node.metrics.sent.inc();
                     let latency = SystemTime::now()
                         .duration_since(*received)
                         .unwrap_or_default();
@@ -133,7 +132,7 @@ fn retry_or_dead(
     *n += 1;
     if *n >= max {
         attempts.remove(path);
-        Metrics::inc(&node.metrics.dead_letters);
+        node.metrics.dead_letters.inc();
         match node.spool.dead_letter(folder, path) {
             Ok(to) => {
                 error!(destination = %destination, file = %name(path), error = %msg, moved_to = %to.display(), "giving up after the last attempt")
@@ -141,7 +140,7 @@ fn retry_or_dead(
             Err(e) => error!(error = %Report::from_error(e), "could not move result to dead/"),
         }
     } else {
-        Metrics::inc(&node.metrics.retries);
+        node.metrics.retries.inc();
         warn!(destination = %destination, file = %name(path), attempt = *n, error = %msg, "delivery failed; will retry");
     }
 }

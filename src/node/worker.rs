@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime};
 use snafu::Report;
 use tracing::{error, info};
 
-use super::metrics::Metrics;
 use super::{Node, instance_tag};
 use crate::analysis::{Analysis, SourceInfo};
 use crate::crashpoint;
@@ -64,7 +63,7 @@ fn process(node: &Node, pipeline: &Pipeline, key: &str) {
             node.metrics
                 .analysis_seconds
                 .observe(t.elapsed().as_secs_f64());
-            Metrics::inc(&node.metrics.analysed);
+            node.metrics.analysed.inc();
             info!(
                 key,
                 joints = n,
@@ -79,7 +78,7 @@ fn process(node: &Node, pipeline: &Pipeline, key: &str) {
             node.notify_senders();
         }
         Err(msg) => {
-            Metrics::inc(&node.metrics.failed);
+            node.metrics.failed.inc();
             error!(key, error = %msg, "analysis failed: instance kept in failed/");
             if let Err(e) = node.spool.fail_inbox(key) {
                 error!(key, error = %Report::from_error(e), "could not move instance to failed/");

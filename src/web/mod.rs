@@ -140,7 +140,7 @@ async fn healthz(State(app): State<AppState>) -> Response {
 async fn metrics(State(app): State<AppState>) -> Response {
     let (inbox, outbox) = app.node.spool.depth();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::node::metrics::CONTENT_TYPE)],
         app.node.metrics.render(inbox, outbox),
     )
         .into_response()
