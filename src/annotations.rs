@@ -67,6 +67,32 @@ fn yes() -> bool {
     true
 }
 
+/// An assessable film with no joints and none of the optional fields: the base that
+/// writers fill with `..Default::default()`.
+impl Default for AnnotatedImage {
+    fn default() -> Self {
+        AnnotatedImage {
+            file: String::new(),
+            sop_instance_uid: String::new(),
+            patient_id: String::new(),
+            timepoint: 0,
+            width: 0,
+            height: 0,
+            annotator: String::new(),
+            joints: Vec::new(),
+            convention: None,
+            laterality: None,
+            kind: None,
+            assessable: true,
+            true_spacing_mm: None,
+            time: None,
+            status: None,
+            reason: None,
+            verified_sr: None,
+        }
+    }
+}
+
 fn is_true(v: &bool) -> bool {
     *v
 }

@@ -66,7 +66,7 @@ pub(crate) fn mkdir(path: &Path) -> Result<()> {
 }
 
 /// fsync a folder so that a rename into it survives a power cut.
-pub(crate) fn sync_dir(path: &Path) -> Result<()> {
+fn sync_dir(path: &Path) -> Result<()> {
     File::open(path)
         .and_then(|d| d.sync_all())
         .context(IoSnafu { path })

@@ -40,15 +40,6 @@ fn dataset(dir: &Path) -> Annotations {
             width: w,
             height: h,
             annotator: "test".into(),
-            convention: None,
-            laterality: None,
-            kind: None,
-            assessable: true,
-            true_spacing_mm: None,
-            time: None,
-            status: None,
-            reason: None,
-            verified_sr: None,
             joints: joints
                 .iter()
                 .map(|(id, sq)| {
@@ -71,6 +62,7 @@ fn dataset(dir: &Path) -> Annotations {
                     }
                 })
                 .collect(),
+            ..Default::default()
         });
     }
     let ann = Annotations {

@@ -249,8 +249,9 @@ def scenario(driver, base, args):
     wait(driver, lambda d: box_of(d, victim) is None, f"{victim} to be deleted")
     check(len(boxes(driver)) == len(names) - 1, "Delete removed more than one box")
 
+    # Redrawn 20 screen px down and right of where it was, so that the saved box differs.
     press(driver, "n")
-    drag(driver, old["left"] + 1, old["top"] + 1, old["left"] + old["width"] - 1, old["top"] + old["height"] - 1)
+    drag(driver, old["left"] + 21, old["top"] + 21, old["left"] + old["width"] + 19, old["top"] + old["height"] + 19)
     wait(driver, lambda d: len(boxes(d)) == len(names), "the new box drawn after `N` + drag")
     new_name = selected_joint(driver)
     if new_name != victim:  # the first unused id was another joint: rename with the select

@@ -9,7 +9,7 @@ use snafu::{ResultExt, Whatever};
 
 use super::CommonArgs;
 use rajoints::annotations::{AnnotatedImage, Annotations, FORMAT};
-use rajoints::review::{ReviewStatus, ReviewStore, annotation::status_of};
+use rajoints::review::{ReviewStatus, ReviewStore};
 
 #[derive(Debug, Args)]
 pub struct AnnotationsArgs {
@@ -82,35 +82,30 @@ fn export(args: ExportArgs) -> Result<ExitCode, Whatever> {
     let (mut films, mut skipped) = (0usize, 0usize);
     for f in store.films() {
         films += 1;
-        // Latest signed, else (with --include-drafts) latest saved.
-        let mut best: Option<AnnotatedImage> = None;
-        for s in &f.annotations {
-            if s.status != ReviewStatus::Signed && !args.include_drafts {
-                continue;
-            }
-            let Ok(a) = store.annotation(&f.film.id, &s.annotator) else {
-                continue;
-            };
-            let rank = |x: &AnnotatedImage| {
-                (
-                    status_of(x) == ReviewStatus::Signed,
-                    x.time.clone().unwrap_or_default(),
-                )
-            };
-            if best.as_ref().is_none_or(|b| rank(&a) > rank(b)) {
-                best = Some(a);
-            }
-        }
-        let Some(mut a) = best else {
+        // Latest signed, else (with --include-drafts) latest saved: ranked on the
+        // worklist entries, only the chosen file is read.
+        let best = f
+            .annotations
+            .iter()
+            .filter(|s| s.status == ReviewStatus::Signed || args.include_drafts)
+            .max_by_key(|s| (s.status == ReviewStatus::Signed, s.time.clone()));
+        let Some(best) = best else {
             skipped += 1;
             continue;
         };
+        let mut a = store
+            .annotation(&f.film.id, &best.annotator)
+            .whatever_context("could not read a reviewed film's annotation")?;
         let src = store
             .image_path(&f.film.id)
             .whatever_context("a reviewed film lost its image")?;
-        let obj = rajoints::dicom::decode::open(&src)
-            .with_whatever_context(|_| format!("could not read film {}", f.film.id))?;
-        a.sop_instance_uid = rajoints::dicom::decode::sop_instance_uid(&obj).unwrap_or_default();
+        // The analysis holds the UID already; the image is copied, not parsed.
+        a.sop_instance_uid = store
+            .analysis(&f.film.id)
+            .whatever_context("a reviewed film lost its analysis")?
+            .source
+            .sop_instance_uid
+            .unwrap_or_default();
         let dest = images_dir.join(format!("{}.dcm", f.film.id));
         std::fs::copy(&src, &dest)
             .with_whatever_context(|_| format!("could not write {}", dest.display()))?;

@@ -69,7 +69,7 @@ pub fn run(args: UsersArgs) -> Result<ExitCode, Whatever> {
     let log = |action: &str, name: &str, detail: serde_json::Value| {
         let _ = std::fs::create_dir_all(&dir);
         audit.write(&Entry {
-            time: rajoints::node::worker::rfc3339(std::time::SystemTime::now()),
+            time: rajoints::dicom::sr::Timestamp::now().rfc3339(),
             user: "(command line)",
             action,
             film: None,

@@ -231,6 +231,14 @@ impl Timestamp {
     pub fn time(&self) -> String {
         format!("{:02}{:02}{:02}", self.hour, self.minute, self.second)
     }
+
+    /// RFC 3339 UTC, `YYYY-MM-DDTHH:MM:SSZ` (the review store's and audit log's times).
+    pub fn rfc3339(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
 }
 
 /// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01
@@ -304,6 +312,18 @@ pub struct SopReference {
     pub series_instance_uid: String,
     pub sop_class_uid: String,
     pub sop_instance_uid: String,
+}
+
+impl SopReference {
+    /// The reference to `ds` (e.g. a report just built); None when a UID is missing.
+    pub fn of(ds: &InMemDicomObject) -> Option<SopReference> {
+        Some(SopReference {
+            study_instance_uid: optional_str(ds, tags::STUDY_INSTANCE_UID)?,
+            series_instance_uid: optional_str(ds, tags::SERIES_INSTANCE_UID)?,
+            sop_class_uid: optional_str(ds, tags::SOP_CLASS_UID)?,
+            sop_instance_uid: optional_str(ds, tags::SOP_INSTANCE_UID)?,
+        })
+    }
 }
 
 impl SrOptions {
@@ -1420,6 +1440,10 @@ pub fn build_sr(
         ),
         // One reviewed report per reviewer and sign-off time; all in one series.
         Some(v) => {
+            // What was signed enters the UID too: two sign-offs within one second with
+            // different content must not share an instance (nor one outbox file).
+            let content =
+                serde_json::to_vec(&(&analysis.joints, &analysis.assessment)).unwrap_or_default();
             let who = [
                 v.observer_name.clone(),
                 v.time.date(),
@@ -1428,6 +1452,7 @@ pub fn build_sr(
                     .as_ref()
                     .map(|p| p.sop_instance_uid.clone())
                     .unwrap_or_default(),
+                crate::model::manifest::sha256_hex(&content),
             ];
             (
                 derive_with("sr-verified", &image.sop_instance_uid, &who),
@@ -2076,6 +2101,7 @@ pub(crate) mod tests {
             (t.date(), t.time()),
             ("20000301".to_string(), "123456".to_string())
         );
+        assert_eq!(t.rfc3339(), "2000-03-01T12:34:56Z");
     }
 
     #[test]
@@ -2129,6 +2155,18 @@ pub(crate) mod tests {
         assert_ne!(
             uid(&sr, tags::SERIES_INSTANCE_UID),
             uid(&ai, tags::SERIES_INSTANCE_UID)
+        );
+        // The same reviewer and second, other content: another instance, same series.
+        let mut changed = analysis();
+        changed.joints[0].ankylosis.present = !changed.joints[0].ankylosis.present;
+        let other = build_sr(&source(), &changed, &o).unwrap();
+        assert_ne!(
+            uid(&other, tags::SOP_INSTANCE_UID),
+            uid(&sr, tags::SOP_INSTANCE_UID)
+        );
+        assert_eq!(
+            uid(&other, tags::SERIES_INSTANCE_UID),
+            uid(&sr, tags::SERIES_INSTANCE_UID)
         );
         assert_eq!(child(&sr, "121005").len(), 2);
         assert_eq!(child(&sr, "121008").len(), 1);

@@ -229,15 +229,6 @@ mod tests {
             width: 100,
             height: 100,
             annotator: "test".into(),
-            convention: None,
-            laterality: None,
-            kind: None,
-            assessable: true,
-            true_spacing_mm: None,
-            time: None,
-            status: None,
-            reason: None,
-            verified_sr: None,
             joints: ids
                 .iter()
                 .enumerate()
@@ -248,6 +239,7 @@ mod tests {
                     subluxation: Some(k < sub),
                 })
                 .collect(),
+            ..Default::default()
         }
     }
 

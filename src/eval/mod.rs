@@ -322,20 +322,12 @@ mod tests {
             width: 100,
             height: 20,
             annotator: "test".into(),
-            convention: None,
-            laterality: None,
-            kind: None,
-            assessable: true,
-            true_spacing_mm: None,
-            time: None,
-            status: None,
-            reason: None,
-            verified_sr: None,
             joints: vec![
                 j("R-MCP2", 0.0, true, Some(false)),
                 j("R-MCP3", 20.0, false, Some(true)),
                 j("R-IP1", 40.0, false, None),
             ],
+            ..Default::default()
         }
     }
 

@@ -245,6 +245,29 @@ impl Node {
         self.results.notify_waiters();
     }
 
+    /// Puts one result into every destination's outbox, or into the results folder when
+    /// there is none; the destinations it was queued for. Call [`Node::notify_senders`]
+    /// once the results of a step are all queued.
+    pub fn queue_result(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        received: std::time::SystemTime,
+    ) -> Result<Vec<String>, crate::spool::Error> {
+        if self.destinations.is_empty() {
+            self.spool.put_result(None, name, bytes, received)?;
+        }
+        for d in &self.destinations {
+            self.spool
+                .put_result(Some(&d.folder()), name, bytes, received)?;
+        }
+        Ok(self
+            .destinations
+            .iter()
+            .map(Destination::to_string)
+            .collect())
+    }
+
     /// Waits for new results, at most `d`.
     pub async fn wait_for_results(&self, d: Duration) {
         tokio::select! {

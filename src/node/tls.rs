@@ -106,6 +106,23 @@ pub fn server_config(cfg: &Tls) -> Result<Arc<ServerConfig>, Error> {
     Ok(Arc::new(config))
 }
 
+/// HTTPS for the review UI (`review.tls`): the same versions and provider as DICOM TLS, no
+/// client certificates, ALPN `http/1.1`.
+pub fn https_config(certificate: &str, private_key: &str) -> Result<Arc<ServerConfig>, Error> {
+    let chain = certificates("review.tls.certificate", certificate)?;
+    let key = self::private_key("review.tls.private_key", private_key)?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .context(VersionsSnafu)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context(KeySnafu {
+            key: "review.tls.private_key",
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// The configuration for `+tls` destinations: their server certificates must chain to
 /// `ca_certificates` and name the destination's HOST; the client certificate, if set, is
 /// presented to destinations that ask for one.

@@ -124,7 +124,7 @@ fn analyse(
     if out.sr {
         let doc = sr::build_sr(&obj, &analysis, &sr_opts)
             .map_err(|e| Report::from_error(e).to_string())?;
-        ai_sr = sop_reference(&doc);
+        ai_sr = sr::SopReference::of(&doc);
         results.push((format!("{key}.sr.dcm"), to_bytes(&doc)?));
     }
     // A film that is not assessable gets its SR (which says why) and no overlay.
@@ -142,16 +142,8 @@ fn analyse(
             .map_err(|e| Report::from_error(e).to_string())?;
     }
     for (name, bytes) in &results {
-        if node.destinations.is_empty() {
-            node.spool
-                .put_result(None, name, bytes, received)
-                .map_err(|e| Report::from_error(e).to_string())?;
-        }
-        for d in &node.destinations {
-            node.spool
-                .put_result(Some(&d.folder()), name, bytes, received)
-                .map_err(|e| Report::from_error(e).to_string())?;
-        }
+        node.queue_result(name, bytes, received)
+            .map_err(|e| Report::from_error(e).to_string())?;
         crashpoint::hit("worker.first_result_queued");
     }
     crashpoint::hit("worker.results_queued");
@@ -169,23 +161,6 @@ fn analyse(
     Ok((analysis.joints.len(), analysis.assessment.code.clone()))
 }
 
-/// A text attribute, trimmed; None when absent or empty.
-fn text(obj: &decode::DicomFile, tag: dicom_core::Tag) -> Option<String> {
-    let v = obj.element(tag).ok()?.to_str().ok()?;
-    let v = v.trim_end_matches('\0').trim();
-    (!v.is_empty()).then(|| v.to_string())
-}
-
-/// The reference to a report the node made (the predecessor of a reviewed one).
-fn sop_reference(doc: &decode::DicomFile) -> Option<sr::SopReference> {
-    Some(sr::SopReference {
-        study_instance_uid: text(doc, tags::STUDY_INSTANCE_UID)?,
-        series_instance_uid: text(doc, tags::SERIES_INSTANCE_UID)?,
-        sop_class_uid: text(doc, tags::SOP_CLASS_UID)?,
-        sop_instance_uid: text(doc, tags::SOP_INSTANCE_UID)?,
-    })
-}
-
 /// The worklist entry of an analysed film: no name or ID of the patient, only a key.
 fn film_record(
     key: &str,
@@ -194,11 +169,11 @@ fn film_record(
     ai_sr: Option<sr::SopReference>,
     received: SystemTime,
 ) -> FilmRecord {
-    let study_date = text(obj, tags::STUDY_DATE).and_then(|d| {
+    let study_date = sr::optional_str(obj, tags::STUDY_DATE).and_then(|d| {
         let d: String = d.chars().filter(char::is_ascii_digit).collect();
         (d.len() == 8).then(|| format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]))
     });
-    let patient_key = match text(obj, tags::PATIENT_ID) {
+    let patient_key = match sr::optional_str(obj, tags::PATIENT_ID) {
         Some(id) => crate::model::manifest::sha256_hex(format!("patient\0{id}").as_bytes())[..16]
             .to_string(),
         // Unknown patient: the film stands alone.
@@ -211,10 +186,10 @@ fn film_record(
         .count();
     FilmRecord {
         id: key.to_string(),
-        received: rfc3339(received),
+        received: Timestamp::from_system_time(received).rfc3339(),
         study_date,
-        study_description: text(obj, tags::STUDY_DESCRIPTION),
-        modality: text(obj, tags::MODALITY),
+        study_description: sr::optional_str(obj, tags::STUDY_DESCRIPTION),
+        modality: sr::optional_str(obj, tags::MODALITY),
         width: analysis.source.columns,
         height: analysis.source.rows,
         pixel_spacing_mm: None,
@@ -229,21 +204,6 @@ fn film_record(
         ai_sr,
         patient_key,
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let ts = Timestamp::from_system_time(t);
-    let (d, h) = (ts.date(), ts.time());
-    format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &d[..4],
-        &d[4..6],
-        &d[6..],
-        &h[..2],
-        &h[2..4],
-        &h[4..]
-    )
 }
 
 fn to_bytes(doc: &decode::DicomFile) -> Result<Vec<u8>, String> {

@@ -541,10 +541,7 @@ fn plan(opts: &PhantomOptions, index: usize, overrides: scene::Overrides) -> Pla
         kind: (format.kind != Kind::Hand).then(|| format.kind.as_str().to_string()),
         assessable: format.kind.assessable(),
         true_spacing_mm: Some(format.digitised_mm.unwrap_or(sp)),
-        time: None,
-        status: None,
-        reason: None,
-        verified_sr: None,
+        ..Default::default()
     };
     Plan {
         scene,
@@ -619,7 +616,6 @@ pub fn render_with(
             if opts.monochrome1 { max as u16 - s } else { s }
         })
         .collect();
-    let site_label = patient_of(opts, p).sites[tp].label;
     Ok(Phantom {
         annotation: plan.annotation,
         stored,
@@ -631,7 +627,8 @@ pub fn render_with(
         monochrome1: opts.monochrome1,
         joints: plan.joints,
         format: plan.format,
-        burned_in_label: site_label && plan.label_kept && scene.split.is_some(),
+        // What was drawn above: a label that found no free corner is not on the film.
+        burned_in_label: scene.label.is_some() && plan.label_kept,
     })
 }
 

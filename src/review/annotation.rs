@@ -123,23 +123,17 @@ pub fn to_image(
         .map(|r| r.chars().take(MAX_REASON).collect::<String>());
     Ok(AnnotatedImage {
         file: format!("images/{}.dcm", film.id),
-        sop_instance_uid: String::new(),
         patient_id: film.patient_key.clone(),
-        timepoint: 0,
         width: film.width,
         height: film.height,
         annotator: annotator.to_string(),
         // A film that is not assessable has no joints to learn from.
         joints: if sub.assessable { joints } else { Vec::new() },
-        convention: None,
-        laterality: None,
-        kind: None,
         assessable: sub.assessable,
-        true_spacing_mm: None,
         time: Some(time.to_string()),
         status: Some(ReviewStatus::Draft.as_str().to_string()),
         reason: if sub.assessable { None } else { reason },
-        verified_sr: None,
+        ..Default::default()
     })
 }
 

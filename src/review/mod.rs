@@ -174,10 +174,6 @@ impl ReviewStore {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn dir(&self, id: &str) -> Result<PathBuf> {
         ensure!(is_id(id), NoFilmSnafu { id });
         Ok(self.root.join(id))
@@ -269,11 +265,12 @@ impl ReviewStore {
     /// AI results went to the destinations long ago); annotated films stay, they are the
     /// site's training data. Returns how many were removed.
     pub fn prune(&self, max_age: std::time::Duration) -> usize {
-        let cutoff = crate::node::worker::rfc3339(
+        let cutoff = crate::dicom::sr::Timestamp::from_system_time(
             std::time::SystemTime::now()
                 .checked_sub(max_age)
                 .unwrap_or(std::time::UNIX_EPOCH),
-        );
+        )
+        .rfc3339();
         let old: Vec<String> = self
             .lock()
             .values()
@@ -316,8 +313,18 @@ impl ReviewStore {
             images: vec![image.clone()],
         };
         write_json(&path, &doc)?;
-        let summary = self.summary(id)?;
-        self.lock().insert(id.to_string(), summary);
+        // Only this annotator's entry of the index changes.
+        let entry = AnnotationSummary {
+            annotator: image.annotator.clone(),
+            status: annotation::status_of(image),
+            time: image.time.clone().unwrap_or_default(),
+        };
+        let mut index = self.lock();
+        let film = index.get_mut(id).context(NoFilmSnafu { id })?;
+        film.annotations.retain(|a| a.annotator != entry.annotator);
+        film.annotations.push(entry);
+        film.annotations
+            .sort_by(|a, b| a.annotator.cmp(&b.annotator));
         Ok(before)
     }
 }

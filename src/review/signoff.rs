@@ -115,12 +115,7 @@ pub fn verified_sr(
         predecessor: film.ai_sr.clone(),
     });
     let doc = sr::build_sr(&source, &analysis, &options).context(BuildSnafu)?;
-    let sop_instance_uid = doc
-        .element(tags::SOP_INSTANCE_UID)
-        .ok()
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-        .unwrap_or_default();
+    let sop_instance_uid = sr::optional_str(&doc, tags::SOP_INSTANCE_UID).unwrap_or_default();
     let mut bytes = Vec::new();
     doc.write_all(&mut bytes).context(EncodeSnafu)?;
     Ok(VerifiedReport {

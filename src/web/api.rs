@@ -16,8 +16,7 @@ use super::assets::{FILM_HTML, LOGIN_HTML, WORKLIST_HTML};
 use super::audit::Entry;
 use super::auth::{self, Session};
 use super::{ApiError, App, Changer, PageUser, Viewer};
-use crate::annotations::AnnotatedImage;
-use crate::node::worker::rfc3339;
+use crate::annotations::{AnnotatedImage, AnnotatedJoint};
 use crate::review::annotation::{self, Submitted};
 use crate::review::signoff::{self, Signer};
 use crate::review::{AiStatus, FilmSummary, ReviewStatus, ReviewStore};
@@ -54,7 +53,10 @@ fn film_error(e: crate::review::Error) -> ApiError {
 
 fn now() -> (SystemTime, String) {
     let t = SystemTime::now();
-    (t, rfc3339(t))
+    (
+        t,
+        crate::dicom::sr::Timestamp::from_system_time(t).rfc3339(),
+    )
 }
 
 fn record(
@@ -281,36 +283,22 @@ pub struct FilmOpts {
     annotator: Option<String>,
 }
 
+/// An AI joint as the film page gets it: the annotation form plus the detector's score.
 #[derive(Serialize)]
-struct ApiJoint {
-    joint: String,
-    #[serde(rename = "box")]
-    bbox: [f32; 4],
-    ankylosis: bool,
-    subluxation: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    score: Option<f32>,
+struct AiJoint {
+    #[serde(flatten)]
+    joint: AnnotatedJoint,
+    score: f32,
 }
 
 fn annotation_json(a: &AnnotatedImage) -> Value {
-    let joints: Vec<ApiJoint> = a
-        .joints
-        .iter()
-        .map(|j| ApiJoint {
-            joint: j.joint.to_string(),
-            bbox: j.bbox.into(),
-            ankylosis: j.ankylosis,
-            subluxation: j.subluxation,
-            score: None,
-        })
-        .collect();
     json!({
         "annotator": a.annotator,
         "status": annotation::status_of(a),
         "time": a.time,
         "assessable": a.assessable,
         "reason": a.reason,
-        "joints": joints,
+        "joints": a.joints,
         "verified_sr": a.verified_sr,
     })
 }
@@ -340,17 +328,15 @@ pub async fn film(
         .annotation(&id, &whose)
         .ok()
         .map(|a| annotation_json(&a));
-    let ai_joints: Vec<ApiJoint> = ai
+    // `ai_joints` keeps the named joints in order: zip them with their scores.
+    let ai_joints: Vec<AiJoint> = ai
         .joints
         .iter()
-        .filter_map(|j| {
-            Some(ApiJoint {
-                joint: j.id?.to_string(),
-                bbox: j.bbox.into(),
-                ankylosis: j.ankylosis.present,
-                subluxation: j.subluxation.map(|l| l.present),
-                score: Some(j.score),
-            })
+        .filter(|j| j.id.is_some())
+        .zip(annotation::ai_joints(&ai))
+        .map(|(j, joint)| AiJoint {
+            joint,
+            score: j.score,
         })
         .collect();
     let v = visible(&f, &s);
@@ -382,7 +368,8 @@ pub async fn film(
 pub struct Pixels {
     pub width: u32,
     pub height: u32,
-    pub bytes: Vec<u8>,
+    /// Shared with every answer: the cache and the responses hold the same buffer.
+    pub bytes: axum::body::Bytes,
 }
 
 /// Films whose pixels are kept decoded.
@@ -414,7 +401,7 @@ pub async fn pixels(
                     Pixels {
                         width: img.width,
                         height: img.height,
-                        bytes,
+                        bytes: bytes.into(),
                     }
                 })
             })
@@ -456,14 +443,14 @@ fn save_draft(
     let store = store(app)?;
     let f = store.film(id).map_err(film_error)?;
     let image = annotation::to_image(sub, &f.film, user, &now().1).map_err(film_error)?;
-    let before = match store.annotation(id, user) {
-        Ok(b) => (b.joints, b.assessable),
-        Err(_) => {
+    // Changes against the previous save, or the AI result on a first save.
+    let before = match store.save_annotation(id, &image).map_err(film_error)? {
+        Some(b) => (b.joints, b.assessable),
+        None => {
             let ai = store.analysis(id).map_err(film_error)?;
             (annotation::ai_joints(&ai), ai.assessment.assessable)
         }
     };
-    store.save_annotation(id, &image).map_err(film_error)?;
     let edits = annotation::edits(&before.0, before.1, &image.joints, image.assessable);
     record(
         app,
@@ -509,22 +496,13 @@ fn sign(app: &App, id: &str, s: &Session, sub: &Submitted) -> Result<Value, ApiE
     let report = signoff::verified_sr(store, &f.film, &image, &signer, at).map_err(internal)?;
     let name = format!(
         "{id}.verified-{}.sr.dcm",
-        &crate::spool::key_for(&report.sop_instance_uid)[..12]
+        crate::node::instance_tag(&report.sop_instance_uid)
     );
-    let node = &app.node;
-    let mut sent_to = Vec::new();
-    if node.destinations.is_empty() {
-        node.spool
-            .put_result(None, &name, &report.bytes, at)
-            .map_err(internal)?;
-    }
-    for d in &node.destinations {
-        node.spool
-            .put_result(Some(&d.folder()), &name, &report.bytes, at)
-            .map_err(internal)?;
-        sent_to.push(d.to_string());
-    }
-    node.notify_senders();
+    let sent_to = app
+        .node
+        .queue_result(&name, &report.bytes, at)
+        .map_err(internal)?;
+    app.node.notify_senders();
     image.status = Some(ReviewStatus::Signed.as_str().to_string());
     image.verified_sr = Some(report.sop_instance_uid.clone());
     image.time = Some(time.clone());

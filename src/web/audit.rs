@@ -46,10 +46,6 @@ impl Audit {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends `entry` durably.
     pub fn write(&self, entry: &Entry<'_>) -> Result<(), Error> {
         let mut line = serde_json::to_vec(entry).unwrap_or_default();

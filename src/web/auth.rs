@@ -41,6 +41,8 @@ pub enum Error {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[snafu(display("{}: format is `{found}`, expected `{FORMAT}`", path.display()))]
+    Format { path: PathBuf, found: String },
     #[snafu(display("could not write the users file"))]
     Write { source: spool::Error },
     #[snafu(display("invalid user name"))]
@@ -130,10 +132,6 @@ impl Users {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// All accounts; none when the file does not exist yet.
     pub fn load(&self) -> Result<Vec<User>, Error> {
         let text = match std::fs::read(&self.path) {
@@ -143,6 +141,13 @@ impl Users {
         };
         let f: UsersFile =
             serde_json::from_slice(&text).context(ParseSnafu { path: &self.path })?;
+        ensure!(
+            f.format == FORMAT,
+            FormatSnafu {
+                path: &self.path,
+                found: f.format
+            }
+        );
         Ok(f.users)
     }
 
@@ -252,17 +257,16 @@ pub struct Session {
     pub csrf: String,
     /// The account's password hash at login: a new password, a new role or a removed
     /// account ends the session at its next request.
-    account: (String, Role),
+    password: String,
     last_seen: Instant,
 }
 
 impl Session {
     /// Whether the account still is as it was at login.
     pub fn still_valid(&self, users: &[User]) -> bool {
-        users.iter().any(|u| {
-            u.name == self.user
-                && (u.password.as_str(), u.role) == (self.account.0.as_str(), self.account.1)
-        })
+        users
+            .iter()
+            .any(|u| u.name == self.user && u.password == self.password && u.role == self.role)
     }
 }
 
@@ -301,7 +305,7 @@ impl Sessions {
                 role: user.role,
                 full_name: user.full_name.clone(),
                 csrf: token(),
-                account: (user.password.clone(), user.role),
+                password: user.password.clone(),
                 last_seen: Instant::now(),
             },
         );
@@ -325,14 +329,6 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(token);
-    }
-
-    /// Ends every session of `user` (after removal or a new password).
-    pub fn end_user(&self, user: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, s| s.user != user);
     }
 
     /// Whether `name` may try to log in now.
@@ -383,7 +379,7 @@ mod tests {
             users.add("bob", Role::Admin, None, "short"),
             Err(Error::ShortPassword)
         ));
-        let text = std::fs::read_to_string(users.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("users.json")).unwrap();
         assert!(text.contains("$argon2id$") && !text.contains("correct horse"));
         let u = users.verify("alice", "correct horse").unwrap().unwrap();
         assert_eq!(
@@ -397,6 +393,12 @@ mod tests {
         assert!(users.verify("alice", "battery staple").unwrap().is_some());
         users.remove("alice").unwrap();
         assert!(users.verify("alice", "battery staple").unwrap().is_none());
+        std::fs::write(
+            dir.path().join("users.json"),
+            r#"{"format": "rajoints-users/9", "users": []}"#,
+        )
+        .unwrap();
+        assert!(matches!(users.load(), Err(Error::Format { .. })));
     }
 
     #[test]

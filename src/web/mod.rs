@@ -48,18 +48,9 @@ pub struct Web {
 
 impl Web {
     pub fn new(config: &Config, data_dir: &std::path::Path) -> Result<Web, Error> {
-        let tls = if config.review.tls.enabled {
-            let t = crate::config::Tls {
-                enabled: true,
-                listen: String::new(),
-                certificate: config.review.tls.certificate.clone(),
-                private_key: config.review.tls.private_key.clone(),
-                ca_certificates: String::new(),
-                require_client_certificate: false,
-            };
-            let mut c = (*crate::node::tls::server_config(&t).context(TlsSnafu)?).clone();
-            c.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Some(Arc::new(c))
+        let t = &config.review.tls;
+        let tls = if t.enabled {
+            Some(crate::node::tls::https_config(&t.certificate, &t.private_key).context(TlsSnafu)?)
         } else {
             None
         };

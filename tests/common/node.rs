@@ -97,13 +97,7 @@ impl NodeProc {
     }
 
     pub fn metrics(&self) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
+        super::http::request(self.http, "GET", "/metrics", &[], b"").text()
     }
 
     pub fn counter(&self, name: &str) -> u64 {
