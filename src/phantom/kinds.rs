@@ -76,7 +76,7 @@ fn blob(c: [f64; 2], angle: f64, a: f64, b: f64, depth: f64, square: f32, seed: 
 }
 
 /// A dorsoplantar foot, toes up, seen from the dorsum like a one-hand film: the hallux of
-/// a right foot on the image left. Five metatarsals (61-75 mm), the hallux in line with
+/// a right foot on the image left. Five metatarsals (63-74 mm), the hallux in line with
 /// the other rays, short toes, the tarsus as blocky blobs, the heel cut off by the film.
 pub fn foot(patient: &Patient, tp: usize, rng: &mut Rng, side: Side) -> Scene {
     let spacing = rng.range(0.15, 0.19);

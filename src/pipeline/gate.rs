@@ -5,7 +5,7 @@
 //! - before detection, the attributes (`laterality::plan`): a Body Part Examined that is
 //!   not a hand, a lateral or oblique View Position or Patient Orientation;
 //! - after detection, the hand model fitted to the boxes (`naming::fit_hands`), per hand:
-//!   how it lies (fingers up within 45 degrees), how many of its ten joints were found,
+//!   how it lies (fingers up within `MAX_ROTATION_DEG`), how many of its ten joints were found,
 //!   how well their layout matches a hand (root mean square distance from the model), how
 //!   large it is for the film's pixel spacing, and whether its thumb side is clear.
 //!
@@ -14,8 +14,6 @@
 //! thresholds and what they cost on good films are in docs/laterality.md.
 
 use std::fmt;
-
-use serde::{Deserialize, Serialize};
 
 use super::naming::FittedHand;
 
@@ -39,8 +37,7 @@ pub const ASPECT_RANGE: (f32, f32) = (0.83, 1.2);
 pub const MIN_CHIRALITY_MARGIN: f32 = 450.0;
 
 /// Why a film is not assessable. `code()` is the machine-readable form (JSON, metrics).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "code", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Reason {
     /// Body Part Examined names another part of the body.
     BodyPart { value: String },

@@ -269,9 +269,11 @@ pub fn decide(plan: &Plan, hands: &[FittedHand], site: View) -> Sides {
     }
     // Patient Orientation that the image contradicts (a hand seen upright where it says
     // sideways or upside down) is not evidence for the view.
-    let upright = hands
-        .iter()
-        .all(|h| h.rotation_deg.abs() <= MAX_ROTATION_DEG);
+    // No hand found says nothing about how the image lies.
+    let upright = !hands.is_empty()
+        && hands
+            .iter()
+            .all(|h| h.rotation_deg.abs() <= MAX_ROTATION_DEG);
     if upright
         && matches!(
             plan.orientation,
@@ -528,5 +530,8 @@ mod tests {
         assert_eq!(s.view, (View::Dorsal, Evidence::ViewPosition));
         assert_eq!(s.sides, vec![Side::Right]);
         assert_eq!(s.conflicts.len(), 1);
+        // No hand found: nothing contradicts the attribute, so nothing is reported.
+        let none = decide(&p, &[], View::Palmar);
+        assert!(none.conflicts.is_empty(), "{:?}", none.conflicts);
     }
 }

@@ -306,6 +306,10 @@ impl Pipeline {
                     t_iou1: p.t_iou1,
                     t_iou2: p.t_iou2,
                     m1,
+                    max_joints: match plan.hands {
+                        HandCount::One => JointId::all().count() / 2,
+                        _ => JointId::all().count(),
+                    },
                 },
                 &namer,
             );

@@ -35,6 +35,9 @@ pub struct RecoverParams {
     pub t_iou2: f32,
     /// M1: the most boxes a film keeps.
     pub m1: usize,
+    /// The most joints the film can have named (10 on a one-hand film, 20 otherwise):
+    /// once they are, no refit can name one more.
+    pub max_joints: usize,
 }
 
 /// A place where NMS removed candidates of one or both detectors.
@@ -58,7 +61,7 @@ pub fn recover(
     namer: &dyn Fn(&[BBox]) -> Vec<Option<JointId>>,
 ) -> usize {
     let mut added = 0;
-    if merged.is_empty() || names.iter().flatten().count() >= JointId::all().count() {
+    if merged.is_empty() || names.iter().flatten().count() >= p.max_joints {
         return added;
     }
     let finals: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
@@ -74,6 +77,9 @@ pub fn recover(
     let pool_a: Vec<Detection> = cand_a.iter().filter(hidden).copied().collect();
     let pool_s: Vec<Detection> = cand_s.iter().filter(hidden).copied().collect();
     for place in places(&pool_a, &pool_s, p) {
+        if names.iter().flatten().count() >= p.max_joints {
+            break;
+        }
         let mut boxes: Vec<BBox> = merged.iter().map(|m| m.bbox).collect();
         boxes.push(place.best.bbox);
         let refit = namer(&boxes);
@@ -165,6 +171,7 @@ mod tests {
         t_iou1: 0.15,
         t_iou2: 0.45,
         m1: 20,
+        max_joints: 20,
     };
 
     fn det(b: BBox, absent: f32, present: f32) -> Detection {
@@ -258,6 +265,32 @@ mod tests {
         assert_eq!(added.ankylosis, Some(cand_a[0]));
         assert_eq!(added.subluxation, Some(cand_s[0]));
         assert_eq!(names[9].map(|n| n.to_string()).as_deref(), Some("R-PIP4"));
+    }
+
+    #[test]
+    fn a_film_with_all_its_joints_named_is_not_refitted() {
+        // The hand without PIP4 has 9 names; on a film that can have only 9 (as a one-hand
+        // film can have only 10), the hidden PIP4 is not tried: the namer is never called.
+        let (mut merged, mut names, pip3) = hand_without_pip4();
+        let hidden = hidden_pip4(pip3);
+        let calls = std::cell::Cell::new(0);
+        let namer = |b: &[BBox]| {
+            calls.set(calls.get() + 1);
+            palmar(b)
+        };
+        let p = RecoverParams {
+            max_joints: 9,
+            ..PAPER
+        };
+        let added = recover(
+            &mut merged,
+            &mut names,
+            &[det(hidden, 0.97, 0.03)],
+            &[],
+            &p,
+            &namer,
+        );
+        assert_eq!((added, calls.get(), merged.len()), (0, 0, 9));
     }
 
     #[test]
