@@ -37,7 +37,7 @@ pub struct EvalArgs {
     fold: Option<usize>,
     /// With --folds: write the split and stop, without running the detectors (to make the
     /// folds that training and `--split --fold` use).
-    #[arg(long, requires = "folds")]
+    #[arg(long, requires = "folds", conflicts_with = "fold")]
     split_only: bool,
     /// Where --folds writes the split [default: DIR/folds.json].
     #[arg(long, value_name = "FILE")]
@@ -79,15 +79,15 @@ pub fn run(args: EvalArgs) -> Result<ExitCode, Whatever> {
         let Some(s) = &split else {
             whatever!("--fold needs --split FILE or --folds K");
         };
-        let Some(fold) = s.folds.get(k) else {
+        if k >= s.folds.len() {
             whatever!(
                 "--fold {k}: the split has {} folds, numbered from 0",
                 s.folds.len()
             );
-        };
-        let keep: std::collections::BTreeSet<&str> =
-            fold.images.iter().map(String::as_str).collect();
-        ann.images.retain(|img| keep.contains(img.file.as_str()));
+        }
+        let fold_of = s.fold_of();
+        ann.images
+            .retain(|img| fold_of.get(img.file.as_str()) == Some(&k));
         eprintln!("evaluating fold {k}: {} images", ann.images.len());
         split = None;
     }

@@ -13,8 +13,10 @@ go to train.py.
 
 Defaults differ from train.py's where fine-tuning wants it: ``--lr 1e-4`` when starting from
 weights (train.py keeps the paper's 1e-3, which would undo much of what the weights know in
-the first epochs), ``--epochs 20`` (40 from scratch), and ``--arch light`` from scratch.
-These epoch counts are starting points, not tuned values: cv.py measures what they give.
+the first epochs), ``--epochs 20`` (40 from scratch), ``--arch light`` from scratch, and
+``--rare-fraction 0.25`` (train.py keeps the paper's one window per joint; a site's films
+hold few destroyed joints). These are starting points, not tuned values: cv.py measures what
+they give, with the same defaults and options (:func:`site_parser`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SITE_INTENDED_USE = ("research only; adapted to one site's own reviewed films; n
 INIT_LR = "1e-4"
 INIT_EPOCHS = "20"
 SCRATCH_EPOCHS = "40"
+SITE_RARE_FRACTION = "0.25"
 
 
 def has_flag(args: list[str], flag: str) -> bool:
@@ -52,11 +55,26 @@ def train_argv(dataset: Path, finding: str, out: Path, init: Path | None, extra:
         argv += ["--arch", "light"]
     if not has_flag(extra, "--epochs"):
         argv += ["--epochs", INIT_EPOCHS if init is not None else SCRATCH_EPOCHS]
+    if not has_flag(extra, "--rare-fraction"):
+        argv += ["--rare-fraction", SITE_RARE_FRACTION]
     if folds is not None:
         argv += ["--folds", str(folds), "--fold", str(fold)]
     if has_flag(extra, "--resume") and not (out / "last.pt").exists():
         extra = [a for a in extra if a != "--resume"]  # nothing to resume yet: start
     return argv + list(extra)
+
+
+def site_parser() -> argparse.ArgumentParser:
+    """The options adapt.py and cv.py share, with the same defaults, so that cv.py measures
+    what adapt.py trains. Arguments neither knows (``--epochs``, ``--max-iters``, ``--lr``,
+    ``--rare-fraction``, ...) go to train.py."""
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--dataset", required=True, type=Path, help="rajoints annotations export folder")
+    ap.add_argument("--init-dir", type=Path, default=REPO / "models",
+                    help="start from DIR/ankylosis.onnx and DIR/subluxation.onnx (default: the shipped models/)")
+    ap.add_argument("--from-scratch", action="store_true",
+                    help=f"do not start from --init-dir's weights (then --arch light, --epochs {SCRATCH_EPOCHS})")
+    return ap
 
 
 def init_model(init_dir: Path | None, finding: str) -> Path | None:
@@ -102,21 +120,15 @@ def check_pair(manifests: dict[str, Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
+        parents=[site_parser()],
         description="Train both detectors on a site's exported films and write loadable models.",
-        epilog="Other arguments go to train.py (e.g. --epochs, --lr, --batch-size, --threads, --rare-fraction, "
-               "--resume).")
-    ap.add_argument("--dataset", required=True, type=Path, help="rajoints annotations export folder")
+        epilog="Other arguments go to train.py (e.g. --epochs, --max-iters, --lr, --batch-size, --threads, "
+               "--rare-fraction, --resume).")
     ap.add_argument("--out", required=True, type=Path, help="folder for ankylosis/subluxation .onnx + .toml")
-    ap.add_argument("--init-dir", type=Path, default=REPO / "models",
-                    help="start from DIR/ankylosis.onnx and DIR/subluxation.onnx (default: the shipped models/)")
-    ap.add_argument("--from-scratch", action="store_true", help="do not start from --init-dir's weights")
-    ap.add_argument("--max-iters", type=int, help="stop each detector after this many iterations")
     ap.add_argument("--version", default="site-1", help="model version in the manifests (default site-1)")
     ap.add_argument("--intended-use", default=SITE_INTENDED_USE, help="intended_use of the manifests")
     ap.add_argument("--runs", type=Path, help="training runs folder (default OUT/runs)")
     a, extra = ap.parse_known_args(argv)
-    if a.max_iters is not None:
-        extra += ["--max-iters", str(a.max_iters)]
     runs = a.runs or a.out / "runs"
     manifests = {}
     try:

@@ -96,8 +96,8 @@ class TrainConfig:
     threads: int = 0
     #: Rare joints (finding present, or destroyed: ankylosis or subluxation) get extra
     #: windows until they are at least this share of an epoch's windows (when there are
-    #: any); 0 = one window per joint, as the paper.
-    rare_fraction: float = 0.25
+    #: any); 0 = one window per joint, as the paper (adapt.py and cv.py pass 0.25).
+    rare_fraction: float = 0.0
     #: Start from these weights (a rajoints-ssd-checkpoint/1 file or an exported .onnx)
     #: instead of from scratch, and the file's sha256; None = from scratch.
     init: str | None = None

@@ -1,11 +1,12 @@
 """Patient-level cross-validation of both detectors on a site's films, measured by the node.
 
-    cv.py --dataset DIR [--folds DIR/folds.json] --out RUNS [--init-dir models]
+    cv.py --dataset DIR [--folds DIR/folds.json] --out RUNS [--init-dir models | --from-scratch]
           [--max-iters N] [--resume] [train.py args ...]
 
 For each fold K of the ``rajoints-folds/1`` split (patient-level; ``rajoints annotations
 export`` and ``rajoints eval --folds 5 --split-only`` write one) it trains both detectors on
-the other folds (adapt.py's defaults: from --init-dir's weights when given, lr 1e-4),
+the other folds exactly as adapt.py trains on all of them (same options and defaults: from
+--init-dir's weights, the shipped models/ unless given, lr 1e-4, rare fraction 0.25),
 exports them to RUNS/foldK/, and runs the node's evaluator on fold K alone
 (``rajoints eval --split F --fold K``), so that every number comes from films whose patient
 the models never saw, measured by the code that runs in the clinic. It writes RUNS/cv.json
@@ -31,8 +32,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .adapt import REPO, has_flag, init_model, train_and_export
+from .adapt import REPO, init_model, site_parser, train_and_export
 from .config import FINDINGS
+from .data import load_folds
 
 CV_FORMAT = "rajoints-cv/1"
 METRICS = ("joints_found", "finding_recall", "ankylosis_recall", "subluxation_recall", "ankylosis_specificity",
@@ -112,7 +114,7 @@ def run_fold(k: int, a, extra: list[str], exe: Path, log=print) -> dict:
     if not (a.resume and eval_json.is_file()):
         manifests = {}
         for finding in FINDINGS:
-            init = init_model(a.init_dir, finding) if a.init_dir else None
+            init = None if a.from_scratch else init_model(a.init_dir, finding)
             r = train_and_export(a.dataset, finding, fold_dir / f"train-{finding}", fold_dir / f"{finding}.onnx",
                                  init, extra, f"cv-fold{k}", "cross-validation only", a.folds, k, log)
             manifests[finding] = r["manifest"]
@@ -130,38 +132,33 @@ def run_fold(k: int, a, extra: list[str], exe: Path, log=print) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
+        parents=[site_parser()],
         description="Patient-level cross-validation of both detectors, measured by rajoints eval.",
-        epilog="Other arguments go to train.py (e.g. --epochs, --lr, --batch-size, --threads, --rare-fraction).")
-    ap.add_argument("--dataset", required=True, type=Path, help="rajoints annotations export folder")
+        epilog="Other arguments go to train.py (e.g. --epochs, --max-iters, --lr, --batch-size, --threads, "
+               "--rare-fraction).")
     ap.add_argument("--folds", type=Path, help="rajoints-folds/1 split (default DATASET/folds.json)")
     ap.add_argument("--out", required=True, type=Path, help="runs folder: foldK/ and cv.json")
-    ap.add_argument("--init-dir", type=Path, help="start each fold from DIR/ankylosis.onnx and DIR/subluxation.onnx")
-    ap.add_argument("--max-iters", type=int, help="stop each training after this many iterations")
     ap.add_argument("--rajoints", type=Path, help="the rajoints binary (default: newest under target/)")
     ap.add_argument("--resume", action="store_true",
                     help="reuse folds whose eval.json exists, and resume their trainings from last.pt")
     a, extra = ap.parse_known_args(argv)
     a.folds = a.folds or a.dataset / "folds.json"
-    if a.max_iters is not None:
-        extra += ["--max-iters", str(a.max_iters)]
-    if a.resume and not has_flag(extra, "--resume"):
+    if a.resume:
         extra += ["--resume"]
     try:
         if not a.folds.is_file():
             raise FileNotFoundError(f"{a.folds}: no split; make one with `rajoints eval --dataset {a.dataset} "
                                     f"--folds 5 --split-only --split-out {a.folds}`")
-        split = json.loads(a.folds.read_text())
-        if split.get("format") != "rajoints-folds/1":
-            raise ValueError(f"{a.folds}: format is {split.get('format')!r}, expected 'rajoints-folds/1'")
+        split = load_folds(a.folds)
         exe = find_binary(a.rajoints)
         a.out.mkdir(parents=True, exist_ok=True)
-        folds = [run_fold(k, a, extra, exe) for k in range(len(split["folds"]))]
+        folds = [run_fold(k, a, extra, exe) for k in range(len(split))]
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"cv: error: {e}", file=sys.stderr)
         return 2
     mean = {k: summarise([f["metrics"][k] for f in folds]) for k in METRICS}
     doc = {"format": CV_FORMAT, "dataset": str(a.dataset), "folds_file": str(a.folds),
-           "init_dir": str(a.init_dir) if a.init_dir else None, "train_args": extra, "rajoints": str(exe),
+           "init_dir": None if a.from_scratch else str(a.init_dir), "train_args": extra, "rajoints": str(exe),
            "folds": folds, "mean": mean}
     (a.out / "cv.json").write_text(json.dumps(doc, indent=2) + "\n")
     print(table(folds, mean))

@@ -123,8 +123,8 @@ def load_annotations(dataset: Path) -> list[ImageAnn]:
         try:
             joints = []
             seen = set()
-            # A refused film has no joints; a site export may leave the list out for it.
-            for j in img["joints"] if assessable or "joints" in img else []:
+            # A refused film has "joints": [], as the Rust reader requires.
+            for j in img["joints"]:
                 jid = j["joint"]
                 if jid not in JOINT_IDS:
                     raise ValueError(f"{where}: {jid!r} is not a joint id")
@@ -151,6 +151,20 @@ def load_annotations(dataset: Path) -> list[ImageAnn]:
     return images
 
 
+def load_folds(folds_file: Path) -> list[list[str]]:
+    """The image files of each fold of a ``rajoints-folds/1`` split (src/eval/folds.rs,
+    written by ``rajoints eval --folds K`` and ``rajoints annotations export``). Raises
+    ValueError on another format."""
+    doc = json.loads(Path(folds_file).read_text())
+    if not isinstance(doc, dict) or doc.get("format") != FOLDS_FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ValueError(f"{folds_file}: format is {found!r}, expected {FOLDS_FORMAT!r}")
+    try:
+        return [[str(f) for f in fold["images"]] for fold in doc["folds"]]
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{folds_file}: not a {FOLDS_FORMAT} split ({e!r})") from None
+
+
 def training_images(images: list[ImageAnn], folds_file: Path | None, fold: int | None) -> list[ImageAnn]:
     """The images to train on: all of them, or with a ``rajoints-folds/1`` split
     (src/eval/folds.rs, written by ``rajoints eval --folds K``) those not in fold ``fold``
@@ -159,14 +173,11 @@ def training_images(images: list[ImageAnn], folds_file: Path | None, fold: int |
         if fold is not None:
             raise ValueError("fold given without a folds file")
         return list(images)
-    doc = json.loads(Path(folds_file).read_text())
-    if doc.get("format") != FOLDS_FORMAT:
-        raise ValueError(f"{folds_file}: format is {doc.get('format')!r}, expected {FOLDS_FORMAT!r}")
-    folds = doc["folds"]
+    folds = load_folds(folds_file)
     if fold is None or not 0 <= fold < len(folds):
         raise ValueError(f"fold must be in 0..{len(folds) - 1}, got {fold}")
     known = {img.file for img in images}
-    held_out = set(folds[fold]["images"])
+    held_out = set(folds[fold])
     unknown = sorted(held_out - known)
     if unknown:
         raise ValueError(f"{folds_file}: fold {fold} names images not in the dataset: {unknown[:3]}")

@@ -22,10 +22,8 @@ should an export keep them, are loaded as they are.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shlex
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -35,19 +33,31 @@ from torch import nn
 from . import __version__
 from .config import ARCHITECTURE_NAMES, CLASSES, INPUT_SIZE, MEAN, STD, TrainConfig
 from .ssd import build_model
+from .train import checkpoint_state, file_sha256, load_checkpoint, save_checkpoint
 
 #: Manifest ``architecture`` back to ``--arch``.
 ARCHS_BY_NAME = {v: k for k, v in ARCHITECTURE_NAMES.items()}
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def onnx_metadata(path: Path) -> dict[str, str]:
     import onnx
 
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def init_arch(path: Path) -> str:
+    """The ``--arch`` of the weights ``train.py --init`` names, read without loading them:
+    the ONNX metadata ``architecture``, or the checkpoint's config."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init {path}: no such file")
+    if path.suffix == ".onnx":
+        name = onnx_metadata(path).get("architecture", "")
+        if name not in ARCHS_BY_NAME:
+            raise ValueError(f"--init {path}: metadata architecture {name!r} is not one of {sorted(ARCHS_BY_NAME)}; "
+                             "give --arch")
+        return ARCHS_BY_NAME[name]
+    return TrainConfig.from_dict(load_checkpoint(path)["config"]).arch
 
 
 def _initialisers(m) -> dict[str, np.ndarray]:
@@ -185,19 +195,22 @@ def recovered_config(onnx_path: Path, meta: dict[str, str], arch: str, command: 
 
 
 def onnx_provenance(onnx_path: Path) -> str:
-    """The provenance of the manifest beside an .onnx file, when there is one."""
+    """The provenance of the manifest beside an .onnx file, when there is one that the
+    node would load (export.read_manifest); else empty."""
+    from .export import read_manifest
+
     toml = Path(onnx_path).with_suffix(".toml")
+    if not toml.is_file():
+        return ""
     try:
-        return str(tomllib.loads(toml.read_text()).get("provenance", ""))
-    except (OSError, tomllib.TOMLDecodeError):
+        return str(read_manifest(toml)["provenance"])
+    except (OSError, ValueError):  # tomllib.TOMLDecodeError is a ValueError
         return ""
 
 
 def recover(onnx_path: Path, command: str = "") -> tuple[torch.nn.Module, dict]:
     """The model (eval mode) and a ``rajoints-ssd-checkpoint/1`` dict recovered from an
     exported ONNX model."""
-    from .train import checkpoint_state
-
     state, meta, arch = state_dict_from_onnx(onnx_path)
     cfg = recovered_config(Path(onnx_path), meta, arch, command)
     model = build_model(arch, batch_norm=True)
@@ -213,8 +226,6 @@ def init_state(path: Path, arch: str | None) -> tuple[dict[str, torch.Tensor], d
     ``pixel_spacing_mm``, ``freeze_bn`` (BatchNorm was folded: keep it in eval mode) and
     ``sha256``. ``path`` is a .onnx export or a ``rajoints-ssd-checkpoint/1`` file; a
     different architecture (``arch``) is a ValueError."""
-    from .train import load_checkpoint
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--init {path}: no such file")
@@ -238,7 +249,6 @@ def init_state(path: Path, arch: str | None) -> tuple[dict[str, torch.Tensor], d
 
 def main(argv: list[str] | None = None) -> int:
     from .export import check_parity
-    from .train import save_checkpoint
 
     ap = argparse.ArgumentParser(description="Recover a training checkpoint from an exported ONNX detector, "
                                  "and check it against onnxruntime.")

@@ -12,7 +12,14 @@ writes ``OUT/config.json`` (the :class:`~rajoints_train.config.TrainConfig`),
 available (``--device auto``), else on the CPU.
 
 ``--init`` starts from weights (recover.py) with a fresh optimiser and progress. Rare
-joints are oversampled to ``--rare-fraction`` of the windows (data.py).
+joints are oversampled to ``--rare-fraction`` of the windows (data.py; default 0, one window
+per joint as the paper; adapt.py and cv.py pass 0.25).
+
+``--resume`` continues the run of ``OUT/last.pt`` as it was started: what the run learns
+(data, finding, architecture, ``--init`` and its BatchNorm freezing, seed, batch size,
+learning rate, rare fraction, ...) comes from the checkpoint's config, and a command line
+that gives another value for one of these is refused. Only how long and where it runs
+(:data:`RESUME_MAY_CHANGE`: ``--epochs``, ``--max-iters``, ``--device``, ...) may change.
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ from .priors import default_boxes
 from .ssd import build_model
 
 CHECKPOINT_FORMAT = "rajoints-ssd-checkpoint/1"
+#: TrainConfig fields a ``--resume`` may change: how long, where and how verbosely the run
+#: goes on, and the dataset's path (its annotations must still be the same: their sha256
+#: is checked). Every other field defines what is learnt and comes from the checkpoint.
+RESUME_MAY_CHANGE = frozenset({"dataset", "out", "epochs", "max_iters", "device", "workers", "threads",
+                               "checkpoint_every", "log_every", "command", "git_commit"})
 
 
 def git_commit(path: Path) -> str:
@@ -171,6 +183,31 @@ def total_iterations(cfg: TrainConfig, windows_per_epoch: int) -> int:
     return min(total, cfg.max_iters) if cfg.max_iters is not None else total
 
 
+def _same(field: str, a, b) -> bool:
+    if field in ("init", "folds") and a is not None and b is not None:
+        return Path(a).resolve() == Path(b).resolve()
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
+def resume_differences(saved: TrainConfig, cfg: TrainConfig) -> list[str]:
+    """The fields outside :data:`RESUME_MAY_CHANGE` in which ``cfg`` differs from the
+    checkpoint's ``saved`` config, as ``name: saved -> cfg`` lines."""
+    a, b = saved.to_dict(), cfg.to_dict()
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in RESUME_MAY_CHANGE and not _same(k, a[k], b[k])]
+
+
+def check_resume(saved: TrainConfig, cfg: TrainConfig, ck_path: Path) -> None:
+    """Raises ValueError when ``cfg`` would resume the run of ``ck_path`` with another
+    training-defining setting than it was started with."""
+    diffs = resume_differences(saved, cfg)
+    if diffs:
+        raise ValueError(f"--resume: {ck_path} was started with other settings ({'; '.join(diffs)}); only "
+                         f"{', '.join(sorted(RESUME_MAY_CHANGE - {'command', 'git_commit'}))} may change "
+                         "on resume (start a new --out to change the others)")
+
+
 def _collate(batch):
     images, loc, cls = zip(*batch)
     return torch.stack(images), torch.stack(loc), torch.stack(cls)
@@ -186,15 +223,25 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> Path:
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed 300x300 input: autotune once
+    ck_path = out / "last.pt"
+    ck = None
+    if resume:
+        if not ck_path.is_file():
+            raise FileNotFoundError(f"--resume: no {ck_path} to resume from")
+        ck = load_checkpoint(ck_path, map_location=device)
+        check_resume(TrainConfig.from_dict(ck["config"]), cfg, ck_path)
     ds, facts = build_dataset(cfg)
+    if ck is not None:
+        for key in ("dataset_sha256", "windows_per_epoch"):
+            if key in ck["facts"] and ck["facts"][key] != facts[key]:
+                raise ValueError(f"--resume: {ck_path} was trained on data with {key} {ck['facts'][key]}, "
+                                 f"{cfg.dataset} now has {facts[key]}; start a new run instead")
     g_init = torch.Generator().manual_seed(derive_seed(cfg.seed, SEED_TAG_INIT))
     model = build_model(cfg.arch, cfg.batch_norm, generator=g_init)
     if cfg.init and not resume:
         from .recover import init_state
 
         state, info = init_state(Path(cfg.init), cfg.arch)
-        if cfg.init_sha256 and info["sha256"] != cfg.init_sha256:
-            raise ValueError(f"--init {cfg.init}: sha256 {info['sha256']} but the config says {cfg.init_sha256}")
         cfg.init_sha256 = info["sha256"]
         cfg.freeze_bn = cfg.freeze_bn or bool(info["freeze_bn"])
         try:
@@ -210,9 +257,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> Path:
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     start_epoch, iteration, start_pos = 0, 0, 0
-    ck_path = out / "last.pt"
-    if resume:
-        ck = load_checkpoint(ck_path, map_location=device)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start_epoch, iteration, start_pos = ck["epoch"], ck["iteration"], int(ck.get("epoch_pos", 0))
@@ -316,7 +361,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> Path:
     return ck_path
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
+def _parser() -> argparse.ArgumentParser:
     d = TrainConfig.__dataclass_fields__
     ap = argparse.ArgumentParser(description="Train one SSD300 joint detector (ankylosis or subluxation).")
     ap.add_argument("--dataset", required=True, help="dataset folder with annotations.json (rajoints-annotations/1)")
@@ -343,39 +388,84 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--aug-p", type=float, default=d["aug_p"].default, help="probability of each augmentation (default 0.5)")
     ap.add_argument("--no-batch-norm", action="store_true", help="plain convolutions, as the original SSD")
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (also one written mid-epoch)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from OUT/last.pt (also one written mid-epoch) with the settings it was started "
+                         "with; only --epochs, --max-iters, --device, --workers, --threads, --checkpoint-every, "
+                         "--log-every and the --dataset path may change")
     ap.add_argument("--init", metavar="CHECKPOINT",
                     help="start from these weights instead of from scratch: a last.pt "
                          "(rajoints-ssd-checkpoint/1) or an exported .onnx such as models/ankylosis.onnx; "
                          "the optimiser and progress start afresh (a lower --lr such as 1e-4 suits fine-tuning)")
     ap.add_argument("--rare-fraction", type=float, default=d["rare_fraction"].default,
                     help="oversample joints with the finding or destroyed (ankylosis/subluxation) to at least "
-                         "this share of each epoch's windows; 0 = off (default 0.25)")
+                         "this share of each epoch's windows (default 0 = off: one window per joint, as the "
+                         "paper; adapt.py and cv.py pass 0.25)")
     ap.add_argument("--checkpoint-every", type=int, default=0, metavar="ITERS",
                     help="also write last.pt every ITERS iterations (default: after each epoch only)")
     ap.add_argument("--log-every", type=int, default=d["log_every"].default, metavar="ITERS",
                     help="print progress (loss, s/it, ETA) every ITERS iterations (default 10; 0 = epochs only)")
-    a = ap.parse_args(argv)
-    arch, init_sha, freeze_bn = a.arch, "", False
-    if a.init:
-        from .recover import init_state
+    return ap
 
-        _, info = init_state(Path(a.init), a.arch)
-        arch, init_sha, freeze_bn = info["arch"], info["sha256"], bool(info["freeze_bn"])
+
+_UNSET = object()
+
+
+def _cli_fields(a: argparse.Namespace) -> dict:
+    """TrainConfig fields from the parsed command line (``init`` only where given)."""
+    return dict(
+        dataset=a.dataset, finding=a.finding, arch=a.arch, out=a.out, epochs=a.epochs, batch_size=a.batch_size,
+        lr=a.lr, lr_decay_at=tuple(a.lr_decay_at), lr_decay_factor=a.lr_decay_factor, weight_decay=a.weight_decay,
+        seed=a.seed, pixel_spacing_mm=a.pixel_spacing_mm, max_iters=a.max_iters, device=a.device, workers=a.workers,
+        threads=a.threads, aug_p=a.aug_p, batch_norm=not a.no_batch_norm, folds=a.folds, fold=a.fold,
+        rare_fraction=a.rare_fraction, init=str(a.init) if a.init else None, checkpoint_every=a.checkpoint_every,
+        log_every=a.log_every,
+    )
+
+
+#: Command-line destinations by the TrainConfig field they set.
+_DEST = {"batch_norm": "no_batch_norm"}
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
+    ap = _parser()
+    a = ap.parse_args(argv)
+    command = shlex.join([Path(sys.argv[0]).name] + sys.argv[1:] if argv is None else ["train.py"] + list(argv))
+    fields = _cli_fields(a)
+    if a.resume:
+        # What the run learns comes from its checkpoint; the command line may only repeat it.
+        ck_path = Path(a.out) / "last.pt"
+        if not ck_path.is_file():
+            raise FileNotFoundError(f"--resume: no {ck_path} to resume from")
+        saved = TrainConfig.from_dict(load_checkpoint(ck_path)["config"])
+        # Which options the command line gives: parsed again onto a namespace that holds a
+        # marker for every option, which argparse then leaves where no value is given.
+        given = vars(ap.parse_args(argv, namespace=argparse.Namespace(**{k: _UNSET for k in vars(a)})))
+        values = saved.to_dict()
+        for name, value in fields.items():
+            if given[_DEST.get(name, name)] is _UNSET:
+                continue
+            if name not in RESUME_MAY_CHANGE and not _same(name, values[name], value):
+                option = "--no-batch-norm" if name == "batch_norm" else "--" + name.replace("_", "-")
+                raise ValueError(f"--resume: {ck_path} was started with {name} {values[name]!r}, the command "
+                                 f"line gives {option} {value!r}; drop it to resume, or start a new --out")
+            values[name] = value
+        # The provenance keeps the command that started the run, then each resumption.
+        command = f"{saved.command}; resumed by: {command}" if saved.command else command
+        values.update(command=command, git_commit=git_commit(Path(__file__)))
+        cfg = TrainConfig.from_dict(values)
+        return cfg, True
+    arch = a.arch
+    if a.init:
+        from .recover import init_arch
+
         if a.no_batch_norm:
             raise ValueError("--init needs BatchNorm models; drop --no-batch-norm")
-    cfg = TrainConfig(
-        dataset=a.dataset, finding=a.finding, arch=arch or "vgg16", out=a.out, epochs=a.epochs, batch_size=a.batch_size,
-        lr=a.lr, lr_decay_at=tuple(a.lr_decay_at), lr_decay_factor=a.lr_decay_factor, weight_decay=a.weight_decay, seed=a.seed, pixel_spacing_mm=a.pixel_spacing_mm,
-        max_iters=a.max_iters, device=a.device, workers=a.workers, threads=a.threads, aug_p=a.aug_p,
-        batch_norm=not a.no_batch_norm, folds=a.folds, fold=a.fold, rare_fraction=a.rare_fraction,
-        init=str(a.init) if a.init else None, init_sha256=init_sha, freeze_bn=freeze_bn,
-        checkpoint_every=a.checkpoint_every, log_every=a.log_every,
-        command=shlex.join([Path(sys.argv[0]).name] + sys.argv[1:] if argv is None else ["train.py"] + list(argv)),
-        git_commit=git_commit(Path(__file__)),
-    )
+        # Only the architecture, to build the model; train() loads and checks the weights.
+        arch = arch or init_arch(Path(a.init))
+    fields.update(arch=arch or "vgg16", command=command, git_commit=git_commit(Path(__file__)))
+    cfg = TrainConfig(**fields)
     cfg.validate()
-    return cfg, a.resume
+    return cfg, False
 
 
 def main(argv: list[str] | None = None) -> int:

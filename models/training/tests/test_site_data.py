@@ -59,7 +59,8 @@ def test_a_destroyed_joint_is_rare_for_both_detectors():
 
 def _site_dataset(tiny_dataset, tmp_path):
     """The tiny set as a site might export it: image 0 one hand (10 joints), image 1 with
-    two joints deleted, image 2 not assessable (no joints list), image 3 untouched."""
+    two joints deleted, image 2 not assessable (``"joints": []``, as the node writes it and
+    the Rust reader requires), image 3 untouched."""
     ds = tmp_path / "site"
     shutil.copytree(tiny_dataset / "images", ds / "images")
     doc = json.loads((tiny_dataset / "annotations.json").read_text())
@@ -69,7 +70,7 @@ def _site_dataset(tiny_dataset, tmp_path):
     imgs[1]["joints"] = imgs[1]["joints"][2:]
     imgs[2]["assessable"] = False
     imgs[2]["reason"] = "rotated"
-    del imgs[2]["joints"]
+    imgs[2]["joints"] = []
     (ds / "annotations.json").write_text(json.dumps(doc))
     return ds
 
@@ -87,6 +88,8 @@ def test_loader_accepts_a_site_export_and_training_skips_the_not_assessable(tiny
 @pytest.mark.parametrize("change, message", [
     (lambda img: img.update(assessable="no"), "assessable must be true/false"),
     (lambda img: img.pop("joints"), "missing field 'joints'"),
+    # Not assessable is no exception: the list is still required, as by src/annotations.rs.
+    (lambda img: (img.update(assessable=False), img.pop("joints")), "missing field 'joints'"),
     (lambda img: img["joints"].append(dict(img["joints"][0])), "annotated twice"),
     (lambda img: img["joints"][0].update(box=[5, 5, 5, 9]), "empty or invalid box"),
 ])
