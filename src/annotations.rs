@@ -61,6 +61,61 @@ pub struct AnnotatedImage {
     /// The VERIFIED SR made at sign-off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_sr: Option<String>,
+    /// The phantom preset that drew the film (`paper`, `clinic`, `hard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// Places on the film that are not scored joints but look like them (DIP and
+    /// carpometacarpal joints, the distal radius and ulna, the carpus): evaluation names
+    /// the false boxes that land on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub landmarks: Vec<Landmark>,
+}
+
+/// What a landmark is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LandmarkKind {
+    /// A distal interphalangeal joint (fingers 2-5).
+    Dip,
+    /// A carpometacarpal joint.
+    Cmc,
+    /// The distal radius (its styloid and articular surface).
+    Radius,
+    /// The distal ulna.
+    Ulna,
+    /// The carpal bones.
+    Carpus,
+}
+
+impl LandmarkKind {
+    pub const ALL: [LandmarkKind; 5] = [
+        LandmarkKind::Dip,
+        LandmarkKind::Cmc,
+        LandmarkKind::Radius,
+        LandmarkKind::Ulna,
+        LandmarkKind::Carpus,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LandmarkKind::Dip => "dip",
+            LandmarkKind::Cmc => "cmc",
+            LandmarkKind::Radius => "radius",
+            LandmarkKind::Ulna => "ulna",
+            LandmarkKind::Carpus => "carpus",
+        }
+    }
+}
+
+/// A place a detector may mistake for a scored joint, with the box a joint there would
+/// have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Landmark {
+    pub kind: LandmarkKind,
+    /// e.g. `R-DIP3`, `L-CMC1`, `R-RADIUS`.
+    pub name: String,
+    #[serde(rename = "box")]
+    pub bbox: BBox,
 }
 
 fn yes() -> bool {
@@ -89,6 +144,8 @@ impl Default for AnnotatedImage {
             status: None,
             reason: None,
             verified_sr: None,
+            preset: None,
+            landmarks: Vec::new(),
         }
     }
 }
@@ -108,6 +165,41 @@ pub struct AnnotatedJoint {
     pub ankylosis: bool,
     /// Subluxation or dislocation; `null` for the thumb IP joint.
     pub subluxation: Option<bool>,
+    /// Sharp/van der Heijde joint-space narrowing score, 0-4 (4: ankylosis or complete
+    /// luxation), where the annotator graded it (phantoms always do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsn: Option<u8>,
+    /// Sharp/van der Heijde erosion score, 0-5, where graded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erosion: Option<u8>,
+    /// The joint's bones overlap in projection, or another finger crosses it, without a
+    /// subluxation: the look-alike of a dislocation.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub overlap: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+impl AnnotatedJoint {
+    /// A joint with its box and labels, ungraded.
+    pub fn new(
+        joint: JointId,
+        bbox: BBox,
+        ankylosis: bool,
+        subluxation: Option<bool>,
+    ) -> AnnotatedJoint {
+        AnnotatedJoint {
+            joint,
+            bbox,
+            ankylosis,
+            subluxation,
+            jsn: None,
+            erosion: None,
+            overlap: false,
+        }
+    }
 }
 
 #[derive(Debug, Snafu)]

@@ -59,6 +59,9 @@ fn dataset(dir: &Path) -> Annotations {
                         } else {
                             Some(present)
                         },
+                        jsn: None,
+                        erosion: None,
+                        overlap: false,
                     }
                 })
                 .collect(),

@@ -237,6 +237,9 @@ mod tests {
                     bbox: BBox::new(k as f32 * 10.0, 0.0, k as f32 * 10.0 + 5.0, 5.0),
                     ankylosis: k < ank,
                     subluxation: Some(k < sub),
+                    jsn: None,
+                    erosion: None,
+                    overlap: false,
                 })
                 .collect(),
             ..Default::default()

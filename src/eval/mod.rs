@@ -313,6 +313,9 @@ mod tests {
             bbox: BBox::new(x, 0.0, x + 10.0, 10.0),
             ankylosis: ank,
             subluxation: sub,
+            jsn: None,
+            erosion: None,
+            overlap: false,
         };
         AnnotatedImage {
             file: "images/a.dcm".into(),
@@ -479,6 +482,9 @@ mod tests {
             bbox: BBox::new(60.0, 0.0, 70.0, 10.0),
             ankylosis: true,
             subluxation: Some(true),
+            jsn: None,
+            erosion: None,
+            overlap: false,
         });
         let mut p = perfect();
         p[1].subluxation = Some(false);

@@ -33,6 +33,7 @@ mod frame;
 mod kinds;
 mod math;
 mod patient;
+mod preset;
 mod raster;
 mod rng;
 mod scene;
@@ -50,6 +51,7 @@ use crate::pipeline::laterality::FilmAttributes;
 use crate::pipeline::naming::{JointId, Side};
 
 pub use frame::Turn;
+pub use preset::{Mix, Preset};
 pub use scene::Condition;
 
 /// How a hand film is hung (real-films.md, "Display conventions"; docs/phantom.md).
@@ -162,6 +164,7 @@ macro_rules! parse_by_name {
 }
 parse_by_name!(Convention, "convention");
 parse_by_name!(Kind, "film kind");
+parse_by_name!(Preset, "preset");
 
 /// Range of the effective pixel spacing of digitised films (mm), drawn uniformly.
 pub const DIGITISED_SPACING_MM: (f64, f64) = (0.08, 0.30);
@@ -241,6 +244,8 @@ pub struct PhantomOptions {
     pub no_spacing: bool,
     /// What the films show (`Hand`, or a kind the node must refuse).
     pub kind: Kind,
+    /// Anatomy, disease and acquisition beyond the above ([`Mix::of`] a preset).
+    pub mix: Mix,
 }
 
 impl Default for PhantomOptions {
@@ -255,6 +260,21 @@ impl Default for PhantomOptions {
             digitised: false,
             no_spacing: false,
             kind: Kind::default(),
+            mix: Mix::default(),
+        }
+    }
+}
+
+impl PhantomOptions {
+    /// The defaults of a preset: its label rates, hanging and mix.
+    pub fn preset(preset: Preset) -> PhantomOptions {
+        let (ankylosis_rate, subluxation_rate) = Mix::rates(preset);
+        PhantomOptions {
+            ankylosis_rate,
+            subluxation_rate,
+            convention: Mix::convention(preset),
+            mix: Mix::of(preset),
+            ..PhantomOptions::default()
         }
     }
 }
@@ -374,6 +394,7 @@ fn patient_of(opts: &PhantomOptions, p: usize) -> patient::Patient {
             ankylosis: opts.ankylosis_rate,
             subluxation: opts.subluxation_rate,
         },
+        opts.mix,
     )
 }
 
@@ -503,6 +524,9 @@ fn plan(opts: &PhantomOptions, index: usize, overrides: scene::Overrides) -> Pla
                     .clamp_to(w as f32, h as f32),
                 ankylosis: j.ankylosis,
                 subluxation: j.subluxation,
+                jsn: None,
+                erosion: None,
+                overlap: false,
             }
         })
         .collect();

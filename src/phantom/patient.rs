@@ -9,6 +9,7 @@
 //! or subluxed at time point 0 still is at time point 1.
 
 use super::math::{inv_norm_cdf, norm_cdf};
+use super::preset::Mix;
 use super::rng::Rng;
 
 /// Latent correlation of a patient's joints (copula). 0.3 gives the clustering of real
@@ -168,6 +169,9 @@ pub struct JointState {
     /// (degrees; negative = hyperextension); added to the pose.
     pub flexion: f64,
     pub implant: JointImplant,
+    /// Pencil-in-cup destruction (a luxated joint): the head whittled to a point, the
+    /// base hollowed into a cup around it.
+    pub pencil: bool,
 }
 
 impl JointState {
@@ -182,6 +186,7 @@ impl JointState {
             swelling: 0.0,
             flexion: 0.0,
             implant: JointImplant::None,
+            pencil: false,
         }
     }
 
@@ -198,6 +203,9 @@ pub struct HandDisease {
     pub ulnar_deviation: [f64; 5],
     /// Generalised osteoporosis (0..1).
     pub osteoporosis: f32,
+    /// Carpal destruction (0: none; 1: the carpus collapsed to about half its height and
+    /// fused into one block with the CMC joints).
+    pub carpal: f64,
 }
 
 /// Jewellery and hardware that are not joint findings.
@@ -249,6 +257,8 @@ pub struct Patient {
     pub birth_days: i64,
     pub study_days: [i64; 2],
     pub study_secs: [u32; 2],
+    /// The preset's mix (anatomy version, posture) for the scene.
+    pub mix: Mix,
 }
 
 /// Per-joint prevalence rates.
@@ -287,7 +297,13 @@ fn latent(z: f64, rng: &mut Rng) -> f64 {
 // The loops index parallel arrays [time point][hand][finger][level]; iterators over one of
 // them would hide the others.
 #[allow(clippy::needless_range_loop)]
-pub fn sample(index: usize, anatomy_seed: u64, disease_seed: u64, rates: Rates) -> Patient {
+pub fn sample(
+    index: usize,
+    anatomy_seed: u64,
+    disease_seed: u64,
+    rates: Rates,
+    mix: Mix,
+) -> Patient {
     let mut rng = Rng::new(anatomy_seed);
     let female = rng.chance(0.72);
     let age = rng.normal_clamped(60.0, 12.0, 25.0, 88.0) as u32;
@@ -380,6 +396,7 @@ pub fn sample(index: usize, anatomy_seed: u64, disease_seed: u64, rates: Rates) 
             joints: std::array::from_fn(|_| std::array::from_fn(|_| JointState::healthy())),
             ulnar_deviation: [0.0; 5],
             osteoporosis: 0.0,
+            carpal: 0.0,
         })
     });
     for h in 0..2 {
@@ -631,6 +648,7 @@ pub fn sample(index: usize, anatomy_seed: u64, disease_seed: u64, rates: Rates) 
         birth_days,
         study_days: [t0, t1],
         study_secs,
+        mix,
     }
 }
 

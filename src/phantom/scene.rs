@@ -61,6 +61,22 @@ pub struct JointTruth {
     pub ankylosis: bool,
     pub subluxation: Option<bool>,
     pub conditions: Vec<Condition>,
+    /// The joint's bones overlap in projection, or another finger's bone crosses its box,
+    /// without a subluxation label (the look-alike of a dislocation).
+    pub overlap: bool,
+}
+
+/// A place that looks like a scored joint but is not one (DIP and CMC joints, the distal
+/// radius and ulna, the carpus), with the box a joint there would have.
+#[derive(Debug, Clone)]
+pub struct LandmarkTruth {
+    pub kind: crate::annotations::LandmarkKind,
+    /// e.g. `R-DIP3`.
+    pub name: String,
+    /// Centre, film mm.
+    pub centre: [f64; 2],
+    /// Side of the square box, mm.
+    pub side: f64,
 }
 
 /// A text label burned into the processed image: lines of text in a box whose top-left
@@ -93,6 +109,7 @@ pub struct Scene {
     pub materials: Materials,
     pub label: Option<TextLabel>,
     pub joints: Vec<JointTruth>,
+    pub landmarks: Vec<LandmarkTruth>,
     /// Draw the lead letters mirror-written (the film will be shown mirrored).
     pub mirror_glyphs: bool,
     /// Where the two hands of a two-hand film part (None on other films).
@@ -124,6 +141,7 @@ impl Scene {
             materials,
             label: None,
             joints: Vec::new(),
+            landmarks: Vec::new(),
             mirror_glyphs: false,
             split: None,
         }
@@ -507,6 +525,7 @@ fn articulate(
         ankylosis: js.ankylosis,
         subluxation: Some(js.subluxed()),
         conditions,
+        overlap: false,
     };
     (dist, truth)
 }

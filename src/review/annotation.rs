@@ -112,6 +112,9 @@ pub fn to_image(
             bbox: b,
             ankylosis: j.ankylosis,
             subluxation,
+            jsn: None,
+            erosion: None,
+            overlap: false,
         });
     }
     joints.sort_by_key(|j| j.joint.to_string());
@@ -148,6 +151,9 @@ pub fn ai_joints(analysis: &Analysis) -> Vec<AnnotatedJoint> {
                 bbox: j.bbox,
                 ankylosis: j.ankylosis.present,
                 subluxation: j.subluxation.map(|l| l.present),
+                jsn: None,
+                erosion: None,
+                overlap: false,
             })
         })
         .collect()
@@ -330,6 +336,9 @@ mod tests {
             bbox: BBox::new(x0, 0.0, x0 + 10.0, 10.0),
             ankylosis: ank,
             subluxation: sub,
+            jsn: None,
+            erosion: None,
+            overlap: false,
         };
         let before = vec![
             j("R-PIP2", 0.0, false, Some(false)),
