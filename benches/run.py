@@ -3,10 +3,12 @@
 radiographs and models; writes benches/RESULTS.md (full run) and the raw JSON.
 
     benches/run [--quick] [--train] [--out FILE] [--n N] [--k K] [--reps R]
+    benches/run --phantom [--quick] [--phantom-count N] [--phantom-cores K]
 
 See benches/README.md for what each part measures. `--quick` (for `make test`) runs every
 part once on the smallest inputs, with the debug builds, to keep the harness from rotting;
-its figures mean nothing and it writes target/bench/quick/RESULTS.md.
+its figures mean nothing and it writes target/bench/quick/RESULTS.md. `--phantom` runs only
+part 7 (phantom generation speed) and replaces that section of the results file.
 """
 from __future__ import annotations
 
@@ -170,6 +172,144 @@ def model_sets(d: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
+# 7: phantom generation speed (issue 16: "at most 1 s per film on 2 cores")
+
+PRESETS = ["paper", "clinic", "hard"]
+PHANTOM_GOAL_S = 1.0
+
+
+def timed_run(cmd: list, cpus: list[int], log_path: Path) -> dict:
+    """Runs cmd pinned to cpus; wall clock, and user + sys CPU of the process and its
+    threads from os.wait4."""
+    log("$ " + shlex.join(str(c) for c in cmd) + f"   (pinned to CPUs {','.join(map(str, cpus))})")
+    with open(log_path, "wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"benches/run: command failed ({proc.returncode}; see {log_path}): "
+                         f"{shlex.join(str(c) for c in cmd)}")
+    return {"wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "cpu_s": ru.ru_utime + ru.ru_stime,
+            "max_rss_mib": ru.ru_maxrss / 1024}
+
+
+def phantom_speed(binary: str, work: Path, count: int, rounds: int, cores: int) -> dict:
+    """Seconds per film of `rajoints phantom` for each preset, rounds in alternating preset
+    order (same seed for every preset within a round), pinned to `cores` CPUs (0: all)."""
+    help_text = phantom_available(binary)
+    if help_text is None:
+        return {"available": False}
+    has_preset = "--preset" in help_text
+    avail = sorted(os.sched_getaffinity(0))
+    cpus = avail[:cores] if cores > 0 else avail
+    root = work / "phantom-speed"
+    root.mkdir(parents=True, exist_ok=True)
+    runs: dict = {p: [] for p in PRESETS}
+    skipped = {} if has_preset else {p: "`rajoints phantom` has no --preset" for p in PRESETS if p != "paper"}
+    for r in range(rounds):
+        for p in (PRESETS if r % 2 == 0 else PRESETS[::-1]):
+            if p in skipped:
+                continue
+            out = root / p
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = [binary, "phantom", *(["--preset", p] if has_preset else []), "--count", count,
+                   "--seed", 1 + r, "--out", out]
+            t = timed_run(cmd, cpus, root / f"{p}-{r}.log")
+            t["films"] = len(load(out / "annotations.json")["images"])
+            t["command"] = shlex.join(str(c) for c in cmd)
+            runs[p].append(t)
+            shutil.rmtree(out, ignore_errors=True)  # up to hundreds of MB per preset
+    presets = {}
+    for p, rs in runs.items():
+        if not rs:
+            continue
+        films = sum(t["films"] for t in rs)
+        wall, cpu = sum(t["wall_s"] for t in rs), sum(t["cpu_s"] for t in rs)
+        presets[p] = {"films": films, "runs": len(rs), "wall_s": wall, "cpu_s": cpu,
+                      "s_per_film": wall / films, "cpu_s_per_film": cpu / films,
+                      "cores_used": cpu / wall if wall > 0 else float("nan"),
+                      "max_rss_mib": max(t["max_rss_mib"] for t in rs), "samples": rs}
+    base = presets.get("paper", {}).get("s_per_film")
+    for v in presets.values():
+        v["vs_paper"] = v["s_per_film"] / base if base else None
+    return {"available": True, "has_preset": has_preset, "count": count, "rounds": rounds,
+            "cpus_pinned": len(cpus), "cpus_machine": os.cpu_count(), "cpu_ids": cpus,
+            "presets": presets, "skipped": skipped, "goal_s_per_film": PHANTOM_GOAL_S}
+
+
+def phantom_section(P: dict, quick: bool) -> list[str]:
+    L = ["## 7. Phantom generation speed\n"]
+    w = L.append
+    if not P.get("available"):
+        w("Not run: this build has no `rajoints phantom`.\n")
+        return L
+    build = "debug build (--quick: the figures mean nothing)" if quick else "release build"
+    w(f"`rajoints phantom --preset P --count {P['count']} --seed S --out DIR`, {build}, pinned to "
+      f"**{P['cpus_pinned']}** of the machine's {P['cpus_machine']} logical CPUs (sched_setaffinity; the "
+      f"generator's threads follow available_parallelism), {P['rounds']} round(s) in alternating preset "
+      "order, the same seed for every preset within a round. Wall clock, and CPU = user + sys of the "
+      "process and its threads (os.wait4); writing the DICOM files and annotations.json included. "
+      "Compare presets only by the ratio to `paper` of this run.\n")
+    w("| preset | films | wall s | **s per film** | CPU s per film | cores used (CPU / wall) | vs paper | peak RSS MiB |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for p in PRESETS:
+        v = P["presets"].get(p)
+        if v is None:
+            w(f"| {p} | - | - | - | - | - | - | - |")
+            continue
+        vs = f"{v['vs_paper']:.2f}" if v["vs_paper"] is not None else "-"
+        w(f"| {p} | {v['films']} | {f(v['wall_s'], 2)} | **{f(v['s_per_film'], 3)}** | {f(v['cpu_s_per_film'], 3)} | "
+          f"{f(v['cores_used'], 2)} | {vs} | {f(v['max_rss_mib'])} |")
+    for p, why in P["skipped"].items():
+        w(f"\n{p}: not run ({why}).")
+    ok = [f"{p} {'yes' if v['s_per_film'] <= P['goal_s_per_film'] else '**no**'}" for p, v in P["presets"].items()]
+    w(f"\nGoal (issue 16, a benchmark figure, not a test): at most {P['goal_s_per_film']:g} s per film on 2 cores: "
+      f"{', '.join(ok)}{' (on ' + str(P['cpus_pinned']) + ' CPUs, not 2)' if P['cpus_pinned'] != 2 else ''}.\n")
+    return L
+
+
+def replace_section(text: str, title: str, section: str) -> str:
+    """text with the `## title` section (up to the next `## ` heading) replaced by section,
+    or section inserted before `## Raw data` (else appended)."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, x in enumerate(lines) if x.startswith(title)), None)
+    if start is None:
+        at = next((i for i, x in enumerate(lines) if x.startswith("## Raw data")), len(lines))
+        return "".join(lines[:at]) + section + "".join(lines[at:])
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "".join(lines[:start]) + section + "".join(lines[end:])
+
+
+def phantom_only(a, quick: bool) -> int:
+    """`benches/run --phantom`: builds the binary, runs part 7 and writes its section into
+    the results file (the other sections stay as the last full run wrote them)."""
+    work = ROOT / "target" / "bench" / ("quick" if quick else "work")
+    work.mkdir(parents=True, exist_ok=True)
+    out_md = a.out or (work / "RESULTS.md" if quick else BENCHES / "RESULTS.md")
+    profile = [] if quick else ["--release"]
+    sh(["cargo", "build", *profile, "--quiet", "--bin", "rajoints"], cwd=ROOT)
+    binary = str(ROOT / "target" / ("debug" if quick else "release") / "rajoints")
+    P = phantom_speed(binary, work, a.phantom_count or (2 if quick else 40), 1 if quick else 2,
+                      a.phantom_cores)
+    P["command"] = "benches/run " + shlex.join(sys.argv[1:])
+    P["started"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    P["loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
+    (work / "phantom-speed.json").write_text(json.dumps(P, indent=1, default=str) + "\n")
+    sec = phantom_section(P, quick)
+    sec.insert(1, f"Written by `{P['command']}` on {P['started']} (load average {' '.join(P['loadavg'])}), "
+                  "alone: the other sections come from the last full run.\n")
+    section = "\n".join(sec) + "\n"
+    text = out_md.read_text() if out_md.exists() else "# Benchmarks (issue 7)\n\n"
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    out_md.write_text(replace_section(text, "## 7. Phantom generation speed", section))
+    log(f"wrote section 7 of {out_md} and {work / 'phantom-speed.json'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
 # machine
 
 
@@ -233,8 +373,15 @@ def main() -> int:
     ap.add_argument("--reps", type=int, help="repetitions per radiograph (default 3; --quick 1)")
     ap.add_argument("--n", type=int, help="instances sent to the node (default 32; --quick 2)")
     ap.add_argument("--k", type=int, help="concurrent associations (default 4; --quick 1)")
+    ap.add_argument("--phantom", action="store_true",
+                    help="run only part 7, phantom generation speed, and replace its section of the results file")
+    ap.add_argument("--phantom-count", type=int, help="films per preset in part 7 (default 40; --quick 2)")
+    ap.add_argument("--phantom-cores", type=int, default=2,
+                    help="CPUs part 7 pins `rajoints phantom` to (default 2, the issue's figure; 0: all)")
     a = ap.parse_args()
     q = a.quick
+    if a.phantom:
+        return phantom_only(a, q)
     n_img = a.images or (1 if q else 8)
     reps = a.reps or (1 if q else 3)
     n_node = a.n or (2 if q else 32)
@@ -350,6 +497,8 @@ def main() -> int:
     sh([PY, BENCHES / "node.py", "--bin", binary, "--work", work / "node", "--n", n_node, "--k", k_node,
         "--rounds", 1 if q else 3, *model_sets(light), "--json", node_json, *timing], stdout=subprocess.DEVNULL)
     R["node"] = load(node_json)
+    # 7: phantom generation speed per preset.
+    R["phantom"] = phantom_speed(binary, work, a.phantom_count or (2 if q else 40), 1 if q else 2, a.phantom_cores)
     R["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     R["seconds"] = time.time() - t_start
     (work / "results.json").write_text(json.dumps(R, indent=1, default=str) + "\n")
@@ -642,6 +791,7 @@ def report(R: dict, mods: dict, quick: bool) -> str:
         for name, v in R["eval"].items():
             w(f"| {name} | " + " | ".join(f(v.get(k), 2) for k in keys) + " |")
         w("")
+    L.extend(phantom_section(R["phantom"], quick))
     w("## Raw data\n")
     w(f"`target/bench/{'quick' if quick else 'work'}/results.json` (all JSON of this run); per-part JSON beside it.\n")
     return "\n".join(L) + "\n"

@@ -1,6 +1,7 @@
 //! `rajoints eval` on a small dataset of square-joint films whose answers are known:
 //! every joint is found (detection rate 100 %), and the labels follow the squares'
-//! brightness (1.0: both findings present for the blob test models).
+//! brightness (1.0: both findings present for the blob test models). The sick joint is graded
+//! JSN 4, the others JSN 0 (issue 16's tables).
 
 mod common;
 
@@ -59,7 +60,7 @@ fn dataset(dir: &Path) -> Annotations {
                         } else {
                             Some(present)
                         },
-                        jsn: None,
+                        jsn: Some(if present { 4 } else { 0 }),
                         erosion: None,
                         overlap: false,
                     }
@@ -141,6 +142,40 @@ fn perfect_detection_on_known_films_with_folds_and_json() {
         assert_eq!(f["images"].as_array().unwrap().len(), 2);
     }
     assert_eq!(v["folds"].as_array().unwrap().len(), 2);
+    // Issue 16: per joint type, false boxes, false findings by JSN grade, look-alikes.
+    assert!(
+        stdout.contains("Table 4") && stdout.contains("Table 7"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.find("Table 3").unwrap() < stdout.find("Table 4").unwrap(),
+        "{stdout}"
+    );
+    let t = &overall["by_joint_type"];
+    for (ty, n) in [("mcp", 40), ("pip", 32), ("ip", 8)] {
+        assert_eq!(t[ty]["joints"], n, "{ty}");
+        assert_eq!(t[ty]["detected"], n, "{ty}");
+        assert_eq!(t[ty]["named"], n, "{ty}");
+    }
+    assert_eq!(t["pip"]["finding_flagged"], 1);
+    assert_eq!(t["pip"]["ankylosis"]["tp"], 1);
+    // No landmarks in these films, and no false box: nothing lands anywhere.
+    assert_eq!(overall["false_boxes"]["without_landmarks"], 0);
+    assert_eq!(overall["false_boxes"]["landmark_images"], 0);
+    // 79 JSN-0 joints, none flagged; the JSN-4 joint found and flagged.
+    assert_eq!(overall["false_findings"]["jsn0"]["joints"], 79);
+    assert_eq!(overall["false_findings"]["jsn0"]["flagged"], 0);
+    assert_eq!(overall["false_findings"]["jsn2"]["joints"], 0);
+    assert_eq!(overall["jsn4"]["joints"], 1);
+    assert_eq!(overall["jsn4"]["flagged"], 1);
+    let l = &v["lookalikes"];
+    assert_eq!(l["images"], 4);
+    assert_eq!(l["false_boxes_per_film"], 0.0);
+    assert_eq!(l["jsn0_false_finding_rate"], 0.0);
+    assert_eq!(l["jsn4_found_flagged_rate"], 1.0);
+    // Rates without a denominator are null, not 0.
+    assert_eq!(l["dip_per_film"], serde_json::Value::Null);
+    assert_eq!(l["jsn2_false_finding_rate"], serde_json::Value::Null);
 }
 
 #[test]

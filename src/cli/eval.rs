@@ -1,4 +1,6 @@
-//! `rajoints eval --dataset DIR [--pred DIR] [--folds K [--split-only] | --split FILE [--fold K]] [--json FILE]`.
+//! `rajoints eval --dataset DIR [--pred DIR] [--folds K [--split-only] | --split FILE [--fold K]] [--json FILE]`:
+//! the paper's Tables 1-3 per fold, then Tables 4-7 over all films (per joint type, false
+//! boxes by look-alike, false findings by JSN grade, the look-alikes in brief; issue 16).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,7 +44,7 @@ pub struct EvalArgs {
     /// Where --folds writes the split [default: DIR/folds.json].
     #[arg(long, value_name = "FILE")]
     split_out: Option<PathBuf>,
-    /// Also write the measures as JSON.
+    /// Also write the measures as JSON (fields: models/README.md, "Evaluation").
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     #[command(flatten)]

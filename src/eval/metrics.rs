@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::lookalike::{ByJointType, FalseBoxes, FalseFindings, Jsn4};
+
 /// Confusion counts of one finding over matched joints.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Confusion {
@@ -88,6 +90,14 @@ pub struct Measures {
     pub finding_flagged: u64,
     /// Sum of the IoU of matched boxes (mean = iou_sum / detected).
     pub iou_sum: f64,
+    /// Issue 16 (src/eval/lookalike.rs): the measures above per joint type, ...
+    pub by_joint_type: ByJointType,
+    /// ... the false boxes by the look-alike they land on, ...
+    pub false_boxes: FalseBoxes,
+    /// ... flags on matched joints without a finding by JSN grade and overlap, ...
+    pub false_findings: FalseFindings,
+    /// ... and the JSN-4 joints found and flagged.
+    pub jsn4: Jsn4,
 }
 
 impl Measures {
@@ -104,6 +114,10 @@ impl Measures {
         self.finding_joints += o.finding_joints;
         self.finding_flagged += o.finding_flagged;
         self.iou_sum += o.iou_sum;
+        self.by_joint_type.merge(&o.by_joint_type);
+        self.false_boxes.merge(&o.false_boxes);
+        self.false_findings.merge(&o.false_findings);
+        self.jsn4.merge(&o.jsn4);
     }
 
     pub fn detection_rate(&self) -> Option<f64> {

@@ -1,7 +1,9 @@
 //! Paper-style evaluation (Tables 1-3): predictions against ground truth, per fold and
-//! averaged over folds.
+//! averaged over folds; then where the detectors fail as on real films (issue 16, Tables 4-7,
+//! [`lookalike`]).
 
 pub mod folds;
+pub mod lookalike;
 pub mod matching;
 pub mod metrics;
 
@@ -15,6 +17,7 @@ use crate::pipeline::bbox::BBox;
 use crate::pipeline::naming::JointId;
 use crate::pipeline::select::Detection;
 use folds::Split;
+use lookalike::{JointType, Lookalikes};
 use metrics::{Confusion, Measures};
 
 /// One predicted joint as evaluation sees it: a box and the labels it carries (`None`: this
@@ -101,6 +104,7 @@ pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
             || (gt.subluxation == Some(true) && pr.subluxation == Some(true));
         m.finding_flagged += u64::from(flagged);
     }
+    lookalike::add_image(&mut m, truth, pred, &matches);
     m
 }
 
@@ -118,6 +122,8 @@ pub struct Report {
     pub folds: Vec<FoldResult>,
     /// All images together.
     pub overall: FoldResult,
+    /// The look-alikes in brief (issue 16), from `overall.ensemble`.
+    pub lookalikes: Lookalikes,
 }
 
 /// Evaluates `preds` (one per image of `ann`, same order), grouped by the folds of
@@ -151,7 +157,12 @@ pub fn evaluate(ann: &Annotations, preds: &[ImagePrediction], split: Option<&Spl
             }
         }
     }
-    Report { folds, overall }
+    let lookalikes = Lookalikes::of(&overall.ensemble);
+    Report {
+        folds,
+        overall,
+        lookalikes,
+    }
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -169,7 +180,8 @@ fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 
 impl Report {
     /// The paper's three tables as text: detection rates (Table 1), subluxation/dislocation
-    /// (Table 2) and ankylosis (Table 3), one row per fold, then the mean over folds.
+    /// (Table 2) and ankylosis (Table 3), one row per fold, then the mean over folds; then
+    /// Tables 4-7 over all images (see `lookalike_tables`).
     pub fn tables(&self) -> String {
         let mut s = String::new();
         let many = self.folds.len() > 1;
@@ -297,7 +309,179 @@ impl Report {
                 );
             }
         }
+        self.lookalike_tables(&mut s);
         s
+    }
+
+    /// Tables 4-7 (issue 16), over all images, ensemble: per joint type, false boxes by
+    /// the look-alike they land on, false findings by JSN grade, and the look-alikes in
+    /// brief.
+    fn lookalike_tables(&self, s: &mut String) {
+        let m = &self.overall.ensemble;
+        let _ = writeln!(
+            s,
+            "\nTable 4. Per joint type (ensemble, all images): detected [%] (IoU > 0.45); named: detected joints with their true name [%]; findings: joints with a finding found and flagged with it [%]; confusion over detected joints"
+        );
+        let _ = writeln!(
+            s,
+            "{:<9} {:>7} {:>9} {:>9} {:>9}  {:>21}  {:>23}",
+            "",
+            "joints",
+            "detected",
+            "named",
+            "findings",
+            "ankylosis TP/FP/FN/TN",
+            "subluxation TP/FP/FN/TN"
+        );
+        let conf = |c: &Confusion, labelled: bool| {
+            if labelled {
+                format!("{}/{}/{}/{}", c.tp, c.fp, c.fn_, c.tn)
+            } else {
+                "-".into()
+            }
+        };
+        for t in JointType::ALL {
+            let r = m.by_joint_type.get(t);
+            let _ = writeln!(
+                s,
+                "{:<9} {:>7} {:>9} {:>9} {:>9}  {:>21}  {:>23}",
+                t.label(),
+                r.joints,
+                pct(r.detection_rate()),
+                pct(r.named_rate()),
+                pct(r.finding_recall()),
+                conf(&r.ankylosis, true),
+                conf(&r.subluxation, t != JointType::Ip),
+            );
+        }
+
+        let fb = &m.false_boxes;
+        let _ = writeln!(
+            s,
+            "\nTable 5. False boxes (unmatched predictions, ensemble) by where they land: on the landmark whose box holds the box's centre (best IoU among several), else other; per film: over the {} films with landmarks; no-lmk: on the {} films without landmarks; all: over all {} films",
+            fb.landmark_images,
+            m.images - fb.landmark_images,
+            m.images
+        );
+        let kinds: Vec<Option<crate::annotations::LandmarkKind>> =
+            crate::annotations::LandmarkKind::ALL
+                .map(Some)
+                .into_iter()
+                .chain([None])
+                .collect();
+        let mut head = format!("{:<9}", "");
+        let mut count = format!("{:<9}", "boxes");
+        let mut per = format!("{:<9}", "per film");
+        for k in &kinds {
+            let _ = write!(head, " {:>7}", k.map_or("other", |k| k.as_str()));
+            let _ = write!(count, " {:>7}", fb.get(*k));
+            let _ = write!(
+                per,
+                " {:>7}",
+                ratio(lookalike::ratio(fb.get(*k), fb.landmark_images))
+            );
+        }
+        let _ = write!(head, " {:>7}", "no-lmk");
+        let _ = write!(count, " {:>7}", fb.without_landmarks);
+        let _ = write!(
+            per,
+            " {:>7}",
+            ratio(lookalike::ratio(
+                fb.without_landmarks,
+                m.images - fb.landmark_images
+            ))
+        );
+        let _ = write!(head, " {:>7}", "all");
+        let _ = write!(count, " {:>7}", m.false_detections);
+        let _ = write!(
+            per,
+            " {:>7}",
+            ratio(lookalike::ratio(m.false_detections, m.images))
+        );
+        let _ = writeln!(s, "{head}\n{count}\n{per}");
+        let _ = writeln!(
+            s,
+            "one-hand films (laterality R or L): {}, false boxes {}, per one-hand film {}",
+            fb.one_hand_images,
+            fb.one_hand_false_boxes,
+            ratio(self.lookalikes.false_boxes_per_one_hand_film)
+        );
+
+        let _ = writeln!(
+            s,
+            "\nTable 6. False findings (ensemble): detected joints without a finding that the prediction flags with ankylosis or subluxation, by the truth's JSN grade and where bones overlap"
+        );
+        let _ = writeln!(
+            s,
+            "{:<9} {:>7} {:>9} {:>9}",
+            "", "joints", "flagged", "rate [%]"
+        );
+        for (label, _, f) in m.false_findings.rows() {
+            let _ = writeln!(
+                s,
+                "{:<9} {:>7} {:>9} {:>9}",
+                label,
+                f.joints,
+                f.flagged,
+                pct(f.rate())
+            );
+        }
+        let _ = writeln!(
+            s,
+            "JSN 4 joints: {}, found {} ({} %), found and flagged {} ({} %)",
+            m.jsn4.joints,
+            m.jsn4.detected,
+            pct(self.lookalikes.jsn4_found_rate),
+            m.jsn4.flagged,
+            pct(self.lookalikes.jsn4_found_flagged_rate)
+        );
+
+        let l = &self.lookalikes;
+        let _ = writeln!(s, "\nTable 7. Look-alikes (ensemble, all images)");
+        let _ = writeln!(s, "{:<9} {:<44} {:>15}", "", "measure", "value");
+        for (name, what, v) in [
+            ("DIP", "false boxes per film", ratio(l.dip_per_film)),
+            ("CMC", "false boxes per film", ratio(l.cmc_per_film)),
+            (
+                "wrist",
+                "false boxes per film (radius, ulna, carpus)",
+                ratio(l.wrist_per_film),
+            ),
+            (
+                "all",
+                "false boxes per film / per one-hand film",
+                format!(
+                    "{} / {}",
+                    ratio(l.false_boxes_per_film),
+                    ratio(l.false_boxes_per_one_hand_film)
+                ),
+            ),
+            (
+                "JSN 2",
+                "false-finding rate [%] (JSN 0 beside it)",
+                format!(
+                    "{} ({})",
+                    pct(l.jsn2_false_finding_rate),
+                    pct(l.jsn0_false_finding_rate)
+                ),
+            ),
+            (
+                "overlap",
+                "false-finding rate [%]",
+                pct(l.overlap_false_finding_rate),
+            ),
+            (
+                "JSN 4",
+                "found / found and flagged [%]",
+                format!(
+                    "{} / {}",
+                    pct(l.jsn4_found_rate),
+                    pct(l.jsn4_found_flagged_rate)
+                ),
+            ),
+        ] {
+            let _ = writeln!(s, "{name:<9} {what:<44} {v:>15}");
+        }
     }
 }
 

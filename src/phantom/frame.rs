@@ -21,7 +21,9 @@ pub struct Frame {
     /// Columns of the rendered film that are kept: `x0..x1`.
     pub x0: usize,
     pub x1: usize,
-    /// Rows of the rendered film (all kept).
+    /// Rows of the rendered film that are kept: `y0..y0 + rows` (all, unless a tight
+    /// crop).
+    pub y0: usize,
     pub rows: usize,
     /// Shown mirrored left-right (after cropping).
     pub mirror: bool,
@@ -36,6 +38,7 @@ impl Frame {
         Frame {
             x0: 0,
             x1: width,
+            y0: 0,
             rows: height,
             mirror: false,
             turn: Turn::None,
@@ -69,10 +72,11 @@ impl Frame {
         if self.mirror {
             x = w - x;
         }
+        let py = p.1 - self.y0 as f64;
         let (x, y) = match self.turn {
-            Turn::None => (x, p.1),
-            Turn::Clockwise => (self.rows as f64 - p.1, x),
-            Turn::Counter => (p.1, w - x),
+            Turn::None => (x, py),
+            Turn::Clockwise => (self.rows as f64 - py, x),
+            Turn::Counter => (py, w - x),
         };
         if self.scale == 1.0 {
             (x, y)
@@ -101,7 +105,7 @@ impl Frame {
     pub fn crop(&self, img: &[f32], width: usize) -> Vec<f32> {
         let w = self.x1 - self.x0;
         let mut out = Vec::with_capacity(w * self.rows);
-        for r in 0..self.rows {
+        for r in self.y0..self.y0 + self.rows {
             let row = &img[r * width + self.x0..r * width + self.x1];
             if self.mirror {
                 out.extend(row.iter().rev());
@@ -206,6 +210,7 @@ mod tests {
         let f = Frame {
             x0: 10,
             x1: 30,
+            y0: 0,
             rows: 40,
             mirror: true,
             turn: Turn::None,
@@ -238,6 +243,21 @@ mod tests {
         let turned = cc.turn_image(small.clone());
         // Stored (0, 19) is rendered (row 0, column 0).
         assert_eq!(turned[19 * 40], small[0]);
+    }
+
+    #[test]
+    fn a_row_crop_moves_points_up() {
+        // Rows 5..15 of a 20 x 20 film: rendered (3, 7) is stored (3, 2).
+        let f = Frame {
+            y0: 5,
+            rows: 10,
+            ..Frame::whole(20, 20)
+        };
+        assert_eq!(f.size(), (20, 10));
+        assert_eq!(f.point((3.0, 7.0)), (3.0, 2.0));
+        let img: Vec<f32> = (0..400).map(|i| (i / 20) as f32).collect();
+        let c = f.crop(&img, 20);
+        assert_eq!((c.len(), c[0], c[199]), (200, 5.0, 14.0));
     }
 
     #[test]

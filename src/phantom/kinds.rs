@@ -338,6 +338,7 @@ pub fn foot(patient: &Patient, tp: usize, rng: &mut Rng, side: Side) -> Scene {
         bulges: Vec::new(),
         limb: None,
         fingers,
+        ..HandTissue::default()
     });
     marker(&mut s, side, rng);
     s

@@ -28,6 +28,7 @@
 //! digitises it; `dicom` writes the CR file.
 
 mod dicom;
+mod digitiser;
 mod film;
 mod frame;
 mod kinds;
@@ -38,17 +39,18 @@ mod raster;
 mod rng;
 mod scene;
 mod soft;
+mod svdh;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use snafu::{ResultExt, Snafu, ensure};
 
-use crate::annotations::{AnnotatedImage, AnnotatedJoint, Annotations, FORMAT};
+use crate::annotations::{AnnotatedImage, AnnotatedJoint, Annotations, FORMAT, Landmark};
 use crate::image::Radiograph;
 use crate::pipeline::bbox::BBox;
 use crate::pipeline::laterality::FilmAttributes;
-use crate::pipeline::naming::{JointId, Side};
+use crate::pipeline::naming::{JointId, Level, Side};
 
 pub use frame::Turn;
 pub use preset::{Mix, Preset};
@@ -169,6 +171,77 @@ parse_by_name!(Preset, "preset");
 /// Range of the effective pixel spacing of digitised films (mm), drawn uniformly.
 pub const DIGITISED_SPACING_MM: (f64, f64) = (0.08, 0.30);
 
+/// The longest side of a scanned film, pixels (`clinic` and `hard` presets).
+const MAX_SCAN_PIXELS: f64 = 3000.0;
+
+/// Crops `frame` to the hand of `side` and its margins (mm; left, top, right, bottom):
+/// a film digitised from a one-hand crop. Every joint box of the hand stays whole.
+fn tighten(frame: &mut frame::Frame, scene: &scene::Scene, side: Side, margins: [f64; 4]) {
+    let sp = scene.spacing;
+    let ours = |name: &str| name.starts_with(side.letter());
+    let joint = |finger: u8, level: Level| {
+        scene
+            .joints
+            .iter()
+            .find(|j| j.id.side == side && j.id.finger == finger && j.id.level == level)
+    };
+    let landmark = |name: String| scene.landmarks.iter().find(|l| l.name == name);
+    let mut pts: Vec<[f64; 2]> = Vec::new();
+    for j in scene.joints.iter().filter(|j| j.id.side == side) {
+        let h = j.side / 2.0;
+        pts.push([j.centre[0] - h, j.centre[1] - h]);
+        pts.push([j.centre[0] + h, j.centre[1] + h]);
+    }
+    let ext =
+        |a: [f64; 2], b: [f64; 2], k: f64| [b[0] + (b[0] - a[0]) * k, b[1] + (b[1] - a[1]) * k];
+    // Fingertips: beyond the DIP by about the middle phalanx's length (or beyond the PIP
+    // when the DIPs are not known); the thumb's beyond its IP.
+    for f in 2..=5u8 {
+        if let (Some(mcp), Some(pip)) = (joint(f, Level::Mcp), joint(f, Level::Pip)) {
+            let tip = match landmark(format!("{}-DIP{f}", side.letter())) {
+                Some(dip) => ext(pip.centre, dip.centre, 1.0),
+                None => ext(mcp.centre, pip.centre, 1.35),
+            };
+            pts.push(tip);
+        }
+    }
+    if let (Some(mcp), Some(ip)) = (joint(1, Level::Mcp), joint(1, Level::Pip)) {
+        pts.push(ext(mcp.centre, ip.centre, 0.9));
+    }
+    // The wrist: the distal radius and ulna and a little forearm, or 95 mm below the
+    // MCPs.
+    let wrist: Vec<[f64; 2]> = scene
+        .landmarks
+        .iter()
+        .filter(|l| ours(&l.name))
+        .map(|l| [l.centre[0], l.centre[1] + 20.0])
+        .collect();
+    if wrist.is_empty() {
+        if let Some(m) = joint(3, Level::Mcp) {
+            pts.push([m.centre[0], m.centre[1] + 95.0]);
+        }
+    } else {
+        pts.extend(wrist);
+    }
+    if pts.is_empty() {
+        return;
+    }
+    // Soft tissue reaches about 10 mm beyond the bones and the joint boxes.
+    let pad = 10.0;
+    let lo_x = pts.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min) - pad - margins[0];
+    let hi_x = pts.iter().map(|p| p[0]).fold(f64::NEG_INFINITY, f64::max) + pad + margins[2];
+    let lo_y = pts.iter().map(|p| p[1]).fold(f64::INFINITY, f64::min) - pad - margins[1];
+    let hi_y = pts.iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max) + pad + margins[3];
+    let x0 = ((lo_x / sp).floor().max(0.0) as usize).clamp(frame.x0, frame.x1 - 1);
+    let x1 = ((hi_x / sp).ceil().max(0.0) as usize).clamp(x0 + 1, frame.x1);
+    let y0 = ((lo_y / sp).floor().max(0.0) as usize).min(frame.y0 + frame.rows - 1);
+    let y1 = ((hi_y / sp).ceil().max(0.0) as usize).clamp(y0 + 1, frame.y0 + frame.rows);
+    frame.x0 = x0;
+    frame.x1 = x1;
+    frame.y0 = y0;
+    frame.rows = y1 - y0;
+}
+
 /// What one image of a dataset is, as drawn from the seed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Format {
@@ -180,6 +253,26 @@ pub struct Format {
     pub turn: Turn,
     /// The effective pixel spacing of a digitised film.
     pub digitised_mm: Option<f64>,
+    /// Whether the file carries Pixel Spacing and Imager Pixel Spacing.
+    pub spacing_in_file: bool,
+    /// What digitising did to a scanned film beyond resampling (`clinic` and `hard`).
+    pub scan: Option<Scan>,
+    /// Margins (mm: left, top, right, bottom of the hand as seen on the film) of a
+    /// one-hand film cropped tightly around the hand.
+    pub tight: Option<[f64; 4]>,
+}
+
+/// How a film was digitised: scanned from film, then perhaps JPEG-compressed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scan {
+    /// Quality (IJG scale) of the JPEG the film went through, if any.
+    pub jpeg_quality: Option<u8>,
+    /// Film grain amplitude (display units).
+    pub grain: f32,
+    /// Scanner lines, banding and dust (0: none, 1: strong).
+    pub scanner: f32,
+    /// The film's tone: scanner gamma, clear-film black level, white level.
+    pub tone: (f32, f32, f32),
 }
 
 impl Format {
@@ -368,9 +461,26 @@ impl Phantom {
 }
 
 fn check(opts: &PhantomOptions) -> Result<(), Error> {
+    let m = &opts.mix;
     for (name, value) in [
         ("ankylosis rate", opts.ankylosis_rate),
         ("subluxation rate", opts.subluxation_rate),
+        ("JSN 1 rate", m.jsn_rates[0]),
+        ("JSN 2 rate", m.jsn_rates[1]),
+        ("JSN 3 rate", m.jsn_rates[2]),
+        ("sum of the JSN rates", m.jsn_rates.iter().sum()),
+        ("erosion rate", m.erosion_rate),
+        ("dislocation share", m.dislocation_share),
+        ("destroyed-hand rate", m.destroyed_hand_rate),
+        ("pencil-in-cup share", m.pencil_share),
+        ("DIP osteoarthritis rate", m.dip_oa_rate),
+        ("posture rate", m.posture_rate),
+        ("digitised share", m.digitised_share),
+        ("no-spacing share", m.no_spacing_share),
+        ("JPEG share", m.jpeg_share),
+        ("tight-crop share", m.tight_crop_share),
+        ("acquisition-extremes rate", m.acquisition_extremes),
+        ("latent correlation", m.rho),
     ] {
         ensure!(
             (0.0..=1.0).contains(&value),
@@ -411,15 +521,65 @@ fn format_of(opts: &PhantomOptions, index: usize) -> Format {
     let clockwise = rng.chance(0.5);
     let (lo, hi) = DIGITISED_SPACING_MM;
     let digitised = rng.range(lo, hi);
+    // Draws added with the presets come after the original ones, so that the paper
+    // preset's films do not change.
+    let mix = &opts.mix;
+    let u_convention = rng.f64();
+    let u_digitised = rng.f64();
+    let u_pitch = rng.f64();
+    let u_no_spacing = rng.f64();
+    let u_jpeg = rng.f64();
+    let quality = rng.range(25.0, 92.0).round() as u8;
+    let u_tight = rng.f64();
+    let margins: [f64; 4] = std::array::from_fn(|_| rng.range(3.0, 20.0));
+    let scan = Scan {
+        jpeg_quality: (u_jpeg < mix.jpeg_share).then_some(quality),
+        grain: rng.range(0.004, 0.03) as f32,
+        scanner: if rng.chance(0.5) {
+            rng.range(0.1, 1.0) as f32
+        } else {
+            0.0
+        },
+        tone: (
+            rng.range(0.8, 1.25) as f32,
+            rng.range(0.0, 0.12) as f32,
+            rng.range(0.88, 1.0) as f32,
+        ),
+    };
+    const ALIKE: [Convention; 3] = [
+        Convention::TwoHandsReading,
+        Convention::TwoHandsAcquired,
+        Convention::OneHand,
+    ];
     let convention = match (opts.kind, opts.convention) {
-        (Kind::Hand, Convention::Mixed) => [
-            Convention::TwoHandsReading,
-            Convention::TwoHandsAcquired,
-            Convention::OneHand,
-        ][pick],
+        // Equal shares keep the original draw (the paper preset).
+        (Kind::Hand, Convention::Mixed) if mix.conventions == [1.0 / 3.0; 3] => ALIKE[pick],
+        (Kind::Hand, Convention::Mixed) => {
+            let total: f64 = mix.conventions.iter().sum();
+            let mut u = u_convention * total;
+            let mut chosen = Convention::OneHand;
+            for (c, share) in ALIKE.into_iter().zip(mix.conventions) {
+                if u < share {
+                    chosen = c;
+                    break;
+                }
+                u -= share;
+            }
+            chosen
+        }
         (Kind::Hand, c) => c,
         _ => Convention::OneHand,
     };
+    let is_digitised = opts.digitised || u_digitised < mix.digitised_share;
+    let pitch = if mix.digitised_mm == DIGITISED_SPACING_MM {
+        digitised
+    } else {
+        // Log-uniform: as many films at 0.06-0.12 mm as at 0.25-0.5 mm.
+        let (lo, hi) = mix.digitised_mm;
+        lo * math::exp(u_pitch * math::ln(hi / lo))
+    };
+    let spacing_in_file =
+        !(opts.no_spacing || (is_digitised && u_no_spacing < mix.no_spacing_share));
     let side =
         (convention == Convention::OneHand).then_some(if right { Side::Right } else { Side::Left });
     Format {
@@ -431,7 +591,12 @@ fn format_of(opts: &PhantomOptions, index: usize) -> Format {
             (Kind::Rotated, false) => Turn::Counter,
             _ => Turn::None,
         },
-        digitised_mm: opts.digitised.then_some(digitised),
+        digitised_mm: is_digitised.then_some(pitch),
+        spacing_in_file,
+        // The paper preset's digitised films are resampled and quantised only.
+        scan: (is_digitised && mix.preset != Preset::Paper).then_some(scan),
+        tight: (convention == Convention::OneHand && u_tight < mix.tight_crop_share)
+            .then_some(margins),
     }
 }
 
@@ -483,8 +648,22 @@ fn plan(opts: &PhantomOptions, index: usize, overrides: scene::Overrides) -> Pla
         }
         _ => {}
     }
+    let mut format = format;
+    if let Some(m) = format.tight {
+        tighten(&mut frame, &scene, side, m);
+    }
     frame.turn = format.turn;
     if let Some(d) = format.digitised_mm {
+        // Scanned films are at most about 3000 pixels wide (real-films.md: 342-2968);
+        // a fine pitch on a large crop is scanned coarser.
+        let d = match format.scan {
+            Some(_) => {
+                let longest = (frame.x1 - frame.x0).max(frame.rows) as f64 * sp;
+                d.max(longest / MAX_SCAN_PIXELS)
+            }
+            None => d,
+        };
+        format.digitised_mm = Some(d);
         frame.scale = sp / d;
     }
     // A mirrored film needs mirror-written lead letters to read right.
@@ -497,8 +676,11 @@ fn plan(opts: &PhantomOptions, index: usize, overrides: scene::Overrides) -> Pla
                     *line = line.replace("BOTH HANDS", &format!("{name} HAND"));
                 }
             }
-            let w = label_size(l).0;
-            l.at[0] >= frame.x0 && l.at[0] + w <= frame.x1
+            let (w, h) = label_size(l);
+            l.at[0] >= frame.x0
+                && l.at[0] + w <= frame.x1
+                && l.at[1] >= frame.y0
+                && l.at[1] + h <= frame.y0 + frame.rows
         }
         None => true,
     };
@@ -518,16 +700,48 @@ fn plan(opts: &PhantomOptions, index: usize, overrides: scene::Overrides) -> Pla
         .map(|j| {
             let (cx, cy, half) = (j.centre[0] / sp, j.centre[1] / sp, j.side / sp / 2.0);
             let r = frame.rect([cx - half, cy - half, cx + half, cy + half]);
+            let state = &patient.disease[tp][usize::from(j.id.side == Side::Left)].joints
+                [usize::from(j.id.finger - 1)][usize::from(j.id.level != Level::Mcp)];
+            // A joint forced into a condition (pictures, tests) is graded by its labels.
+            let forced = j.ankylosis != state.ankylosis
+                || j.subluxation.is_some_and(|s| s != state.subluxed());
+            let jsn = if forced {
+                Some(if j.ankylosis { 4 } else { 3 })
+            } else {
+                svdh::jsn(state)
+            };
             AnnotatedJoint {
                 joint: j.id,
                 bbox: BBox::new(round(r[0]), round(r[1]), round(r[2]), round(r[3]))
                     .clamp_to(w as f32, h as f32),
                 ankylosis: j.ankylosis,
                 subluxation: j.subluxation,
-                jsn: None,
-                erosion: None,
-                overlap: false,
+                jsn,
+                erosion: Some(svdh::erosion(state, j.side / 1.25)),
+                overlap: j.overlap,
             }
+        })
+        .collect();
+    let landmarks = scene
+        .landmarks
+        .iter()
+        .filter(|l| {
+            format.kind == Kind::Hand && format.side.is_none_or(|s| l.name.starts_with(s.letter()))
+        })
+        .filter_map(|l| {
+            let (cx, cy, half) = (l.centre[0] / sp, l.centre[1] / sp, l.side / sp / 2.0);
+            let c = frame.point((cx, cy));
+            // Landmarks the crop cut off are not on the film.
+            if c.0 < 0.0 || c.1 < 0.0 || c.0 > w as f64 || c.1 > h as f64 {
+                return None;
+            }
+            let r = frame.rect([cx - half, cy - half, cx + half, cy + half]);
+            Some(Landmark {
+                kind: l.kind,
+                name: l.name.clone(),
+                bbox: BBox::new(round(r[0]), round(r[1]), round(r[2]), round(r[3]))
+                    .clamp_to(w as f32, h as f32),
+            })
         })
         .collect();
     let geometry = shown
@@ -565,6 +779,8 @@ fn plan(opts: &PhantomOptions, index: usize, overrides: scene::Overrides) -> Pla
         kind: (format.kind != Kind::Hand).then(|| format.kind.as_str().to_string()),
         assessable: format.kind.assessable(),
         true_spacing_mm: Some(format.digitised_mm.unwrap_or(sp)),
+        preset: Some(opts.mix.preset.as_str().to_string()),
+        landmarks,
         ..Default::default()
     };
     Plan {
@@ -628,9 +844,17 @@ pub fn render_with(
         };
         burn_label(&mut img, fr.x1 - fr.x0, fr.rows, &l);
     }
-    let img = fr.resample(fr.turn_image(img));
+    let mut img = fr.resample(fr.turn_image(img));
     let (w, h) = fr.size();
-    let bits: u16 = if opts.digitised { 8 } else { 10 };
+    let digitised = plan.format.digitised_mm.is_some();
+    if let (Some(scan), Some(pitch)) = (plan.format.scan, plan.format.digitised_mm) {
+        let mut rng = rng::Rng::new(rng::derive(
+            opts.seed,
+            &[rng::tag::SCAN, p as u64, tp as u64],
+        ));
+        digitise(&mut img, w, h, pitch, &scan, &mut rng);
+    }
+    let bits: u16 = if digitised { 8 } else { 10 };
     let max = ((1u32 << bits) - 1) as f32;
     let stored = img
         .iter()
@@ -646,7 +870,7 @@ pub fn render_with(
         width: w as u32,
         height: h as u32,
         pixel_spacing_mm: plan.format.digitised_mm.unwrap_or(scene.spacing),
-        spacing_in_file: !opts.no_spacing,
+        spacing_in_file: plan.format.spacing_in_file,
         bits_stored: bits,
         monochrome1: opts.monochrome1,
         joints: plan.joints,
@@ -654,6 +878,18 @@ pub fn render_with(
         // What was drawn above: a label that found no free corner is not on the film.
         burned_in_label: scene.label.is_some() && plan.label_kept,
     })
+}
+
+/// A film scanned as clinics digitise them: the film's tone, its grain, the scanner's
+/// lines, 8-bit levels, then perhaps a JPEG round trip (`digitiser.rs`).
+fn digitise(img: &mut [f32], w: usize, h: usize, pitch: f64, scan: &Scan, rng: &mut rng::Rng) {
+    let (gamma, black, white) = scan.tone;
+    digitiser::film_tone(img, w, h, gamma, black, white);
+    digitiser::film_grain(img, w, h, pitch, scan.grain, rng);
+    digitiser::scanner_artifacts(img, w, h, rng, scan.scanner);
+    if let Some(q) = scan.jpeg_quality {
+        digitiser::jpeg_history(img, w, h, q);
+    }
 }
 
 /// Attenuation, film and processing: display values in [0, 1].

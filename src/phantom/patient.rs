@@ -88,8 +88,53 @@ const MC_ANGLE: [f64; 5] = [22.0, 7.8, 0.0, -5.9, -14.0];
 /// fingers converge slightly towards the middle finger.
 const PP_REST: [f64; 5] = [6.0, 0.0, 2.5, 6.0, 12.0];
 
+/// Key of the stream that draws hands of version 2 (from the patient's anatomy seed).
+const ANATOMY_V2_STREAM: u64 = 0x0A2A_7012;
+
 /// Joint-space width (mm, scale 1) of healthy joints: MCP, PIP/IP, DIP.
 pub const GAP: [f64; 3] = [1.8, 1.2, 0.9];
+
+/// The same for hands of version 2: the DIP joint in the PIP's class (1.0-1.2 mm), so that
+/// only its place along the finger tells a DIP from a PIP.
+pub const GAP_V2: [f64; 3] = [1.8, 1.2, 1.2];
+
+/// Adult bone lengths (mm) on PA radiographs, mean and standard deviation, both sexes
+/// pooled, [MC, PP, MP, DP] per ray (index 0 thumb, which has no middle phalanx): the
+/// lengths of hands of version 2 (Buryanov and Kotiuk 2010, docs/phantom.md).
+pub const LENGTHS_V2: [[(f64, f64); 4]; 5] = [
+    [(46.2, 3.0), (31.6, 2.3), (0.0, 0.0), (21.7, 1.9)],
+    [(68.1, 4.0), (39.8, 2.6), (22.4, 1.8), (15.8, 1.4)],
+    [(64.6, 3.8), (44.6, 2.8), (26.3, 2.0), (17.4, 1.5)],
+    [(58.0, 3.4), (41.4, 2.7), (25.7, 2.0), (17.3, 1.5)],
+    [(53.7, 3.2), (32.7, 2.4), (18.1, 1.7), (16.0, 1.4)],
+];
+
+/// Size of men's and women's hands relative to the pooled table (about 9 % sexual
+/// dimorphism of hand-bone lengths).
+pub const SEX_FACTOR_V2: [f64; 2] = [1.045, 0.955];
+
+/// Spread of a person's overall hand size within a sex (relative), shared by all bones;
+/// the rest of each bone's standard deviation is its own.
+const SIZE_SD_V2: f64 = 0.035;
+
+/// Extra anatomy of hands of version 2.
+#[derive(Debug, Clone)]
+pub struct AnatomyV2 {
+    /// Depth of the intercondylar notch at the tip of the heads of MC, PP, MP (mm).
+    pub notch: [f64; 3],
+    /// Nail plate: length over the distal phalanx's length, thickness (mm, keratin as
+    /// tissue-equivalent) and how far its free edge reaches past the pulp (mm).
+    pub nail_len: f64,
+    pub nail_thickness: f64,
+    pub nail_overhang: f64,
+    /// Skin creases: radius lost at a finger's fold, tissue lost along a palmar crease
+    /// (mm), width of a fold (mm).
+    pub crease_finger: f64,
+    pub crease_palm: f64,
+    pub crease_width: f64,
+    /// Width of the carpometacarpal joint spaces (mm).
+    pub cmc_gap: f64,
+}
 
 /// The anatomy of one hand.
 #[derive(Debug, Clone)]
@@ -111,6 +156,10 @@ pub struct HandAnatomy {
     pub ulnar_variance: f64,
     /// Carpal bones jitter.
     pub carpal_jitter: [[f64; 2]; 9],
+    /// Healthy joint-space widths (mm at scale 1): MCP, PIP/IP, DIP.
+    pub gap: [f64; 3],
+    /// Hands of version 2 (`Mix::anatomy_v2`); None: the paper-era hands.
+    pub v2: Option<AnatomyV2>,
 }
 
 /// One finding's course at a joint: a latent value compared with per-time-point
@@ -175,7 +224,7 @@ pub struct JointState {
 }
 
 impl JointState {
-    fn healthy() -> JointState {
+    pub(super) fn healthy() -> JointState {
         JointState {
             ankylosis: false,
             displacement: Displacement::None,
@@ -347,9 +396,49 @@ pub fn sample(
             rng.normal_clamped(0.0, 0.7, -1.5, 1.5),
         ];
     }
+    // Hands of version 2 draw from a stream of their own, so that the paper-era hands
+    // above stay as they were: overall size by sex, each bone's length from the
+    // anthropometric table (its own share of the table's spread), widths that grow a
+    // little with age (periosteal apposition).
+    let v2 = mix.anatomy_v2.then(|| {
+        let mut r = Rng::new(super::rng::derive(anatomy_seed, &[ANATOMY_V2_STREAM]));
+        let size = SEX_FACTOR_V2[female as usize]
+            * (1.0 + SIZE_SD_V2 * r.normal_clamped(0.0, 1.0, -2.5, 2.5));
+        let sex_sd = 0.5 * (SEX_FACTOR_V2[0] - SEX_FACTOR_V2[1]);
+        let mut lens = [[0.0f64; 4]; 5];
+        for (f, row) in lens.iter_mut().enumerate() {
+            for (b, l) in row.iter_mut().enumerate() {
+                let (mean, sd) = LENGTHS_V2[f][b];
+                if mean > 0.0 {
+                    let cv = sd / mean;
+                    let own = (cv * cv - sex_sd * sex_sd - SIZE_SD_V2 * SIZE_SD_V2)
+                        .max(0.015 * 0.015)
+                        .sqrt();
+                    *l = mean * size * (1.0 + own * r.normal_clamped(0.0, 1.0, -2.5, 2.5));
+                }
+            }
+        }
+        let widen = 1.0 + 0.001 * (age as f64 - 40.0).max(0.0);
+        let extra = AnatomyV2 {
+            notch: [
+                r.range(0.45, 0.7) * size,
+                r.range(0.35, 0.55) * size,
+                r.range(0.25, 0.45) * size,
+            ],
+            nail_len: r.range(0.55, 0.7),
+            nail_thickness: r.range(0.5, 0.8) * 1.25,
+            nail_overhang: r.range(0.0, 2.5),
+            crease_finger: r.range(0.4, 0.9),
+            crease_palm: r.range(0.8, 2.0),
+            crease_width: r.range(0.5, 0.9),
+            cmc_gap: r.range(0.8, 1.4),
+        };
+        (size, lens, widen, extra)
+    });
     let hands: [HandAnatomy; 2] = std::array::from_fn(|h| {
         // Hands differ a little: the dominant hand is slightly larger.
-        let hs = scale * (1.0 + if h == 0 { 0.008 } else { -0.008 });
+        let side = 1.0 + if h == 0 { 0.008 } else { -0.008 };
+        let hs = v2.as_ref().map_or(scale, |v| v.0) * side;
         let bones = std::array::from_fn(|f| {
             let sc = |dm: Dims, l: f64| Dims {
                 len: dm.len * hs * l,
@@ -358,12 +447,27 @@ pub fn sample(
                 head: dm.head * hs * robust,
                 cap: dm.cap * hs * robust,
             };
-            [
-                sc(MC[f], lens[f][0]),
-                sc(PP[f], lens[f][1]),
-                sc(MP[f], lens[f][2]),
-                sc(DP[f], lens[f][3]),
-            ]
+            match &v2 {
+                None => [
+                    sc(MC[f], lens[f][0]),
+                    sc(PP[f], lens[f][1]),
+                    sc(MP[f], lens[f][2]),
+                    sc(DP[f], lens[f][3]),
+                ],
+                Some((_, v2_lens, widen, _)) => {
+                    let tables = [MC[f], PP[f], MP[f], DP[f]];
+                    std::array::from_fn(|b| {
+                        let dm = sc(tables[b], 1.0);
+                        Dims {
+                            len: v2_lens[f][b] * side,
+                            base: dm.base * widen,
+                            shaft: dm.shaft * widen,
+                            head: dm.head * widen,
+                            cap: dm.cap,
+                        }
+                    })
+                }
+            }
         });
         HandAnatomy {
             scale: hs,
@@ -379,9 +483,11 @@ pub fn sample(
             cortex,
             density,
             tissue,
-            palm,
+            palm: v2.as_ref().map_or(palm, |v| palm / scale * v.0),
             ulnar_variance,
             carpal_jitter: carpal,
+            gap: if v2.is_some() { GAP_V2 } else { GAP },
+            v2: v2.as_ref().map(|v| v.3.clone()),
         }
     });
 
@@ -417,9 +523,9 @@ pub fn sample(
             let u = rng.f64();
             let kind = if f == 0 {
                 0
-            } else if u < 0.12 * severity {
+            } else if u < 0.12 * severity * mix.deformity {
                 1
-            } else if u < 0.2 * severity {
+            } else if u < 0.2 * severity * mix.deformity {
                 2
             } else {
                 0
@@ -557,6 +663,17 @@ pub fn sample(
         }
     }
 
+    if mix.graded {
+        super::svdh::grade(
+            &mut disease,
+            &hands,
+            z,
+            rates,
+            &mix,
+            super::rng::derive(disease_seed, &[super::rng::tag::GRADED]),
+        );
+    }
+
     // Surgery and jewellery. Silicone MCP arthroplasties replace MCP2-5 of one hand, but
     // only where no label is set at either time point, so label prevalence stays exact.
     let silicone = rng.chance(0.03);
@@ -623,12 +740,24 @@ pub fn sample(
         extras.mc_wires.push((rng.below(2), 1 + rng.below(4)));
     }
 
-    let site = sample_site(&mut rng);
-    let second = if rng.chance(0.15) {
+    let mut site = sample_site(&mut rng);
+    let mut second = if rng.chance(0.15) {
         sample_site(&mut rng)
     } else {
         site.clone()
     };
+    if mix.acquisition_extremes > 0.0 {
+        // From a stream of its own, so the paper preset's sites stay as they were.
+        let mut x = Rng::new(super::rng::derive(
+            disease_seed,
+            &[super::rng::tag::EXTREMES],
+        ));
+        for s in [&mut site, &mut second] {
+            if x.chance(mix.acquisition_extremes) {
+                extreme_site(s, &mut x);
+            }
+        }
+    }
     // The paper's cohort was filmed in 2015-2016 (16436 = 2015-01-01); follow-up after
     // six months to two years.
     let t0 = 16436 + rng.below(600) as i64;
@@ -649,6 +778,46 @@ pub fn sample(
         study_days: [t0, t1],
         study_secs,
         mix,
+    }
+}
+
+/// A site at the edges of what clinics do: low dose or heavy edge enhancement, strong
+/// dynamic range compression, a soft focal spot or a moving hand, a steep or flat tone
+/// curve, a harder or softer beam. Each is drawn on its own, so a site has one or several.
+fn extreme_site(s: &mut Site, rng: &mut Rng) {
+    if rng.chance(0.5) {
+        // Under-exposed: a quarter to a half of the dose, so quantum noise doubles.
+        s.photons = (s.photons as f64 * rng.range(0.25, 0.5)) as f32;
+    }
+    if rng.chance(0.5) {
+        // Heavy unsharp masking: dark halos along every cortex and plate.
+        s.usm_amount = rng.range(1.3, 2.6) as f32;
+        s.usm_sigma_mm = rng.range(0.5, 2.5);
+    }
+    if rng.chance(0.4) {
+        s.drc_amount = rng.range(0.45, 0.75) as f32;
+    }
+    if rng.chance(0.4) {
+        // A large focal spot, a thick phosphor or a hand that moved.
+        s.blur_mm = rng.range(0.2, 0.4);
+    }
+    if rng.chance(0.5) {
+        s.tone_width = if rng.chance(0.5) {
+            rng.range(0.6, 0.85)
+        } else {
+            rng.range(1.4, 1.9)
+        } as f32;
+        s.tone_centre = rng.range(1.0, 1.7) as f32;
+    }
+    if rng.chance(0.4) {
+        s.bone_contrast = if rng.chance(0.5) {
+            rng.range(0.72, 0.85)
+        } else {
+            rng.range(1.15, 1.25)
+        } as f32;
+    }
+    if rng.chance(0.3) {
+        s.row_noise = rng.range(0.012, 0.03) as f32;
     }
 }
 

@@ -80,8 +80,8 @@ pub struct Mix {
     pub conventions: [f64; 3],
     /// Share of films digitised (when `--digitised` does not force all).
     pub digitised_share: f64,
-    /// Range of the digitiser's effective spacing (mm), drawn log-uniformly... for the
-    /// paper preset uniformly, as before.
+    /// Range of the digitiser's effective spacing (mm), drawn log-uniformly (the paper
+    /// preset's 0.08-0.30 mm uniformly, as before).
     pub digitised_mm: (f64, f64),
     /// Share of digitised films written without Pixel Spacing (when `--no-spacing` does
     /// not force all).
@@ -90,6 +90,9 @@ pub struct Mix {
     pub jpeg_share: f64,
     /// Share of one-hand films cropped tightly around the hand (3-20 mm margins).
     pub tight_crop_share: f64,
+    /// Per site: probability that its dose, processing, blur, tone or beam is at the
+    /// edge of clinical practice.
+    pub acquisition_extremes: f64,
 }
 
 impl Mix {
@@ -116,6 +119,7 @@ impl Mix {
                 no_spacing_share: 0.0,
                 jpeg_share: 0.0,
                 tight_crop_share: 0.0,
+                acquisition_extremes: 0.0,
             },
             // real-films.md: 6 % of MCP/PIP joints JSN 3-4, 3 % JSN 4 (176 of 205 at the
             // MCPs), erosions at 8 %; JSN 1 almost never scored.
@@ -140,6 +144,7 @@ impl Mix {
                 no_spacing_share: 0.7,
                 jpeg_share: 0.6,
                 tight_crop_share: 0.5,
+                acquisition_extremes: 0.15,
             },
             Preset::Hard => Mix {
                 preset,
@@ -162,6 +167,7 @@ impl Mix {
                 no_spacing_share: 0.8,
                 jpeg_share: 0.8,
                 tight_crop_share: 0.7,
+                acquisition_extremes: 0.5,
             },
         }
     }

@@ -199,6 +199,8 @@ pub enum HeadKind {
     /// The distal phalanx's tuft: the shaft narrows, then flares to `hw` with a short
     /// rounded tip.
     Tuft { hw: f64 },
+    /// A head whittled to a point (pencil-in-cup): a slightly convex cone of this length.
+    Point { len: f64 },
 }
 
 /// A concave articular base: a paraboloid recess of `depth` over radius `radius`,
@@ -207,6 +209,9 @@ pub enum HeadKind {
 pub struct Cup {
     pub radius: f64,
     pub depth: f64,
+    /// A median ridge that fits the intercondylar notch of the head before it: the
+    /// recess is this much shallower on the axis (mm; 0 for none).
+    pub ridge: f64,
 }
 
 /// The parameters of a long bone (metacarpal, phalanx, radius, ulna) in its own frame:
@@ -238,6 +243,12 @@ pub struct BoneShape {
     pub extend_base: f64,
     pub extend_head: f64,
     pub bridge_hw: f64,
+    /// Depth of the intercondylar notch at the tip of a bicondylar head seen PA (mm; 0
+    /// for a plain rounded cap): the tip recedes between the two condyles.
+    pub notch: f64,
+    /// Hands of version 2: the distal phalanx's shaft narrows smoothly into the waist
+    /// below its tuft (the paper-era bones step there).
+    pub refined: bool,
     /// Seed for the small irregularities of the endosteal surface and trabeculae.
     pub seed: u64,
 }
@@ -331,7 +342,9 @@ impl Profile {
         let (cap_len, tuft) = match s.head {
             HeadKind::Cap { len } => (len.min(0.45 * l), None),
             HeadKind::Tuft { hw } => (0.8 * hw, Some(hw)),
+            HeadKind::Point { len } => (len.min(0.6 * l), None),
         };
+        let pointed = matches!(s.head, HeadKind::Point { .. });
         let shaft_lo = s.base_flare;
         let shaft_hi = l - s.head_flare;
         for i in 0..n {
@@ -362,7 +375,12 @@ impl Profile {
                 // Distal phalanx: narrow waist, then the tuft and a rounded tip.
                 let t = ((u - shaft_hi) / (s.head_flare - cap_len).max(1e-6)).clamp(0.0, 1.0);
                 let waist = shaft * 0.8;
-                let mut r = waist + (tuft_hw - waist) * smoothstep(t as f32) as f64;
+                let mut r = if s.refined {
+                    // The shaft is the waist; the tuft flares out of it.
+                    shaft + (tuft_hw - shaft) * smoothstep(t as f32) as f64
+                } else {
+                    waist + (tuft_hw - waist) * smoothstep(t as f32) as f64
+                };
                 if u > l - cap_len {
                     // A blunt arrowhead: between a circle and a cone.
                     let q = ((u - (l - cap_len)) / cap_len).min(1.0);
@@ -375,6 +393,9 @@ impl Profile {
             } else if u <= l - cap_len {
                 let t = (u - shaft_hi) / (s.head_flare - cap_len).max(1e-6);
                 shaft + (s.head_hw - shaft) * smoothstep(t as f32) as f64
+            } else if u <= l && pointed {
+                let q = (u - (l - cap_len)) / cap_len;
+                s.head_hw * (1.0 - q) * (1.0 + 0.5 * q)
             } else if u <= l {
                 let q = (u - (l - cap_len)) / cap_len;
                 s.head_hw * (1.0 - q * q).max(0.0).sqrt()
@@ -422,7 +443,9 @@ impl Profile {
             if u < s.plate && s.extend_base <= 0.0 {
                 r_in = 0.0;
             }
-            if tuft.is_none() && s.extend_head <= 0.0 && u > l - cap_len {
+            if pointed && u > l - cap_len {
+                r_in = r_in.min((r - s.plate).max(0.0));
+            } else if tuft.is_none() && s.extend_head <= 0.0 && u > l - cap_len {
                 let c = (cap_len - s.plate).max(0.1);
                 let q = (u - (l - cap_len)) / c;
                 r_in = r_in.min((s.head_hw - s.plate).max(0.0) * (1.0 - q * q).max(0.0).sqrt());
@@ -496,6 +519,34 @@ pub fn draw_bone(canvas: &mut Canvas, bone: &LongBone, mat: Materials) {
         .cup
         .filter(|_| s.extend_base <= 0.0)
         .map(|c| (c.radius as f32, c.depth as f32));
+    // The median ridge of a base and the intercondylar notch of a head: a bump across
+    // the axis, (1 - (v / w)^2)^2 within |v| < w (polynomial: no libm in the pixel loop).
+    let ridge = s
+        .cup
+        .filter(|c| c.ridge > 0.0 && s.extend_base <= 0.0)
+        .map(|c| {
+            let w = 0.35 * c.radius as f32;
+            (c.ridge as f32, 1.0 / (w * w))
+        });
+    let notch = match s.head {
+        HeadKind::Cap { len } if s.notch > 0.0 && s.extend_head <= 0.0 => {
+            let cap_len = len.min(0.45 * s.length);
+            Some((
+                (s.length - cap_len) as f32,
+                1.0 / cap_len as f32,
+                s.notch as f32,
+                {
+                    let w = 0.35 * s.head_hw as f32;
+                    1.0 / (w * w)
+                },
+            ))
+        }
+        _ => None,
+    };
+    let bump = |v2: f32, inv_w2: f32| {
+        let q = 1.0 - v2 * inv_w2;
+        if q > 0.0 { q * q } else { 0.0 }
+    };
     let plate = s.plate as f32;
     let clips: Vec<[f32; 4]> = bone
         .clips
@@ -531,10 +582,18 @@ pub fn draw_bone(canvas: &mut Canvas, bone: &LongBone, mat: Materials) {
         let (rx, ry) = (x - ox, y - oy);
         let u = (rx * dx + ry * dy) * inv_fore;
         let v = -rx * dy + ry * dx;
-        let Some((ro, ri, trab)) = prof.sample(u) else {
+        let v2 = v * v;
+        // A notched head: near the tip the profile is read further along, so the tip
+        // recedes between the condyles (outline and subchondral plate alike).
+        let u_prof = match notch {
+            Some((u_cap, inv_cap, depth, inv_w2)) if u > u_cap => {
+                u + depth * ((u - u_cap) * inv_cap).min(1.0) * bump(v2, inv_w2)
+            }
+            _ => u,
+        };
+        let Some((ro, ri, trab)) = prof.sample(u_prof) else {
             return;
         };
-        let v2 = v * v;
         if v2 >= ro * ro {
             return;
         }
@@ -545,6 +604,11 @@ pub fn draw_bone(canvas: &mut Canvas, bone: &LongBone, mat: Materials) {
             0.0
         };
         if let Some((cr, cd)) = cup {
+            // A median ridge: the recess is shallower on the axis.
+            let u = match ridge {
+                Some((h, inv_w2)) => u + h * bump(v2, inv_w2),
+                None => u,
+            };
             // Paraboloid recess: points with rho^2 < cr^2 (1 - u / cd) are not bone.
             if u < cd {
                 let z2 = cr * cr * (1.0 - u / cd) - v2;
@@ -951,6 +1015,8 @@ mod tests {
                 extend_base: 0.0,
                 extend_head: 0.0,
                 bridge_hw: 0.0,
+                notch: 0.0,
+                refined: false,
                 seed: 1,
             },
             origin: [10.0, 45.0],

@@ -31,6 +31,12 @@ pub mod tag {
     pub const PIXELS: u64 = 5;
     /// How the film is hung, cropped, digitised (and which kind of film it is).
     pub const FORMAT: u64 = 6;
+    /// The graded disease of the `clinic` and `hard` presets (`svdh.rs`).
+    pub const GRADED: u64 = 7;
+    /// A digitised film's grain, scanner lines and dust.
+    pub const SCAN: u64 = 8;
+    /// Sites at the edges of clinical practice (`clinic` and `hard` presets).
+    pub const EXTREMES: u64 = 9;
 }
 
 #[derive(Debug, Clone)]

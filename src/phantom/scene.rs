@@ -8,9 +8,10 @@
 //! for the left hand, rotated and translated onto the film.
 
 use super::film::{self, Exposure};
-use super::math::{dir_from_deg, sin_cos};
+use super::math::{dir_from_deg, sin_cos, smoothstep};
 use super::patient::{
-    Dims, Displacement, GAP, HandAnatomy, HandDisease, JointImplant, JointState, Patient, Site,
+    AnatomyV2, Dims, Displacement, HandAnatomy, HandDisease, JointImplant, JointState, Patient,
+    Site,
 };
 use super::raster::{
     Blob, BoneShape, Cup, Ellipsoid, Erosion, HalfPlane, HeadKind, LongBone, Materials, Remnant,
@@ -18,6 +19,7 @@ use super::raster::{
 };
 use super::rng::Rng;
 use super::soft::{self, Bulge, Finger, HandTissue, Limb};
+use crate::annotations::LandmarkKind;
 use crate::pipeline::naming::{JointId, Level, Side};
 
 /// Film size of the paper's images (columns x rows).
@@ -178,7 +180,81 @@ struct Pose {
     flex: [[f64; 3]; 5],
 }
 
-fn sample_pose(rng: &mut Rng) -> Pose {
+/// A hand's posture on the film when it is not the usual flat PA hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Posture {
+    /// Fingers closed together, touching.
+    Closed,
+    /// Fingers spread wide.
+    Wide,
+    /// Some fingers flexed: foreshortened, the bases projected over the heads.
+    Flexed,
+    /// A finger crossed over its neighbour.
+    Crossed,
+}
+
+/// Key of the stream that draws unusual postures (`Mix::posture_rate`), so that the
+/// image's own stream is not touched.
+const POSTURE_STREAM: u64 = 0x0090_570E;
+
+/// Turns `pose` into an unusual posture (drawn when `kind` is None).
+fn unusual_posture(pose: &mut Pose, rng: &mut Rng, kind: Option<Posture>) -> Posture {
+    let kind = kind.unwrap_or(
+        [
+            Posture::Closed,
+            Posture::Wide,
+            Posture::Flexed,
+            Posture::Crossed,
+        ][rng.below(4)],
+    );
+    match kind {
+        Posture::Closed => {
+            pose.spread = [
+                rng.range(-10.0, 0.0),
+                rng.range(-6.0, -2.5),
+                rng.range(-1.0, 1.0),
+                rng.range(2.0, 4.5),
+                rng.range(5.0, 9.0),
+            ];
+        }
+        Posture::Wide => {
+            pose.spread = [
+                rng.range(8.0, 16.0),
+                rng.range(8.0, 14.0),
+                rng.range(-1.5, 2.5),
+                rng.range(-10.0, -5.0),
+                rng.range(-24.0, -14.0),
+            ];
+        }
+        Posture::Flexed => {
+            let first = 1 + rng.below(4);
+            for f in 1..5 {
+                if f == first || rng.chance(0.6) {
+                    pose.flex[f] = [
+                        rng.range(20.0, 55.0),
+                        rng.range(50.0, 90.0),
+                        rng.range(25.0, 60.0),
+                    ];
+                }
+            }
+            if rng.chance(0.5) {
+                pose.flex[0][1] = rng.range(30.0, 60.0);
+            }
+        }
+        Posture::Crossed => {
+            // Index, middle or ring finger over its ulnar neighbour, or middle or ring
+            // over its radial one.
+            let f = 1 + rng.below(3);
+            let towards_thumb = f > 1 && rng.chance(0.35);
+            let angle = rng.range(16.0, 26.0);
+            pose.spread[f] += if towards_thumb { angle } else { -angle };
+            pose.flex[f][1] = rng.range(5.0, 25.0);
+        }
+    }
+    kind
+}
+
+fn sample_pose(rng: &mut Rng, max_rotation: f64) -> Pose {
     let s = rng.normal_clamped(1.0, 0.35, 0.2, 2.0);
     let thumb = rng.normal_clamped(0.0, 6.0, -12.0, 14.0);
     let spread = [
@@ -202,8 +278,15 @@ fn sample_pose(rng: &mut Rng) -> Pose {
             (6.0 * rng.normal()).abs().min(30.0),
         ];
     }
+    // Today's hands turn by sigma 4 degrees, at most 10; wider mixes by a third of their
+    // largest rotation (the same draw).
+    let rotation_sd = if max_rotation <= 10.0 {
+        4.0
+    } else {
+        max_rotation / 3.0
+    };
     Pose {
-        rotation: rng.normal_clamped(0.0, 4.0, -10.0, 10.0),
+        rotation: rng.normal_clamped(0.0, rotation_sd, -max_rotation, max_rotation),
         spread,
         mc_pitch,
         flex,
@@ -222,6 +305,7 @@ struct HandModel {
     tissue: HandTissue,
     /// (finger 1-5, level 0 MCP / 1 PIP-IP, truth without id).
     joints: Vec<(u8, u8, JointTruth)>,
+    landmarks: Vec<LandmarkTruth>,
 }
 
 fn add(a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
@@ -309,6 +393,8 @@ pub(super) fn hand_bone(
             extend_base: 0.0,
             extend_head: 0.0,
             bridge_hw: 0.0,
+            notch: 0.0,
+            refined: false,
             seed,
         },
         origin,
@@ -337,11 +423,12 @@ fn articulate(
     a: &HandAnatomy,
     osteo: f32,
     seed: u64,
+    tuck: f64,
     extras: &mut HandModel,
 ) -> (LongBone, JointTruth) {
     let cap = pd.cap;
     let centre = prox.at(pd.len - cap);
-    let gap = GAP[level] * a.scale.sqrt() * js.gap;
+    let gap = a.gap[level] * a.scale.sqrt() * js.gap;
     // The head projects foreshortened by its own bone's tilt; the next bone's base rests
     // on that projected outline (a flexed finger's joint space narrows, it is not
     // overrun).
@@ -351,7 +438,9 @@ fn articulate(
     let cup_r = (0.95 * dd.base).min(1.02 * pd.head);
     let cup_d = cap * 0.3 * (cup_r / pd.head) * (cup_r / pd.head);
     let n = perp(dir);
-    let mut base_pt = add(contact, scale(dir, gap * fore));
+    // `tuck`: a strongly flexed joint seen PA, the base's lip projected over the head
+    // (hands of version 2).
+    let mut base_pt = add(contact, scale(dir, (gap - tuck) * fore));
     let silicone = js.implant == JointImplant::Silicone;
     // Displacement of the distal bone.
     let (lat, ax) = match js.displacement {
@@ -369,9 +458,31 @@ fn articulate(
     );
     let origin = add(base_pt, scale(dir, -cup_d * fore));
     let mut dist = hand_bone(dd, kind, origin, dir, fore, a, osteo, seed);
+    if a.v2.is_some() && (js.gap < 0.76 || !js.erosions.is_empty()) {
+        // RA thins the subchondral plate of a narrowed or eroded joint before it breaks
+        // it (the "dot-dash" line): the base's bright line fades.
+        let u = (super::rng::mix64(seed ^ 0x0051_A7E5) >> 11) as f64 / (1u64 << 53) as f64;
+        dist.shape.plate *= 0.3 + 0.35 * u;
+    }
+    // Hands of version 2: bicondylar heads with a shallow intercondylar notch, and bases
+    // with the median ridge that fits it.
+    let ridge = if a.v2.is_some() {
+        0.8 * prox.shape.notch
+    } else {
+        0.0
+    };
+    if let (Some(v), BoneKind::Pp | BoneKind::Mp) = (&a.v2, kind) {
+        dist.shape.notch = v.notch[if kind == BoneKind::Pp { 1 } else { 2 }];
+    }
+    dist.shape.refined = a.v2.is_some();
+    if a.v2.is_some() && kind == BoneKind::Dp {
+        // A distal phalanx's base is as round as a middle phalanx's.
+        dist.depth = 0.8;
+    }
     dist.shape.cup = Some(Cup {
         radius: cup_r,
         depth: cup_d,
+        ridge,
     });
     prox.shape.osteopenia_head = js.osteopenia;
     dist.shape.osteopenia_base = js.osteopenia;
@@ -450,6 +561,38 @@ fn articulate(
             prox.erosions.push(Erosion { u, v, r: e.r });
         }
     }
+    let mut pencil_disp = None;
+    if js.pencil && !js.ankylosis && !silicone {
+        // Pencil-in-cup: the head resorbed and whittled to a tapered point (no plate left
+        // to speak of), the base widened and hollowed into a deep cup around it; the
+        // joint telescoped, the point inside the cup, a little to one side.
+        let keep = pd.len - 0.5 * cap;
+        let taper = 1.4 * cap + 5.0 * a.scale;
+        prox.shape.length = keep;
+        prox.shape.head = HeadKind::Point { len: taper };
+        prox.shape.head_hw = 0.95 * pd.shaft;
+        prox.shape.head_flare = taper + 2.0 * a.scale;
+        prox.shape.plate *= 0.6;
+        prox.shape.notch = 0.0;
+        let tip = prox.at(keep);
+        // The cup: about as wide as the pencil's shoulders, deep enough to take its point.
+        let cup_r = 0.95 * pd.shaft + 1.5 * a.scale;
+        let cup_depth = 0.35 * taper + 1.0;
+        dist.shape.base_hw = (1.15 * dd.base).max(cup_r + 1.2 * a.scale);
+        dist.shape.base_flare = 0.34 * dd.len;
+        dist.shape.cup = Some(Cup {
+            radius: cup_r,
+            depth: cup_depth,
+            ridge: 0.0,
+        });
+        let side = if lat < 0.0 { -1.0 } else { 1.0 };
+        dist.origin = add(
+            add(tip, scale(dir, -(cup_depth - 0.8) * fore)),
+            scale(n, side * 0.15 * pd.head),
+        );
+        joint_centre = scale(add(tip, dist.origin), 0.5);
+        pencil_disp = Some(dist2(tip, dist.origin).sqrt() + 0.5 * cup_depth);
+    }
     if js.ankylosis {
         // The joint space is bridged by trabecular bone: both bones continue to a shared
         // plane through the joint centre, as one body of revolution; the old plates
@@ -483,10 +626,12 @@ fn articulate(
             strength,
         });
     }
-    let displaced = (lat.abs() > 0.25 * pd.head) || ax < -0.5;
+    let displaced = (lat.abs() > 0.25 * pd.head) || ax < -0.5 || pencil_disp.is_some();
     let width = 2.0 * pd.head.max(dd.base);
-    let disp = dist2(base_pt, contact).sqrt();
+    let disp = pencil_disp.unwrap_or_else(|| dist2(base_pt, contact).sqrt());
     let side = BOX_OVER_WIDTH * width + if displaced { 0.6 * disp } else { 0.0 };
+    // The base's lip over the head in projection: no joint space to see, no label.
+    let tucked = tuck > 0.0 && tuck >= 0.7 * gap && !js.subluxed() && !js.ankylosis;
     let mut conditions = Vec::new();
     match js.displacement {
         Displacement::Partial { .. } => conditions.push(Condition::Subluxation),
@@ -508,6 +653,22 @@ fn articulate(
     if conditions.is_empty() {
         conditions.push(Condition::Normal);
     }
+    if a.v2.is_some() && !displaced && !js.ankylosis && !silicone && gap > 0.0 {
+        // PA rays through the joint space still cross the base's dorsal and volar lips
+        // and the condyles' flanks: on a real film the space is a grey band, not an
+        // empty line between two bright plates. How much bone they cross varies per
+        // joint (drawn from its seed: no new draw on any stream).
+        let u = (super::rng::mix64(seed ^ 0x0011_9A11) >> 11) as f64 / (1u64 << 53) as f64;
+        let fill = 0.3 + 0.5 * u;
+        extras.ellipsoids.push(Ellipsoid {
+            centre: joint_centre,
+            dir,
+            a: 0.5 * (gap - tuck).max(0.0) * fore + 0.15,
+            b: 0.8 * pd.head.min(dd.base),
+            c: 0.5 * fill * LIP_MM * (1.0 - 0.6 * f64::from(osteo)),
+            mu: mu::CORTICAL,
+        });
+    }
     let truth = JointTruth {
         id: JointId {
             side: Side::Right,
@@ -520,12 +681,12 @@ fn articulate(
         gap: if js.ankylosis || displaced || silicone {
             0.0
         } else {
-            gap * fore
+            (gap - tuck).max(0.0) * fore
         },
         ankylosis: js.ankylosis,
         subluxation: Some(js.subluxed()),
         conditions,
-        overlap: false,
+        overlap: tucked,
     };
     (dist, truth)
 }
@@ -579,6 +740,64 @@ const CARPALS: [Carpal; 9] = [
     carpal(-10.5, 75.3, 2.8, 2.2, 6.0, -10.0, 0.8, 0.0), // hook of the hamate, seen end-on
 ];
 
+/// Indices in `CARPALS`.
+const TRAPEZOID: usize = 0;
+const TRAPEZIUM: usize = 1;
+const CAPITATE: usize = 2;
+const HAMATE: usize = 3;
+const HOOK: usize = 8;
+
+/// Which distal carpal each metacarpal's base meets (carpometacarpal joints).
+const CMC_PAIRS: [(usize, &[usize]); 4] = [
+    (TRAPEZIUM, &[0]),
+    (TRAPEZOID, &[1]),
+    (CAPITATE, &[2]),
+    (HAMATE, &[3, 4]),
+];
+
+/// The carpal a metacarpal's base meets.
+const CMC_OF_RAY: [usize; 5] = [TRAPEZIUM, TRAPEZOID, CAPITATE, HAMATE, HAMATE];
+
+/// Tag of bones that belong to no ray (radius, ulna).
+const NO_RAY: u8 = u8::MAX;
+
+/// How far from a metacarpal's base `p` (its axis at the base, running along `d`) the
+/// carpal `i` (centre `c`, half-axes `size`) begins, going proximally (mm; negative
+/// where they overlap); None when the axis misses it.
+fn carpal_entry(p: [f64; 2], d: [f64; 2], c: [f64; 2], size: [f64; 2], i: usize) -> Option<f64> {
+    let k = &CARPALS[i];
+    let bd = dir_from_deg(180.0 - k.angle);
+    let sq = k.square as f64;
+    let inside = |t: f64| {
+        let q = [p[0] - t * d[0] - c[0], p[1] - t * d[1] - c[1]];
+        let x = (q[0] * bd[0] + q[1] * bd[1]) / size[0];
+        let y = (-q[0] * bd[1] + q[1] * bd[0]) / size[1];
+        let (x2, y2) = (x * x, y * y);
+        (1.0 - sq) * (x2 + y2) + sq * (x2 * x2 + y2 * y2) < 1.0
+    };
+    (0..=500)
+        .map(|k| -10.0 + 0.05 * k as f64)
+        .find(|&t| inside(t))
+}
+
+/// Cortical-equivalent path (mm) through the lips and condyles at the middle of a joint
+/// space seen PA, at the fullest (hands of version 2).
+const LIP_MM: f64 = 1.4;
+
+/// How far a flexed joint's base projects over the head (mm), hands of version 2 only.
+/// The base's volar lip swings proximally by about half the cap times sin(flexion), so
+/// a finger resting 20-30 degrees flexed shows a joint space narrowed in projection (the
+/// reader's pitfall of "false narrowing"); beyond 35 degrees the base rides over the
+/// head, the whole cap and joint space at 80.
+fn tuck(a: &HandAnatomy, flexion: f64, cap: f64, level: usize) -> f64 {
+    if a.v2.is_none() || flexion <= 0.0 {
+        return 0.0;
+    }
+    let lip = 0.5 * cap * sin_cos(flexion.min(90.0).to_radians()).0;
+    let over = ((flexion - 35.0) / 45.0).clamp(0.0, 1.0) * (cap + a.gap[level] * a.scale.sqrt());
+    lip.max(over)
+}
+
 fn build_hand(
     a: &HandAnatomy,
     d: &HandDisease,
@@ -591,6 +810,78 @@ fn build_hand(
     let osteo = d.osteoporosis;
     let s = a.scale;
     let mut seeds = rng.fork(11);
+    // The carpus: centres and half-axes at scale 1 with the patient's jitter, then
+    // carpal collapse and fusion, then the carpometacarpal joint spaces (hands of
+    // version 2, and a collapsed carpus); the proximal row and the forearm follow the
+    // distal row.
+    let mut cpos: [[f64; 2]; 9] = std::array::from_fn(|i| {
+        let j = scale(a.carpal_jitter[i], 0.5);
+        [(CARPALS[i].x + j[0]) * s, (CARPALS[i].y + j[1]) * s]
+    });
+    let mut csize: [[f64; 2]; 9] = std::array::from_fn(|i| [CARPALS[i].a * s, CARPALS[i].b * s]);
+    let mut ccortex: [f64; 9] = std::array::from_fn(|i| CARPALS[i].cortex);
+    let mut forearm = [0.0f64; 2];
+    let mc_dirs: [[f64; 2]; 5] = std::array::from_fn(|f| {
+        dir_from_deg(a.mc_angle[f] + if f == 0 { pose.spread[0] } else { 0.0 })
+    });
+    let collapse = d.carpal.clamp(0.0, 1.0);
+    let fused = smoothstep(((collapse - 0.6) / 0.3) as f32) as f64;
+    if collapse > 0.0 {
+        // The carpus loses up to half its height; its bones crowd and, past 0.6, merge
+        // into one block (bones grown into each other, their shells faded).
+        let y_ref = (1..5).map(|f| a.mc_base[f][1]).sum::<f64>() / 4.0;
+        let h = 1.0 - 0.5 * collapse;
+        for i in 0..9 {
+            cpos[i][1] = y_ref + h * (cpos[i][1] - y_ref);
+            csize[i] = [
+                csize[i][0] * (1.0 - 0.2 * collapse) + 1.2 * s * fused,
+                csize[i][1] * (1.0 - 0.1 * collapse) + 1.2 * s * fused,
+            ];
+            ccortex[i] *= 1.0 - 0.7 * fused;
+        }
+        forearm[1] -= (1.0 - h) * (103.0 * s - y_ref);
+    }
+    let cmc_gap = match &a.v2 {
+        Some(v) => Some(v.cmc_gap),
+        None if collapse > 0.0 => Some(0.5 * s),
+        None => None,
+    };
+    if let Some(g) = cmc_gap {
+        // Fused, the bases run into the distal row.
+        let target = g * (1.0 - fused) - s * fused;
+        let (mut moved, mut n_moved) = ([0.0f64; 2], 0.0);
+        for (i, rays) in CMC_PAIRS {
+            let mut need: Option<(f64, [f64; 2])> = None;
+            for &f in rays {
+                // The thumb's saddle: the trapezium sits in the metacarpal's socket.
+                let want = if f == 0 { target - 0.8 * s } else { target };
+                if let Some(t) = carpal_entry(a.mc_base[f], mc_dirs[f], cpos[i], csize[i], i) {
+                    let shift = want - t;
+                    if need.is_none_or(|(sh, _)| shift > sh) {
+                        need = Some((shift, mc_dirs[f]));
+                    }
+                }
+            }
+            if let Some((shift, dir)) = need {
+                let dv = scale(dir, -shift);
+                cpos[i] = add(cpos[i], dv);
+                if i == HAMATE {
+                    cpos[HOOK] = add(cpos[HOOK], dv);
+                }
+                if i != TRAPEZIUM {
+                    moved = add(moved, dv);
+                    n_moved += 1.0;
+                }
+            }
+        }
+        if n_moved > 0.0 {
+            let dv = scale(moved, 1.0 / n_moved);
+            for c in cpos.iter_mut().take(8).skip(4) {
+                *c = add(*c, dv);
+            }
+            forearm = add(forearm, dv);
+        }
+    }
     // Forearm and carpus.
     let radius_dims = Dims {
         len: 170.0,
@@ -602,7 +893,7 @@ fn build_hand(
     let mut radius = hand_bone(
         &radius_dims,
         BoneKind::Mc,
-        [7.0 * s, 103.0 * s + 170.0],
+        add([7.0 * s, 103.0 * s + 170.0], forearm),
         [0.0, -1.0],
         1.0,
         a,
@@ -624,7 +915,7 @@ fn build_hand(
     let mut ulna = hand_bone(
         &ulna_dims,
         BoneKind::Mc,
-        [-17.0 * s, uy + 170.0],
+        add([-17.0 * s, uy + 170.0], forearm),
         [0.0, -1.0],
         1.0,
         a,
@@ -649,32 +940,21 @@ fn build_hand(
         seed,
     };
     for (i, k) in CARPALS.iter().enumerate() {
-        let Carpal {
-            x,
-            y,
-            a: ax,
-            b,
-            c,
-            angle: ang,
-            cortex,
-            square: sq,
-        } = *k;
-        let j = scale(a.carpal_jitter[i], 0.5);
         m.blobs.push(Blob {
-            square: sq,
+            square: k.square,
             ..blob(
-                [(x + j[0]) * s, (y + j[1]) * s],
-                ax * s,
-                b * s,
-                c * s,
-                ang,
-                cortex,
+                cpos[i],
+                csize[i][0],
+                csize[i][1],
+                k.c * s,
+                k.angle,
+                ccortex[i],
                 seeds.next_u64(),
             )
         });
     }
     m.blobs.push(blob(
-        [19.5 * s, 99.5 * s],
+        add([19.5 * s, 99.5 * s], forearm),
         5.0 * s,
         3.2 * s,
         6.0 * s,
@@ -683,7 +963,7 @@ fn build_hand(
         seeds.next_u64(),
     )); // radial styloid
     m.blobs.push(blob(
-        [-23.0 * s, uy - 2.5 * s],
+        add([-23.0 * s, uy - 2.5 * s], forearm),
         4.0 * s,
         2.0 * s,
         4.0 * s,
@@ -691,15 +971,27 @@ fn build_hand(
         0.5,
         seeds.next_u64(),
     )); // ulnar styloid
+    // Landmarks of the forearm and the carpus (their boxes' sides are set below, like
+    // the MCP3's).
+    let radius_mark = radius.at(170.0 - 2.0 * s);
+    let ulna_mark = ulna.at(170.0 - 0.5 * ulna_dims.cap);
+    let carpus_mark = scale(
+        cpos.iter().take(8).fold([0.0, 0.0], |acc, c| add(acc, *c)),
+        1.0 / 8.0,
+    );
     let radius_idx = m.bones.len();
     m.bones.push(radius);
     m.bones.push(ulna);
+    let mut tags: Vec<(u8, u8)> = vec![(NO_RAY, 0), (NO_RAY, 0)];
 
     let mut finger_nodes: Vec<Vec<([f64; 2], f64)>> = Vec::new();
     let mut mcp_points: [[f64; 2]; 5] = [[0.0; 2]; 5];
     let mut pp_points: [[f64; 2]; 5] = [[0.0; 2]; 5];
     let mut pp_dirs: [[f64; 2]; 5] = [[0.0; 2]; 5];
     let mut mc_refs: Vec<(usize, f64)> = Vec::new();
+    let mut mcp3_side = 0.0;
+    let mut nails: Vec<soft::Nail> = Vec::new();
+    let mut creases: Vec<soft::Crease> = Vec::new();
     for f in 0..5 {
         let dims = a.bones[f];
         let joints = &d.joints[f];
@@ -719,8 +1011,22 @@ fn build_hand(
             mc.shape.cup = Some(Cup {
                 radius: 4.5 * s,
                 depth: 1.2 * s,
+                ridge: 0.0,
             });
         }
+        if let Some(v) = &a.v2 {
+            mc.shape.notch = v.notch[0];
+        }
+        // The carpometacarpal joint: midway between the base and the carpal it meets.
+        let ci = CMC_OF_RAY[f];
+        let t_cmc = carpal_entry(a.mc_base[f], mc_dir, cpos[ci], csize[ci], ci).unwrap_or(0.0);
+        m.landmarks.push(landmark(
+            LandmarkKind::Cmc,
+            hand,
+            &format!("CMC{}", f + 1),
+            add(a.mc_base[f], scale(mc_dir, -0.5 * t_cmc)),
+            BOX_OVER_WIDTH * 2.0 * dims[0].base,
+        ));
         // Proximal phalanx direction: rest angle, posture, ulnar drift at the MCP.
         let pp_angle = a.mc_angle[f] + a.pp_rest[f] + pose.spread[f] - d.ulnar_deviation[f];
         let pp_dir = dir_from_deg(pp_angle);
@@ -738,9 +1044,13 @@ fn build_hand(
             a,
             osteo,
             seeds.next_u64(),
+            tuck(a, pose.flex[f][0] + joints[0].flexion, dims[0].cap, 0),
             &mut m,
         );
         mcp_points[f] = t_mcp.centre;
+        if f == 2 {
+            mcp3_side = BOX_OVER_WIDTH * 2.0 * dims[0].head.max(dims[1].base);
+        }
         m.joints.push((f as u8 + 1, 0, t_mcp.clone()));
         // Sesamoids over the metacarpal heads.
         let head_c = mc.at(dims[0].len - dims[0].cap);
@@ -820,9 +1130,40 @@ fn build_hand(
                 a,
                 osteo,
                 seeds.next_u64(),
+                tuck(a, pose.flex[f][level] + js.flexion, prev_dims.cap, level),
                 &mut m,
             );
             let sw = if level == 1 { js.swelling } else { 0.0 };
+            if level == 2 {
+                m.landmarks.push(landmark(
+                    LandmarkKind::Dip,
+                    hand,
+                    &format!("DIP{}", f + 1),
+                    t.centre,
+                    t.side,
+                ));
+                if let Some(v) = &a.v2 {
+                    // The DIP's palmar crease, just proximal to the joint.
+                    creases.push(finger_crease(
+                        f,
+                        add(t.centre, scale(prev_dir, -1.0)),
+                        prev_dir,
+                        prev_dims.head + tissue + 1.0,
+                        v,
+                    ));
+                }
+            } else if let Some(v) = &a.v2 {
+                // The PIP's (or thumb IP's) two palmar creases.
+                for off in [-1.8, 0.4] {
+                    creases.push(finger_crease(
+                        f,
+                        add(t.centre, scale(prev_dir, off)),
+                        prev_dir,
+                        prev_dims.head + tissue + 1.5,
+                        v,
+                    ));
+                }
+            }
             nodes.push((
                 t.centre,
                 prev_dims.head.max(dims[bi].base) + tissue * 0.85 + sw,
@@ -851,9 +1192,28 @@ fn build_hand(
         let dp_len = prev_dims.len;
         nodes.push((pp.at(0.6 * dp_len), prev_dims.cap + tissue * 0.95));
         nodes.push((pp.at(dp_len + 1.8), prev_dims.cap + tissue * 0.5));
+        if let Some(v) = &a.v2 {
+            // The nail plate over the distal phalanx, its free edge about the pulp's tip.
+            let from = pp.at(dp_len * (1.0 - v.nail_len));
+            let to = pp.at(dp_len + 1.0 + v.nail_overhang);
+            nails.push(soft::Nail {
+                finger: f,
+                base: from,
+                dir: pp.dir,
+                len: dist2(from, to).sqrt(),
+                hw: 0.72 * (prev_dims.cap + tissue * 0.95),
+                thickness: v.nail_thickness,
+            });
+        }
         chain.push(pp);
         mc_refs.push((m.bones.len(), dims[0].len));
         m.bones.push(mc);
+        tags.push((f as u8, 0));
+        tags.extend(
+            std::iter::once(1u8)
+                .chain(levels.iter().map(|&(bi, _)| bi as u8))
+                .map(|seg| (f as u8, seg)),
+        );
         // Rings sit on the proximal phalanx (chain[0]).
         for &(h, rf, pos, width) in &p.extras.rings {
             if h == hand && rf == f {
@@ -995,7 +1355,142 @@ fn build_hand(
     for nodes in finger_nodes {
         m.tissue.fingers.push(Finger { nodes, depth: 0.86 });
     }
+    if let Some(v) = &a.v2 {
+        // Palmar creases: the distal and proximal transverse creases and the thenar
+        // crease round the thenar eminence.
+        let at = |f: usize, t: f64, side: f64| {
+            let (i, len) = mc_refs[f];
+            m.bones[i].at_uv(t * len, side)
+        };
+        let hw = |f: usize| a.bones[f][0].shaft;
+        let lines = [
+            vec![
+                at(4, 0.7, -(hw(4) + 9.0 * s)),
+                at(4, 0.76, 0.0),
+                at(3, 0.8, 0.0),
+                at(2, 0.85, 0.0),
+                at(1, 0.9, -0.6 * hw(1)),
+            ],
+            vec![
+                at(1, 0.72, hw(1) + 6.0 * s),
+                at(2, 0.62, 0.0),
+                at(3, 0.55, 0.0),
+                at(4, 0.5, -0.5 * hw(4)),
+            ],
+            vec![
+                at(1, 0.7, hw(1) + 4.0 * s),
+                at(1, 0.45, hw(1) + 6.5 * s),
+                at(1, 0.2, hw(1) + 5.0 * s),
+                [8.0 * s, 97.0 * s],
+            ],
+        ];
+        for points in lines {
+            creases.push(soft::Crease {
+                finger: None,
+                points,
+                width: 1.3 * v.crease_width,
+                depth: v.crease_palm,
+            });
+        }
+    }
+    m.tissue.nails = nails;
+    m.tissue.creases = creases;
+    for (kind, name, centre) in [
+        (LandmarkKind::Radius, "RADIUS", radius_mark),
+        (LandmarkKind::Ulna, "ULNA", ulna_mark),
+        (LandmarkKind::Carpus, "CARPUS", carpus_mark),
+    ] {
+        m.landmarks
+            .push(landmark(kind, hand, name, centre, mcp3_side));
+    }
+    flag_overlaps(&mut m, &tags);
     m
+}
+
+fn landmark(
+    kind: LandmarkKind,
+    hand: usize,
+    name: &str,
+    centre: [f64; 2],
+    side: f64,
+) -> LandmarkTruth {
+    LandmarkTruth {
+        kind,
+        name: format!("{}-{name}", if hand == 0 { "R" } else { "L" }),
+        centre,
+        side,
+    }
+}
+
+/// A palmar crease across finger `f` at `centre`, the finger running along `dir`,
+/// reaching `half` either side.
+fn finger_crease(
+    f: usize,
+    centre: [f64; 2],
+    dir: [f64; 2],
+    half: f64,
+    v: &AnatomyV2,
+) -> soft::Crease {
+    let n = perp(dir);
+    soft::Crease {
+        finger: Some(f),
+        points: vec![
+            add(centre, scale(n, -half)),
+            add(centre, scale(dir, 0.3)),
+            add(centre, scale(n, half)),
+        ],
+        width: v.crease_width,
+        depth: v.crease_finger,
+    }
+}
+
+/// Whether the bone comes within `reach` of `p`: its outline, sampled every 0.5 mm
+/// along its axis (base, shaft, head and the head's rounded cap), seen in projection.
+fn bone_near(b: &LongBone, p: [f64; 2], reach: f64) -> bool {
+    let sh = &b.shape;
+    let cap = match sh.head {
+        HeadKind::Cap { len } | HeadKind::Point { len } => len.min(0.45 * sh.length),
+        HeadKind::Tuft { hw } => 0.8 * hw,
+    };
+    let n = (sh.length / 0.5).ceil().max(1.0) as usize;
+    (0..=n).any(|k| {
+        let u = sh.length * k as f64 / n as f64;
+        let r = if u < 0.5 * sh.base_flare {
+            sh.base_hw
+        } else if u > sh.length - cap {
+            let q = (u - (sh.length - cap)) / cap.max(1e-6);
+            sh.head_hw * (1.0 - q * q).max(0.0).sqrt()
+        } else if u > sh.length - cap - 0.5 * sh.head_flare {
+            sh.head_hw
+        } else {
+            sh.shaft_hw
+        };
+        dist2(p, b.at(u)).sqrt() < reach + r
+    })
+}
+
+/// Sets `overlap` on the scored joints without a subluxation label that another bone
+/// crosses in projection (a crossed or displaced neighbour's phalanx inside the box).
+/// `tags` names each bone's ray (0 thumb) and segment (0 MC, 1 PP, 2 MP, 3 DP).
+fn flag_overlaps(m: &mut HandModel, tags: &[(u8, u8)]) {
+    let HandModel { joints, bones, .. } = m;
+    for (f, level, t) in joints.iter_mut() {
+        if t.subluxation == Some(true) || t.overlap {
+            continue;
+        }
+        let ray = *f - 1;
+        let (prox, dist) = match (*level, ray) {
+            (0, _) => (0, 1),
+            (_, 0) => (1, 3),
+            _ => (1, 2),
+        };
+        let reach = 0.3 * t.side;
+        t.overlap = bones.iter().zip(tags).any(|(b, &(bf, seg))| {
+            bf != NO_RAY
+                && !(bf == ray && (seg == prox || seg == dist))
+                && bone_near(b, t.centre, reach)
+        });
+    }
 }
 
 /// A titanium plate with `screws` screws seen end-on.
@@ -1238,7 +1733,32 @@ fn map_hand(m: &HandModel, map: &impl HandMap) -> HandModel {
                 depth: f.depth,
             })
             .collect(),
+        nails: t
+            .nails
+            .iter()
+            .map(|n| soft::Nail {
+                base: pt(n.base),
+                dir: dir(n.dir),
+                ..n.clone()
+            })
+            .collect(),
+        creases: t
+            .creases
+            .iter()
+            .map(|c| soft::Crease {
+                points: c.points.iter().map(|p| pt(*p)).collect(),
+                ..c.clone()
+            })
+            .collect(),
     };
+    let landmarks = m
+        .landmarks
+        .iter()
+        .map(|l| LandmarkTruth {
+            centre: pt(l.centre),
+            ..l.clone()
+        })
+        .collect();
     let joints = m
         .joints
         .iter()
@@ -1263,6 +1783,7 @@ fn map_hand(m: &HandModel, map: &impl HandMap) -> HandModel {
         ellipsoids,
         tissue,
         joints,
+        landmarks,
     }
 }
 
@@ -1401,7 +1922,22 @@ pub fn build(
             id.finger,
         );
     }
-    let poses = [sample_pose(rng), sample_pose(rng)];
+    let mix = &patient.mix;
+    let mut poses = [
+        sample_pose(rng, mix.max_rotation_deg),
+        sample_pose(rng, mix.max_rotation_deg),
+    ];
+    if mix.posture_rate > 0.0 {
+        // Unusual postures come from a stream of their own, keyed by the image's stream
+        // (which is left where it was).
+        let key = rng.clone().next_u64();
+        let mut pr = Rng::new(super::rng::derive(key, &[POSTURE_STREAM]));
+        for pose in &mut poses {
+            if pr.chance(mix.posture_rate) {
+                unusual_posture(pose, &mut pr, None);
+            }
+        }
+    }
     let models: Vec<HandModel> = (0..2)
         .map(|h| build_hand(&patient.hands[h], &disease[h], patient, h, &poses[h], rng))
         .map(|m| {
@@ -1500,6 +2036,7 @@ pub fn build(
             }
             scene.joints.push(j);
         }
+        scene.landmarks.extend(m.landmarks);
         scene.bones.extend(m.bones);
         scene.blobs.extend(m.blobs);
         scene.rods.extend(m.rods);
@@ -1714,6 +2251,520 @@ fn place_markers(scene: &mut Scene, site: &Site, patient: &Patient, tp: usize, r
                 });
                 break;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::patient::{self, JointState, Rates};
+    use super::super::preset::{Mix, Preset};
+    use super::super::raster::{self, Canvas};
+    use super::super::rng::{self, tag};
+    use super::*;
+
+    /// Patient `i` of a preset's mix, with every joint healthy and the carpus intact.
+    fn healthy_patient(preset: Preset, i: usize) -> Patient {
+        let mut p = patient::sample(
+            i,
+            rng::derive(17, &[tag::ANATOMY, i as u64]),
+            rng::derive(17, &[tag::DISEASE, i as u64]),
+            Rates {
+                ankylosis: 0.0,
+                subluxation: 0.0,
+            },
+            Mix::of(preset),
+        );
+        for hands in &mut p.disease {
+            for hd in hands.iter_mut() {
+                hd.joints = std::array::from_fn(|_| std::array::from_fn(|_| JointState::healthy()));
+                hd.ulnar_deviation = [0.0; 5];
+                hd.carpal = 0.0;
+            }
+        }
+        p.extras.rings.clear();
+        p.extras.plates.clear();
+        p.extras.mc_wires.clear();
+        p
+    }
+
+    fn scene_of(p: &Patient, i: usize) -> Scene {
+        let mut rng = Rng::new(rng::derive(17, &[tag::IMAGE, i as u64, 0]));
+        build(p, 0, &mut rng, &[], 1.0)
+    }
+
+    /// The bones' attenuation alone.
+    fn bones_only(s: &Scene) -> Canvas {
+        let mut c = Canvas::new(s.width, s.height, s.spacing);
+        for b in &s.bones {
+            raster::draw_bone(&mut c, b, s.materials);
+        }
+        c
+    }
+
+    /// Width (mm) of the dark band through `centre` along `axis`: where the bones'
+    /// attenuation stays under half of the bone on both sides (within 3.5 mm).
+    fn measured_gap(c: &Canvas, centre: [f64; 2], axis: [f64; 2]) -> Option<f64> {
+        let at = |t: f64| {
+            let p = add(centre, scale(axis, t));
+            let (x, y) = ((p[0] / c.spacing) as usize, (p[1] / c.spacing) as usize);
+            c.a[y.min(c.height - 1) * c.width + x.min(c.width - 1)] as f64
+        };
+        let step = 0.05;
+        let n = (3.5 / step) as i32;
+        let prof: Vec<f64> = (-n..=n).map(|k| at(k as f64 * step)).collect();
+        let mid = n as usize;
+        let lo = prof[..mid].iter().cloned().fold(0.0, f64::max);
+        let hi = prof[mid..].iter().cloned().fold(0.0, f64::max);
+        let thr = 0.5 * lo.min(hi);
+        // The darkest point near the centre, then the band around it.
+        let (k0, _) =
+            prof[mid - 30..=mid + 30]
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f64::INFINITY),
+                    |b, (k, &v)| if v < b.1 { (k, v) } else { b },
+                );
+        let k0 = mid - 30 + k0;
+        if prof[k0] >= thr {
+            return None;
+        }
+        let (mut a, mut b) = (k0, k0);
+        while a > 0 && prof[a - 1] < thr {
+            a -= 1;
+        }
+        while b + 1 < prof.len() && prof[b + 1] < thr {
+            b += 1;
+        }
+        Some((b - a + 1) as f64 * step)
+    }
+
+    #[test]
+    fn v2_dip_joint_spaces_look_like_pip_joint_spaces() {
+        let (mut dip, mut pip) = (Vec::new(), Vec::new());
+        for i in 0..6 {
+            let p = healthy_patient(Preset::Clinic, i);
+            let s = scene_of(&p, i);
+            let c = bones_only(&s);
+            for l in s.landmarks.iter().filter(|l| l.kind == LandmarkKind::Dip) {
+                let side = if l.name.starts_with('R') {
+                    Side::Right
+                } else {
+                    Side::Left
+                };
+                let finger: u8 = l.name[5..].parse().unwrap();
+                let j = s
+                    .joints
+                    .iter()
+                    .find(|j| {
+                        j.id.side == side && j.id.level == Level::Pip && j.id.finger == finger
+                    })
+                    .unwrap();
+                let axis = norm([l.centre[0] - j.centre[0], l.centre[1] - j.centre[1]]);
+                if let (Some(d), Some(g)) = (
+                    measured_gap(&c, l.centre, axis),
+                    measured_gap(&c, j.centre, j.axis),
+                ) {
+                    dip.push(d);
+                    pip.push(g);
+                }
+            }
+        }
+        assert!(dip.len() >= 40, "{} joints measured", dip.len());
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let ratio = mean(&dip) / mean(&pip);
+        assert!(
+            (0.75..=1.25).contains(&ratio),
+            "DIP {:.2} mm, PIP {:.2} mm",
+            mean(&dip),
+            mean(&pip)
+        );
+        assert!(
+            (0.6..1.8).contains(&mean(&pip)),
+            "PIP gap {:.2} mm",
+            mean(&pip)
+        );
+    }
+
+    #[test]
+    fn landmarks_are_complete_and_dips_lie_beyond_the_pips() {
+        for preset in [Preset::Paper, Preset::Clinic] {
+            for i in 0..4 {
+                let p = healthy_patient(preset, i);
+                let s = scene_of(&p, i);
+                let count = |k: LandmarkKind| s.landmarks.iter().filter(|l| l.kind == k).count();
+                assert_eq!(count(LandmarkKind::Dip), 8);
+                assert_eq!(count(LandmarkKind::Cmc), 10);
+                assert_eq!(count(LandmarkKind::Radius), 2);
+                assert_eq!(count(LandmarkKind::Ulna), 2);
+                assert_eq!(count(LandmarkKind::Carpus), 2);
+                let (w, h) = (s.width as f64 * s.spacing, s.height as f64 * s.spacing);
+                for l in &s.landmarks {
+                    assert!(l.side > 7.0 && l.side < 30.0, "{} side {}", l.name, l.side);
+                    let _ = (w, h);
+                }
+                for l in s.landmarks.iter().filter(|l| l.kind == LandmarkKind::Dip) {
+                    let side = if l.name.starts_with('R') {
+                        Side::Right
+                    } else {
+                        Side::Left
+                    };
+                    let finger: u8 = l.name[5..].parse().unwrap();
+                    let find = |level| {
+                        s.joints
+                            .iter()
+                            .find(|j| {
+                                j.id.side == side && j.id.level == level && j.id.finger == finger
+                            })
+                            .unwrap()
+                    };
+                    let (pip, mcp) = (find(Level::Pip), find(Level::Mcp));
+                    let along = (l.centre[0] - pip.centre[0]) * pip.axis[0]
+                        + (l.centre[1] - pip.centre[1]) * pip.axis[1];
+                    assert!(along > 8.0, "{}: {along:.1} mm beyond the PIP", l.name);
+                    assert!(
+                        dist2(l.centre, mcp.centre) > dist2(pip.centre, mcp.centre),
+                        "{}",
+                        l.name
+                    );
+                }
+                // Each hand's CMC landmarks lie proximal to its MCPs, the radius and the
+                // carpus further still.
+                for hand in ["R-", "L-"] {
+                    let y = |name: &str| {
+                        s.landmarks
+                            .iter()
+                            .find(|l| l.name == format!("{hand}{name}"))
+                            .unwrap()
+                            .centre[1]
+                    };
+                    assert!(y("CMC3") < y("CARPUS") && y("CARPUS") < y("RADIUS") + 5.0);
+                }
+            }
+        }
+    }
+
+    /// Joints flagged as overlapping in one hand of patient `i` posed `posture`.
+    fn overlaps(preset: Preset, i: usize, posture: Option<Posture>) -> usize {
+        let p = healthy_patient(preset, i);
+        let mut rng = Rng::new(rng::derive(5, &[i as u64]));
+        let mut pose = sample_pose(&mut rng, 10.0);
+        if let Some(k) = posture {
+            unusual_posture(&mut pose, &mut rng, Some(k));
+        }
+        let m = build_hand(&p.hands[0], &p.disease[0][0], &p, 0, &pose, &mut rng);
+        m.joints.iter().filter(|(_, _, t)| t.overlap).count()
+    }
+
+    #[test]
+    fn crossed_and_flexed_fingers_overlap_their_joints() {
+        let n = 12;
+        let usual: usize = (0..n).map(|i| overlaps(Preset::Clinic, i, None)).sum();
+        let crossed = (0..n)
+            .filter(|&i| overlaps(Preset::Clinic, i, Some(Posture::Crossed)) > 0)
+            .count();
+        let flexed = (0..n)
+            .filter(|&i| overlaps(Preset::Clinic, i, Some(Posture::Flexed)) > 0)
+            .count();
+        assert_eq!(usual, 0, "flat healthy hands with overlapping joints");
+        assert!(crossed >= n / 2, "{crossed} of {n} crossed hands overlap");
+        assert!(flexed >= n / 2, "{flexed} of {n} flexed hands overlap");
+        // The paper's hands never tuck a flexed joint.
+        let paper: usize = (0..n)
+            .map(|i| overlaps(Preset::Paper, i, Some(Posture::Flexed)))
+            .sum();
+        assert!(paper < usual + n, "paper hands: {paper}");
+    }
+
+    #[test]
+    fn wide_rotations_and_unusual_postures_keep_every_joint_box_in_the_field() {
+        let opts = super::super::PhantomOptions::preset(Preset::Hard);
+        let (mut turned, mut boxes) = (0, 0);
+        for i in 0..40 {
+            let p = super::super::patient_of(&opts, i / 2);
+            let mut rng = Rng::new(rng::derive(
+                3,
+                &[tag::IMAGE, (i / 2) as u64, (i % 2) as u64],
+            ));
+            let s = build(&p, i % 2, &mut rng, &[], 1.0);
+            for j in &s.joints {
+                let h = j.side / 2.0;
+                for (x, y) in [(-h, -h), (h, -h), (-h, h), (h, h)] {
+                    assert!(
+                        film::in_field(&s.exposure, j.centre[0] + x, j.centre[1] + y, 0.0),
+                        "image {i}: {} outside the field",
+                        j.id
+                    );
+                }
+                boxes += 1;
+            }
+            // How much the right hand's MCP2-MCP5 line is turned.
+            let mcp = |f: u8| {
+                s.joints
+                    .iter()
+                    .find(|j| {
+                        j.id.side == Side::Right && j.id.level == Level::Mcp && j.id.finger == f
+                    })
+                    .unwrap()
+                    .centre
+            };
+            let (a, b) = (mcp(2), mcp(5));
+            let angle = ((b[1] - a[1]) / (b[0] - a[0]).abs()).atan().to_degrees();
+            if angle.abs() > 15.0 {
+                turned += 1;
+            }
+        }
+        assert_eq!(boxes, 800);
+        assert!(turned > 0, "no hand turned by more than 15 degrees");
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)]
+    fn v2_bone_lengths_follow_the_table() {
+        let n = 240;
+        // Sums per sex of each bone's length over its table value.
+        let mut sum = [[[0.0f64; 4]; 5]; 2];
+        let mut count = [0usize; 2];
+        for i in 0..n {
+            let p = healthy_patient(Preset::Clinic, i);
+            let sex = p.female as usize;
+            count[sex] += 2;
+            for hand in &p.hands {
+                for f in 0..5 {
+                    for b in 0..4 {
+                        let (mean, _) = patient::LENGTHS_V2[f][b];
+                        if mean > 0.0 {
+                            sum[sex][f][b] += hand.bones[f][b].len / mean;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(count[0] > 100 && count[1] > 200, "{count:?}");
+        for sex in 0..2 {
+            for f in 0..5 {
+                for b in 0..4 {
+                    if patient::LENGTHS_V2[f][b].0 == 0.0 {
+                        continue;
+                    }
+                    let rel = sum[sex][f][b] / count[sex] as f64 / patient::SEX_FACTOR_V2[sex];
+                    assert!(
+                        (rel - 1.0).abs() < 0.02,
+                        "sex {sex} ray {f} bone {b}: {rel:.3}"
+                    );
+                }
+            }
+        }
+        // Women's hands are smaller, by about the table's dimorphism.
+        let mc3 = |sex: usize| sum[sex][2][0] / count[sex] as f64;
+        assert!(mc3(1) < 0.94 * mc3(0));
+    }
+}
+
+/// Pictures of hands of version 2 for looking at (`cargo test --lib pictures_v2 --
+/// --ignored`; PNGs in $V2_PICS or /tmp/v2pics): DIP and PIP joints, nails and creases,
+/// CMC joints, crossed and flexed fingers, pencil-in-cup, a collapsed and fused carpus.
+#[cfg(test)]
+mod pictures {
+    use super::super::patient::{self, Displacement, JointState, Rates};
+    use super::super::preset::{Mix, Preset};
+    use super::super::rng::{self, tag};
+    use super::*;
+
+    fn save(path: &std::path::Path, w: usize, h: usize, px: Vec<f32>) {
+        let img = crate::image::Radiograph {
+            width: w as u32,
+            height: h as u32,
+            pixels: px,
+            pixel_spacing_mm: None,
+            attributes: Default::default(),
+        };
+        crate::render::png::write_gray(path, &img, false).unwrap();
+    }
+
+    #[test]
+    #[ignore]
+    fn pictures_v2() {
+        let dir = std::path::PathBuf::from(
+            std::env::var("V2_PICS").unwrap_or_else(|_| "/tmp/v2pics".into()),
+        );
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, i, posture, pencil, carpal) in [
+            ("plain", 1usize, None, false, 0.0),
+            ("crossed", 2, Some(Posture::Crossed), false, 0.0),
+            ("flexed", 3, Some(Posture::Flexed), false, 0.0),
+            ("pencil", 4, None, true, 0.5),
+            ("fused", 5, None, false, 1.0),
+        ] {
+            let mut p = patient::sample(
+                i,
+                rng::derive(23, &[tag::ANATOMY, i as u64]),
+                rng::derive(23, &[tag::DISEASE, i as u64]),
+                Rates {
+                    ankylosis: 0.0,
+                    subluxation: 0.0,
+                },
+                Mix::of(Preset::Clinic),
+            );
+            for hd in p.disease[0].iter_mut() {
+                hd.joints = std::array::from_fn(|_| std::array::from_fn(|_| JointState::healthy()));
+                hd.ulnar_deviation = [0.0; 5];
+                hd.carpal = carpal;
+                if pencil {
+                    for (f, level) in [(2, 0), (3, 1), (1, 1)] {
+                        let j = &mut hd.joints[f][level];
+                        j.displacement = Displacement::Dislocated {
+                            lateral: 1.2,
+                            axial: -0.5,
+                        };
+                        j.pencil = true;
+                    }
+                }
+            }
+            p.mix.posture_rate = 0.0;
+            let mut rng = Rng::new(rng::derive(23, &[tag::IMAGE, i as u64, 0]));
+            let mut s = build(&p, 0, &mut rng, &[], 1.0);
+            let mut posed_centre = None;
+            if let Some(k) = posture {
+                // Rebuild the right hand in the posture.
+                let mut r2 = Rng::new(99 + i as u64);
+                let mut pose = sample_pose(&mut r2, 10.0);
+                unusual_posture(&mut pose, &mut r2, Some(k));
+                let m = build_hand(&p.hands[0], &p.disease[0][0], &p, 0, &pose, &mut r2);
+                let n_over = m.joints.iter().filter(|(_, _, t)| t.overlap).count();
+                eprintln!("{name}: {n_over} joints overlap");
+                let pl = Placement {
+                    cos: 1.0,
+                    sin: 0.0,
+                    mirror: false,
+                    t: [90.0, 135.0],
+                };
+                let m = place(&m, &pl);
+                let find = |f: u8, l: u8| {
+                    m.joints
+                        .iter()
+                        .find(|j| j.0 == f && j.1 == l)
+                        .unwrap()
+                        .2
+                        .centre
+                };
+                posed_centre = Some(scale(add(find(3, 1), find(3, 0)), 0.5));
+                s.bones = m.bones;
+                s.blobs = m.blobs;
+                s.tissue = vec![m.tissue];
+                s.rods.clear();
+                s.rings.clear();
+                s.slabs.clear();
+                s.ellipsoids.clear();
+                s.label = None;
+            }
+            let mut r = Rng::new(5);
+            let t = std::time::Instant::now();
+            let px = super::super::render_scene(&s, &mut r);
+            eprintln!("{name}: rendered in {:?}", t.elapsed());
+            // Crops around the right hand's joints and landmarks (mm, zoom 2).
+            let mut crops: Vec<(String, [f64; 2], f64)> = Vec::new();
+            let jc = |id: &str| -> [f64; 2] {
+                if let Some(j) = s.joints.iter().find(|j| j.id.to_string() == id) {
+                    return j.centre;
+                }
+                s.landmarks
+                    .iter()
+                    .find(|l| l.name == id)
+                    .map(|l| l.centre)
+                    .unwrap_or([0.0, 0.0])
+            };
+            if let Some(c) = posed_centre {
+                crops.push(("fingers".into(), c, 55.0));
+            } else {
+                crops.push(("middle".into(), jc("R-DIP3"), 22.0));
+                crops.push(("cmc".into(), jc("R-CMC3"), 28.0));
+                crops.push(("carpus".into(), jc("R-CARPUS"), 30.0));
+                if pencil {
+                    crops.push(("mcp3".into(), jc("R-MCP3"), 16.0));
+                    crops.push(("pip4".into(), jc("R-PIP4"), 14.0));
+                }
+            }
+            for (cn, c, half) in crops {
+                let sp = s.spacing;
+                let z = if half > 40.0 { 1 } else { 2 };
+                let (x0, y0) = (
+                    ((c[0] - half) / sp).max(0.0) as usize,
+                    ((c[1] - half) / sp).max(0.0) as usize,
+                );
+                let n = (2.0 * half / sp) as usize;
+                let mut out = Vec::new();
+                for r in 0..n * z {
+                    for q in 0..n * z {
+                        let (x, y) = (
+                            (x0 + q / z).min(s.width - 1),
+                            (y0 + r / z).min(s.height - 1),
+                        );
+                        out.push(px[y * s.width + x]);
+                    }
+                }
+                save(&dir.join(format!("{name}-{cn}.png")), n * z, n * z, out);
+            }
+            save(&dir.join(format!("{name}.png")), s.width, s.height, px);
+        }
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::super::rng::{self, tag};
+    use super::super::{PhantomOptions, Preset};
+    use super::*;
+
+    /// Scene build and render time per preset (`-- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn render_time_per_preset() {
+        for preset in [Preset::Paper, Preset::Clinic, Preset::Hard] {
+            let opts = PhantomOptions::preset(preset);
+            let t = std::time::Instant::now();
+            let n = 12;
+            for i in 0..n {
+                let p = super::super::patient_of(&opts, i / 2);
+                let mut rng = Rng::new(rng::derive(
+                    opts.seed,
+                    &[tag::IMAGE, (i / 2) as u64, (i % 2) as u64],
+                ));
+                let s = build(&p, i % 2, &mut rng, &[], 1.0);
+                let mut r = Rng::new(1);
+                let px = super::super::render_scene(&s, &mut r);
+                assert!(!px.is_empty());
+            }
+            eprintln!(
+                "{}: {:.0} ms per film",
+                preset.as_str(),
+                t.elapsed().as_secs_f64() * 1000.0 / n as f64
+            );
+        }
+        for preset in [Preset::Paper, Preset::Clinic, Preset::Hard] {
+            let mut opts = PhantomOptions::preset(preset);
+            opts.seed = 9;
+            let (mut over, mut sub, mut all) = (0, 0, 0);
+            for i in 0..200 {
+                let p = super::super::patient_of(&opts, i / 2);
+                let mut rng = Rng::new(rng::derive(
+                    opts.seed,
+                    &[tag::IMAGE, (i / 2) as u64, (i % 2) as u64],
+                ));
+                let s = build(&p, i % 2, &mut rng, &[], 1.0);
+                over += s.joints.iter().filter(|j| j.overlap).count();
+                sub += s
+                    .joints
+                    .iter()
+                    .filter(|j| j.subluxation == Some(true))
+                    .count();
+                all += s.joints.len();
+            }
+            eprintln!(
+                "{}: overlap {over} subluxed {sub} of {all}",
+                preset.as_str()
+            );
         }
     }
 }

@@ -46,6 +46,33 @@ pub struct Limb {
     pub depth: f64,
 }
 
+/// A nail plate over a fingertip, seen face-on: a band of keratin from `base` along
+/// `dir` for `len`, `hw` wide each side, rounded at the free edge. It curves across the
+/// finger, so rays near its sides cross it obliquely (longer paths, up to 3 times).
+/// `thickness` is tissue-equivalent (keratin is about 1.25 times as attenuating).
+#[derive(Debug, Clone)]
+pub struct Nail {
+    /// Index of the finger in `HandTissue::fingers`.
+    pub finger: usize,
+    pub base: [f64; 2],
+    pub dir: [f64; 2],
+    pub len: f64,
+    pub hw: f64,
+    pub thickness: f64,
+}
+
+/// A skin crease: a narrow fold along a polyline. Across a finger (`finger` Some) the
+/// finger's radius is `depth` smaller at the fold (a notch in the outline, a faint lucent
+/// line across); in the palm (`finger` None) the body is `depth` thinner. The fold's
+/// profile is a smooth bump of half-width `width`.
+#[derive(Debug, Clone)]
+pub struct Crease {
+    pub finger: Option<usize>,
+    pub points: Vec<[f64; 2]>,
+    pub width: f64,
+    pub depth: f64,
+}
+
 /// One hand's soft tissue.
 #[derive(Debug, Clone, Default)]
 pub struct HandTissue {
@@ -53,6 +80,8 @@ pub struct HandTissue {
     pub bulges: Vec<Bulge>,
     pub limb: Option<Limb>,
     pub fingers: Vec<Finger>,
+    pub nails: Vec<Nail>,
+    pub creases: Vec<Crease>,
 }
 
 /// Renders the soft-tissue thickness of all hands on a half-resolution grid and adds
@@ -73,12 +102,42 @@ pub fn draw(canvas: &mut Canvas, hands: &[HandTissue], mu_soft: f32) {
         for b in &hand.bulges {
             draw_bulge(&mut body, b);
         }
-        for f in &hand.fingers {
-            let (x0, y0, x1, y1) = finger_box(f, s2, w2, h2);
+        for c in hand.creases.iter().filter(|c| c.finger.is_none()) {
+            draw_palm_crease(&mut body, c);
+        }
+        for (i, f) in hand.fingers.iter().enumerate() {
+            let (mut x0, mut y0, mut x1, mut y1) = finger_box(f, s2, w2, h2);
+            for n in hand.nails.iter().filter(|n| n.finger == i) {
+                // The nail's free edge may reach past the pulp.
+                let tip = Finger {
+                    nodes: vec![
+                        (n.base, n.hw),
+                        (
+                            [n.base[0] + n.len * n.dir[0], n.base[1] + n.len * n.dir[1]],
+                            n.hw,
+                        ),
+                    ],
+                    depth: 1.0,
+                };
+                let b = finger_box(&tip, s2, w2, h2);
+                (x0, y0, x1, y1) = (x0.min(b.0), y0.min(b.1), x1.max(b.2), y1.max(b.3));
+            }
             for r in y0..y1 {
                 scratch.a[r * w2 + x0..r * w2 + x1].fill(0.0);
             }
-            draw_finger(&mut scratch, f);
+            let folds: Vec<&Crease> = hand
+                .creases
+                .iter()
+                .filter(|c| c.finger == Some(i))
+                .collect();
+            if folds.is_empty() {
+                draw_finger(&mut scratch, f);
+            } else {
+                draw_finger_creased(&mut scratch, f, &folds);
+            }
+            for n in hand.nails.iter().filter(|n| n.finger == i) {
+                draw_nail(&mut scratch, n);
+            }
             for r in y0..y1 {
                 for c in x0..x1 {
                     fingers.a[r * w2 + c] += scratch.a[r * w2 + c];
@@ -151,6 +210,133 @@ fn draw_finger(c: &mut Canvas, f: &Finger) {
             }
         });
     }
+}
+
+/// Distance from (x, y) to a polyline, squared.
+fn dist2_polyline(pts: &[[f32; 2]], x: f32, y: f32) -> f32 {
+    let mut d2 = f32::INFINITY;
+    for w in pts.windows(2) {
+        let (dx, dy) = (w[1][0] - w[0][0], w[1][1] - w[0][1]);
+        let l2 = (dx * dx + dy * dy).max(1e-9);
+        let t = (((x - w[0][0]) * dx + (y - w[0][1]) * dy) / l2).clamp(0.0, 1.0);
+        let (ex, ey) = (x - w[0][0] - t * dx, y - w[0][1] - t * dy);
+        d2 = d2.min(ex * ex + ey * ey);
+    }
+    d2
+}
+
+/// A fold's profile at squared distance `d2` from its line: 1 on the line, 0 beyond
+/// `width`.
+fn fold(d2: f32, inv_w2: f32) -> f32 {
+    let q = 1.0 - d2 * inv_w2;
+    if q > 0.0 { q * q } else { 0.0 }
+}
+
+/// A finger whose radius dips at its creases.
+fn draw_finger_creased(c: &mut Canvas, f: &Finger, folds: &[&Crease]) {
+    let k = f.depth as f32;
+    let folds: Vec<(Vec<[f32; 2]>, f32, f32)> = folds
+        .iter()
+        .map(|c| {
+            (
+                c.points
+                    .iter()
+                    .map(|p| [p[0] as f32, p[1] as f32])
+                    .collect(),
+                1.0 / (c.width * c.width) as f32,
+                c.depth as f32,
+            )
+        })
+        .collect();
+    for seg in f.nodes.windows(2) {
+        let ((a, ra), (b, rb)) = (seg[0], seg[1]);
+        let d = [b[0] - a[0], b[1] - a[1]];
+        let len = (d[0] * d[0] + d[1] * d[1]).sqrt();
+        if len < 1e-6 {
+            continue;
+        }
+        let dir = [d[0] / len, d[1] / len];
+        let rmax = ra.max(rb);
+        let (ax, ay, dx, dy) = (a[0] as f32, a[1] as f32, dir[0] as f32, dir[1] as f32);
+        let (ra, rb, l) = (ra as f32, rb as f32, len as f32);
+        c.for_oriented(a, dir, -rmax, len + rmax, rmax, |x, y, acc| {
+            let (rx, ry) = (x - ax, y - ay);
+            let u = rx * dx + ry * dy;
+            let v = -rx * dy + ry * dx;
+            let uc = u.clamp(0.0, l);
+            let mut r = ra + (rb - ra) * (uc / l);
+            for (pts, inv_w2, depth) in &folds {
+                r -= depth * fold(dist2_polyline(pts, x, y), *inv_w2);
+            }
+            let d2 = (u - uc) * (u - uc) + v * v;
+            if r > 0.0 && d2 < r * r {
+                let t = 2.0 * k * (r * r - d2).sqrt();
+                if t > *acc {
+                    *acc = t;
+                }
+            }
+        });
+    }
+}
+
+/// A palmar crease: the body thinner along a line.
+fn draw_palm_crease(c: &mut Canvas, cr: &Crease) {
+    let Some(first) = cr.points.first() else {
+        return;
+    };
+    let mut b = [first[0], first[1], first[0], first[1]];
+    for p in &cr.points {
+        b = [
+            b[0].min(p[0]),
+            b[1].min(p[1]),
+            b[2].max(p[0]),
+            b[3].max(p[1]),
+        ];
+    }
+    let w = cr.width;
+    let pts: Vec<[f32; 2]> = cr
+        .points
+        .iter()
+        .map(|p| [p[0] as f32, p[1] as f32])
+        .collect();
+    let (inv_w2, depth) = (1.0 / (w * w) as f32, cr.depth as f32);
+    c.for_box(b[0] - w, b[1] - w, b[2] + w, b[3] + w, |x, y, acc| {
+        if *acc > 0.0 {
+            *acc = (*acc - depth * fold(dist2_polyline(&pts, x, y), inv_w2)).max(0.0);
+        }
+    });
+}
+
+/// A nail plate, added to its finger.
+fn draw_nail(c: &mut Canvas, n: &Nail) {
+    let (bx, by, dx, dy) = (
+        n.base[0] as f32,
+        n.base[1] as f32,
+        n.dir[0] as f32,
+        n.dir[1] as f32,
+    );
+    let (l, hw, t) = (n.len as f32, n.hw as f32, n.thickness as f32);
+    c.for_oriented(n.base, n.dir, 0.0, n.len, n.hw, |x, y, acc| {
+        let (rx, ry) = (x - bx, y - by);
+        let u = rx * dx + ry * dy;
+        let v = (-rx * dy + ry * dx) / hw;
+        // The free edge is rounded: the plate narrows over its last half-width.
+        let edge = ((l - u) / hw).min(1.0);
+        let reach = if edge < 1.0 {
+            (1.0 - (1.0 - edge) * (1.0 - edge)).max(0.0).sqrt()
+        } else {
+            1.0
+        };
+        if v.abs() >= reach {
+            return;
+        }
+        let q = v / reach;
+        // Seen through a curved plate: 1 / cos of the surface's slope, at most 3.
+        let path = (1.0 / (1.0 - q * q).max(1.0 / 9.0).sqrt()).min(3.0);
+        // The proximal end is thin under the nail fold.
+        let grow = (u / (0.15 * l)).min(1.0);
+        *acc += t * path * grow;
+    });
 }
 
 fn draw_limb(c: &mut Canvas, l: &Limb) {
