@@ -29,11 +29,11 @@ pub struct PhantomArgs {
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
     /// Per-joint probability of ankylosis [default: paper 157/5200, the paper's
-    /// prevalence; clinic 0.008; hard 0.02].
+    /// prevalence; clinic 0.005; hard 0.02].
     #[arg(long, value_name = "P")]
     ankylosis_rate: Option<f64>,
     /// Per-joint probability of subluxation/dislocation, thumb IP excluded [default:
-    /// paper 60/4680, the paper's prevalence; clinic 0.03; hard 0.04].
+    /// paper 60/4680, the paper's prevalence; clinic 0.04; hard 0.04].
     #[arg(long, value_name = "P")]
     subluxation_rate: Option<f64>,
     /// clinic and hard: per-joint probability of JSN 1, JSN 2 and JSN 3 narrowing without

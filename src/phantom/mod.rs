@@ -378,6 +378,9 @@ pub enum Error {
     /// A rate is not a probability.
     #[snafu(display("{name} must be a probability in [0, 1], got {value}"))]
     InvalidRate { name: &'static str, value: f64 },
+    /// A mix setting that is not a rate is out of its range.
+    #[snafu(display("{name}: {problem}"))]
+    InvalidMix { name: &'static str, problem: String },
     #[snafu(display("could not create directory {}", path.display()))]
     CreateDir {
         path: PathBuf,
@@ -487,6 +490,32 @@ fn check(opts: &PhantomOptions) -> Result<(), Error> {
             InvalidRateSnafu { name, value }
         );
     }
+    let shares = m.conventions;
+    ensure!(
+        shares.iter().all(|s| *s >= 0.0) && shares.iter().sum::<f64>() > 0.0,
+        InvalidMixSnafu {
+            name: "convention shares",
+            problem: format!("must be non-negative and not all zero, got {shares:?}"),
+        }
+    );
+    let (lo, hi) = m.digitised_mm;
+    ensure!(
+        lo > 0.0 && lo <= hi && hi.is_finite(),
+        InvalidMixSnafu {
+            name: "digitised spacing range",
+            problem: format!("must satisfy 0 < low <= high, got {lo}-{hi} mm"),
+        }
+    );
+    ensure!(
+        m.deformity >= 0.0 && m.max_rotation_deg >= 0.0 && m.max_rotation_deg <= 90.0,
+        InvalidMixSnafu {
+            name: "deformity or rotation",
+            problem: format!(
+                "deformity must be >= 0 and the rotation within 0-90 degrees, got {} and {}",
+                m.deformity, m.max_rotation_deg
+            ),
+        }
+    );
     Ok(())
 }
 

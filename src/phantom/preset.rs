@@ -130,7 +130,7 @@ impl Mix {
                 jsn_rates: [0.005, 0.08, 0.025],
                 erosion_rate: 0.08,
                 dislocation_share: 0.75,
-                mcp_share: Some([0.3, 0.85]),
+                mcp_share: Some([0.4, 0.9]),
                 rho: 0.5,
                 destroyed_hand_rate: 0.01,
                 deformity: 1.0,
@@ -176,9 +176,10 @@ impl Mix {
     pub fn rates(preset: Preset) -> (f64, f64) {
         match preset {
             Preset::Paper => (super::ANKYLOSIS_RATE, super::SUBLUXATION_RATE),
-            // JSN 4: 0.8 % ankylosed + 2.25 % luxated of the 18 labelled joints = 2.8 %;
-            // JSN 3 adds the partial subluxations (0.75 %) to the narrowing-only 2.5 %.
-            Preset::Clinic => (0.008, 0.03),
+            // JSN 4: 0.5 % ankylosed + 75 % of 4 % luxated on 18 of 20 joints = 3.2 %,
+            // 82 % of it at the MCPs (the cohort: 3 %, 176 of 205 at the MCPs); JSN 3 adds
+            // the partial subluxations (0.9 %) to the narrowing-only 2.5 %.
+            Preset::Clinic => (0.005, 0.04),
             Preset::Hard => (0.02, 0.04),
         }
     }

@@ -824,6 +824,13 @@ fn build_hand(
     let mc_dirs: [[f64; 2]; 5] = std::array::from_fn(|f| {
         dir_from_deg(a.mc_angle[f] + if f == 0 { pose.spread[0] } else { 0.0 })
     });
+    if a.v2.is_some() {
+        // An adult carpus is packed: 1-2 mm between its bones, not the 3-5 mm of the
+        // paper's blobs (which read as a child's wrist).
+        for c in csize.iter_mut() {
+            *c = [c[0] * 1.12, c[1] * 1.12];
+        }
+    }
     let collapse = d.carpal.clamp(0.0, 1.0);
     let fused = smoothstep(((collapse - 0.6) / 0.3) as f32) as f64;
     if collapse > 0.0 {

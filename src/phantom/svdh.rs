@@ -84,6 +84,19 @@ fn thresholds(p: f64) -> [f64; 2] {
     })
 }
 
+/// Probability of a flexion contracture at a finger's MCP (level 0) or PIP (level 1)
+/// joint of narrowing grade `grade`, for a patient of latent severity `z`.
+fn contracture_probability(level: usize, grade: usize, z: f64) -> f64 {
+    let severity = super::math::norm_cdf(z);
+    match (level, grade) {
+        (1, 3..) => 0.5,
+        (1, 2) => 0.3,
+        (1, _) => 0.08 * (1.0 + severity),
+        (_, 2..) => 0.15,
+        _ => 0.02,
+    }
+}
+
 /// Redraws the scored joints' labels, narrowing and erosions, the DIPs' osteoarthritis,
 /// destroyed hands and the carpus, at the mix's rates. `z` is the patient's latent
 /// severity; `seed` a stream of this patient's own.
@@ -158,6 +171,7 @@ pub fn grade(
                     rng.f64(),
                 );
                 let fix_flex = rng.normal_clamped(12.0, 12.0, -5.0, 40.0);
+                let (u_contract, u_angle) = (rng.f64(), rng.f64());
                 let n_er = 1 + rng.below(3);
                 let er: Vec<(bool, f64, f64, f64, bool)> = (0..n_er)
                     .map(|_| {
@@ -175,6 +189,7 @@ pub fn grade(
                     let js = &mut disease[t][h].joints[f][level];
                     let tf = t as f64;
                     let was_ankylosed = js.ankylosis;
+                    let mut graded = 0;
                     if scored {
                         let wrecked = destroyed && (t == 1 || destroyed_t0);
                         js.ankylosis = if wrecked {
@@ -222,6 +237,7 @@ pub fn grade(
                         };
                         let (lo, hi) = GAP_OF_GRADE[grade];
                         js.gap = lo + (hi - lo) * u_gap;
+                        graded = grade;
                     } else {
                         // DIPs: osteoarthritic narrowing (unscored), more with the preset.
                         if !js.ankylosis && xoa < toa[t] {
@@ -236,6 +252,19 @@ pub fn grade(
                     } else if was_ankylosed && scored {
                         // The paper-era draw fixed this joint; it now moves as its pose says.
                         js.flexion = 0.0;
+                    }
+                    // Flexion contractures follow the damage: a finger that no longer
+                    // straightens lies flexed on the film, its joint space narrowed in
+                    // projection (the grade only rises, so a contracture stays).
+                    if scored && f > 0 && !js.ankylosis && !js.subluxed() {
+                        let p = contracture_probability(level, graded, z) * mix.deformity;
+                        if u_contract < p.min(0.9) {
+                            js.flexion += if level == 1 {
+                                12.0 + 28.0 * u_angle
+                            } else {
+                                8.0 + 17.0 * u_angle
+                            };
+                        }
                     }
                     if scored {
                         js.erosions.clear();
