@@ -3,6 +3,8 @@
 //! look-alikes. Determinism, the Sharp/van der Heijde labels (JSN 2 never carries a
 //! finding), the clinic's figures from real-films.md, settable rates, and dciodvfy.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -216,17 +218,6 @@ fn rejects_rates_outside_zero_to_one() {
     assert!(err.contains("clinic and hard"), "{err}");
 }
 
-fn dciodvfy(path: &Path) -> String {
-    let tool = Path::new("/usr/bin/dciodvfy");
-    assert!(tool.is_file(), "dciodvfy not found: install dicom3tools");
-    let out = Command::new(tool).arg(path).output().expect("run dciodvfy");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn preset_films_pass_dciodvfy_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
@@ -247,7 +238,7 @@ fn preset_films_pass_dciodvfy_through_the_cli() {
         let ann = Annotations::load(&dir).unwrap();
         for img in &ann.images {
             let file = dir.join(&img.file);
-            let report = dciodvfy(&file);
+            let report = common::dciodvfy_report(&file);
             let bad: Vec<&str> = report
                 .lines()
                 .filter(|l| l.contains("Error") || l.contains("Warning"))

@@ -337,6 +337,23 @@ fn prob_to_threshold(p: f64) -> f64 {
 }
 
 /// Standard normal latent for one joint, sharing `z` with the patient's other joints.
+/// One to three erosion sites of a joint: (on the distal bone, side, size and depth
+/// quantiles, a central cyst rather than a marginal erosion).
+pub(super) fn erosion_sites(rng: &mut Rng) -> Vec<(bool, f64, f64, f64, bool)> {
+    let n = 1 + rng.below(3);
+    (0..n)
+        .map(|_| {
+            (
+                rng.chance(0.5),
+                if rng.chance(0.5) { 1.0 } else { -1.0 },
+                rng.f64(),
+                rng.f64(),
+                rng.chance(0.2),
+            )
+        })
+        .collect()
+}
+
 fn latent(z: f64, rng: &mut Rng) -> f64 {
     LATENT_RHO.sqrt() * z + (1.0 - LATENT_RHO).sqrt() * rng.normal()
 }
@@ -557,18 +574,7 @@ pub fn sample(
                 let q_jsn = rng.f64();
                 let r_jsn = rng.f64();
                 let q_er = rng.f64();
-                let n_er = 1 + rng.below(3);
-                let er: Vec<(bool, f64, f64, f64, bool)> = (0..n_er)
-                    .map(|_| {
-                        (
-                            rng.chance(0.5),
-                            if rng.chance(0.5) { 1.0 } else { -1.0 },
-                            rng.f64(),
-                            rng.f64(),
-                            rng.chance(0.2),
-                        )
-                    })
-                    .collect();
+                let er = erosion_sites(&mut rng);
                 let q_new_er = rng.f64();
                 let op = rng.f64() as f32;
                 let sw = rng.f64();

@@ -2270,18 +2270,23 @@ mod tests {
     use super::super::rng::{self, tag};
     use super::*;
 
-    /// Patient `i` of a preset's mix, with every joint healthy and the carpus intact.
-    fn healthy_patient(preset: Preset, i: usize) -> Patient {
-        let mut p = patient::sample(
+    /// Patient `i` of dataset seed `seed` under a preset's mix, drawn with no labels.
+    pub(super) fn unlabelled_patient(seed: u64, preset: Preset, i: usize) -> Patient {
+        patient::sample(
             i,
-            rng::derive(17, &[tag::ANATOMY, i as u64]),
-            rng::derive(17, &[tag::DISEASE, i as u64]),
+            rng::derive(seed, &[tag::ANATOMY, i as u64]),
+            rng::derive(seed, &[tag::DISEASE, i as u64]),
             Rates {
                 ankylosis: 0.0,
                 subluxation: 0.0,
             },
             Mix::of(preset),
-        );
+        )
+    }
+
+    /// Patient `i` of a preset's mix, with every joint healthy and the carpus intact.
+    fn healthy_patient(preset: Preset, i: usize) -> Patient {
+        let mut p = unlabelled_patient(17, preset, i);
         for hands in &mut p.disease {
             for hd in hands.iter_mut() {
                 hd.joints = std::array::from_fn(|_| std::array::from_fn(|_| JointState::healthy()));
@@ -2574,9 +2579,10 @@ mod tests {
 /// CMC joints, crossed and flexed fingers, pencil-in-cup, a collapsed and fused carpus.
 #[cfg(test)]
 mod pictures {
-    use super::super::patient::{self, Displacement, JointState, Rates};
-    use super::super::preset::{Mix, Preset};
+    use super::super::patient::{Displacement, JointState};
+    use super::super::preset::Preset;
     use super::super::rng::{self, tag};
+    use super::tests::unlabelled_patient;
     use super::*;
 
     fn save(path: &std::path::Path, w: usize, h: usize, px: Vec<f32>) {
@@ -2604,16 +2610,7 @@ mod pictures {
             ("pencil", 4, None, true, 0.5),
             ("fused", 5, None, false, 1.0),
         ] {
-            let mut p = patient::sample(
-                i,
-                rng::derive(23, &[tag::ANATOMY, i as u64]),
-                rng::derive(23, &[tag::DISEASE, i as u64]),
-                Rates {
-                    ankylosis: 0.0,
-                    subluxation: 0.0,
-                },
-                Mix::of(Preset::Clinic),
-            );
+            let mut p = unlabelled_patient(23, Preset::Clinic, i);
             for hd in p.disease[0].iter_mut() {
                 hd.joints = std::array::from_fn(|_| std::array::from_fn(|_| JointState::healthy()));
                 hd.ulnar_deviation = [0.0; 5];

@@ -130,11 +130,7 @@ pub fn draw(canvas: &mut Canvas, hands: &[HandTissue], mu_soft: f32) {
                 .iter()
                 .filter(|c| c.finger == Some(i))
                 .collect();
-            if folds.is_empty() {
-                draw_finger(&mut scratch, f);
-            } else {
-                draw_finger_creased(&mut scratch, f, &folds);
-            }
+            draw_finger(&mut scratch, f, &folds);
             for n in hand.nails.iter().filter(|n| n.finger == i) {
                 draw_nail(&mut scratch, n);
             }
@@ -182,36 +178,6 @@ fn finger_box(f: &Finger, s: f64, w: usize, h: usize) -> (usize, usize, usize, u
     )
 }
 
-fn draw_finger(c: &mut Canvas, f: &Finger) {
-    let k = f.depth as f32;
-    for seg in f.nodes.windows(2) {
-        let ((a, ra), (b, rb)) = (seg[0], seg[1]);
-        let d = [b[0] - a[0], b[1] - a[1]];
-        let len = (d[0] * d[0] + d[1] * d[1]).sqrt();
-        if len < 1e-6 {
-            continue;
-        }
-        let dir = [d[0] / len, d[1] / len];
-        let rmax = ra.max(rb);
-        let (ax, ay, dx, dy) = (a[0] as f32, a[1] as f32, dir[0] as f32, dir[1] as f32);
-        let (ra, rb, l) = (ra as f32, rb as f32, len as f32);
-        c.for_oriented(a, dir, -rmax, len + rmax, rmax, |x, y, acc| {
-            let (rx, ry) = (x - ax, y - ay);
-            let u = rx * dx + ry * dy;
-            let v = -rx * dy + ry * dx;
-            let uc = u.clamp(0.0, l);
-            let r = ra + (rb - ra) * (uc / l);
-            let d2 = (u - uc) * (u - uc) + v * v;
-            if d2 < r * r {
-                let t = 2.0 * k * (r * r - d2).sqrt();
-                if t > *acc {
-                    *acc = t;
-                }
-            }
-        });
-    }
-}
-
 /// Distance from (x, y) to a polyline, squared.
 fn dist2_polyline(pts: &[[f32; 2]], x: f32, y: f32) -> f32 {
     let mut d2 = f32::INFINITY;
@@ -232,8 +198,9 @@ fn fold(d2: f32, inv_w2: f32) -> f32 {
     if q > 0.0 { q * q } else { 0.0 }
 }
 
-/// A finger whose radius dips at its creases.
-fn draw_finger_creased(c: &mut Canvas, f: &Finger, folds: &[&Crease]) {
+/// A finger: capsules of elliptical cross-section between its nodes, whose radius dips at
+/// its creases (none on the paper's hands, which then draw as they always did).
+fn draw_finger(c: &mut Canvas, f: &Finger, folds: &[&Crease]) {
     let k = f.depth as f32;
     let folds: Vec<(Vec<[f32; 2]>, f32, f32)> = folds
         .iter()
@@ -344,7 +311,7 @@ fn draw_limb(c: &mut Canvas, l: &Limb) {
         nodes: vec![(l.a, l.radius), (l.b, l.radius)],
         depth: l.depth,
     };
-    draw_finger(c, &f);
+    draw_finger(c, &f, &[]);
 }
 
 fn draw_bulge(c: &mut Canvas, b: &Bulge) {

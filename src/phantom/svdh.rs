@@ -172,18 +172,7 @@ pub fn grade(
                 );
                 let fix_flex = rng.normal_clamped(12.0, 12.0, -5.0, 40.0);
                 let (u_contract, u_angle) = (rng.f64(), rng.f64());
-                let n_er = 1 + rng.below(3);
-                let er: Vec<(bool, f64, f64, f64, bool)> = (0..n_er)
-                    .map(|_| {
-                        (
-                            rng.chance(0.5),
-                            if rng.chance(0.5) { 1.0 } else { -1.0 },
-                            rng.f64(),
-                            rng.f64(),
-                            rng.chance(0.2),
-                        )
-                    })
-                    .collect();
+                let er = super::patient::erosion_sites(&mut rng);
                 let lv = level.min(1);
                 for t in 0..2 {
                     let js = &mut disease[t][h].joints[f][level];

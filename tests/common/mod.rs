@@ -325,15 +325,19 @@ pub fn blank_png(path: &Path) {
     rajoints::render::png::write_gray(path, &img, false).unwrap();
 }
 
-/// dciodvfy's Error lines for a file (warnings are left to the callers' documents).
-pub fn dciodvfy_errors(path: &Path) -> Vec<String> {
+/// dciodvfy's whole report on a file (stderr, then stdout).
+pub fn dciodvfy_report(path: &Path) -> String {
     let out = Command::new("dciodvfy")
         .arg(path)
         .output()
         .expect("dciodvfy (dicom3tools) not runnable: run `make test`");
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    text.lines()
+    String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout)
+}
+
+/// dciodvfy's Error lines for a file (warnings are left to the callers' documents).
+pub fn dciodvfy_errors(path: &Path) -> Vec<String> {
+    dciodvfy_report(path)
+        .lines()
         .filter(|l| l.starts_with("Error"))
         .map(String::from)
         .collect()
