@@ -8,8 +8,8 @@
 //! scored joints (`rajoints-annotations/1`, [`crate::annotations`]).
 //!
 //! Films can also be hung as real ones are (`Convention`: both hands as acquired, or one
-//! hand seen from the dorsum, cropped from the two-hand exposure), digitised (resampled to
-//! 0.08-0.30 mm, 8 bits), written without their spacing, or be of a kind the node must
+//! hand seen from the dorsum, cropped from the two-hand exposure), digitised (resampled,
+//! 8 bits), written without their spacing, or be of a kind the node must
 //! refuse (`Kind`: lateral, oblique, foot, chest, empty, rotated); `frame.rs` maps the
 //! rendered film and its ground truth to the stored image, `kinds.rs` draws the non-hand
 //! films.
@@ -22,10 +22,15 @@
 //! (`rng.rs`), and every pixel is computed with IEEE-exact operations (`math.rs`), so the
 //! same options give byte-identical files on any machine and any number of threads.
 //!
-//! Modules: `patient` draws anatomy, disease and labels; `scene` poses and places the
-//! hands and computes the ground truth; `kinds` builds the films to refuse; `raster` and
-//! `soft` accumulate attenuation; `film` forms the image; `frame` hangs, crops, turns and
-//! digitises it; `dicom` writes the CR file.
+//! Presets (`preset.rs`, issue 16) mix all this: `paper` is the generator as it was;
+//! `clinic` and `hard` draw hands of version 2, disease graded by Sharp/van der Heijde,
+//! and films digitised as clinics do.
+//!
+//! Modules: `preset` names the mixes; `patient` draws anatomy, disease and labels, `svdh`
+//! the graded disease and the scores; `scene` poses and places the hands and computes the
+//! ground truth; `kinds` builds the films to refuse; `raster` and `soft` accumulate
+//! attenuation; `film` forms the image; `frame` hangs, crops, turns and resamples it;
+//! `digitiser` scans it (tone, grain, scanner, JPEG); `dicom` writes the CR file.
 
 mod dicom;
 mod digitiser;
