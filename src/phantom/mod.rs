@@ -29,8 +29,9 @@
 //! Modules: `preset` names the mixes; `patient` draws anatomy, disease and labels, `svdh`
 //! the graded disease and the scores; `scene` poses and places the hands and computes the
 //! ground truth; `kinds` builds the films to refuse; `raster` and `soft` accumulate
-//! attenuation; `film` forms the image; `frame` hangs, crops, turns and resamples it;
-//! `digitiser` scans it (tone, grain, scanner, JPEG); `dicom` writes the CR file.
+//! attenuation, `unsharp` softens the joint spaces; `film` forms the image; `frame`
+//! hangs, crops, turns and resamples it; `digitiser` scans it (tone, grain, scanner,
+//! JPEG); `dicom` writes the CR file.
 
 mod dicom;
 mod digitiser;
@@ -45,6 +46,7 @@ mod rng;
 mod scene;
 mod soft;
 mod svdh;
+mod unsharp;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -511,6 +513,14 @@ fn check(opts: &PhantomOptions) -> Result<(), Error> {
             problem: format!("must satisfy 0 < low <= high, got {lo}-{hi} mm"),
         }
     );
+    let (ulo, uhi) = m.joint_unsharpness_mm;
+    ensure!(
+        (0.0..=3.0).contains(&ulo) && (ulo..=3.0).contains(&uhi),
+        InvalidMixSnafu {
+            name: "joint unsharpness",
+            problem: format!("must satisfy 0 <= low <= high <= 3 mm, got {ulo}-{uhi} mm"),
+        }
+    );
     ensure!(
         m.deformity >= 0.0 && m.max_rotation_deg >= 0.0 && m.max_rotation_deg <= 90.0,
         InvalidMixSnafu {
@@ -861,7 +871,8 @@ pub fn render_with(
     ));
     let scene = &plan.scene;
     let fr = plan.frame;
-    let display = render_scene(scene, &mut rng);
+    let sites = unsharp_sites(opts, index, scene);
+    let display = render_scene(scene, &sites, &mut rng);
     let mut img = fr.crop(&display, scene.width);
     drop(display);
     if let (Some(l), true) = (&scene.label, plan.label_kept) {
@@ -926,8 +937,74 @@ fn digitise(img: &mut [f32], w: usize, h: usize, pitch: f64, scan: &Scan, rng: &
     }
 }
 
+/// The joints whose spaces `unsharp::soften` spreads: every scored joint and every DIP
+/// and CMC joint on the film, each with its own spread drawn from the mix's range.
+fn unsharp_sites(opts: &PhantomOptions, index: usize, scene: &scene::Scene) -> Vec<unsharp::Site> {
+    let (lo, hi) = opts.mix.joint_unsharpness_mm;
+    if hi <= 0.0 {
+        return Vec::new();
+    }
+    let (p, tp) = (index / 2, index % 2);
+    let centre_of = |name: &str| {
+        scene
+            .joints
+            .iter()
+            .find(|j| j.id.to_string() == name)
+            .map(|j| j.centre)
+            .or_else(|| {
+                scene
+                    .landmarks
+                    .iter()
+                    .find(|l| l.name == name)
+                    .map(|l| l.centre)
+            })
+    };
+    let unit = |from: [f64; 2], to: [f64; 2]| {
+        let d = [to[0] - from[0], to[1] - from[1]];
+        let n = (d[0] * d[0] + d[1] * d[1]).sqrt();
+        (n > 1e-6).then(|| [d[0] / n, d[1] / n])
+    };
+    let mut sites: Vec<([f64; 2], [f64; 2], f64)> = scene
+        .joints
+        .iter()
+        .map(|j| (j.centre, j.axis, j.side))
+        .collect();
+    for l in &scene.landmarks {
+        // A DIP's axis runs from its PIP, a CMC's to its MCP.
+        let (side, finger) = (&l.name[..1], l.name.chars().last().unwrap_or('0'));
+        let axis = match l.kind {
+            crate::annotations::LandmarkKind::Dip => {
+                centre_of(&format!("{side}-PIP{finger}")).and_then(|pip| unit(pip, l.centre))
+            }
+            crate::annotations::LandmarkKind::Cmc => {
+                centre_of(&format!("{side}-MCP{finger}")).and_then(|mcp| unit(l.centre, mcp))
+            }
+            _ => None,
+        };
+        if let Some(axis) = axis {
+            sites.push((l.centre, axis, l.side));
+        }
+    }
+    sites
+        .into_iter()
+        .enumerate()
+        .map(|(k, (centre, axis, side))| {
+            let mut r = rng::Rng::new(rng::derive(
+                opts.seed,
+                &[rng::tag::UNSHARP, p as u64, tp as u64, k as u64],
+            ));
+            unsharp::Site {
+                centre,
+                axis,
+                radius: 0.6 * side,
+                sigma: r.range(lo, hi),
+            }
+        })
+        .collect()
+}
+
 /// Attenuation, film and processing: display values in [0, 1].
-fn render_scene(s: &scene::Scene, rng: &mut rng::Rng) -> Vec<f32> {
+fn render_scene(s: &scene::Scene, sites: &[unsharp::Site], rng: &mut rng::Rng) -> Vec<f32> {
     let mut canvas = raster::Canvas::new(s.width, s.height, s.spacing);
     soft::draw(&mut canvas, &s.tissue, s.materials.soft);
     for b in &s.bones {
@@ -962,6 +1039,7 @@ fn render_scene(s: &scene::Scene, rng: &mut rng::Rng) -> Vec<f32> {
             s.mirror_glyphs,
         );
     }
+    unsharp::soften(&mut canvas, sites);
     film::expose(&mut canvas, &s.exposure, rng);
     canvas.a
 }

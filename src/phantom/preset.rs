@@ -93,6 +93,9 @@ pub struct Mix {
     /// Per site: probability that its dose, processing, blur, tone or beam is at the
     /// edge of clinical practice.
     pub acquisition_extremes: f64,
+    /// Range (mm) of the anatomical unsharpness of joint spaces along the joint's axis,
+    /// drawn per joint (`unsharp.rs`); (0, 0): razor-edged joint spaces (the paper's).
+    pub joint_unsharpness_mm: (f64, f64),
 }
 
 impl Mix {
@@ -120,6 +123,7 @@ impl Mix {
                 jpeg_share: 0.0,
                 tight_crop_share: 0.0,
                 acquisition_extremes: 0.0,
+                joint_unsharpness_mm: (0.0, 0.0),
             },
             // real-films.md: 6 % of MCP/PIP joints JSN 3-4, 3 % JSN 4 (176 of 205 at the
             // MCPs), erosions at 8 %; JSN 1 almost never scored.
@@ -145,6 +149,7 @@ impl Mix {
                 jpeg_share: 0.6,
                 tight_crop_share: 0.5,
                 acquisition_extremes: 0.15,
+                joint_unsharpness_mm: (0.3, 0.8),
             },
             Preset::Hard => Mix {
                 preset,
@@ -168,6 +173,7 @@ impl Mix {
                 jpeg_share: 0.8,
                 tight_crop_share: 0.7,
                 acquisition_extremes: 0.5,
+                joint_unsharpness_mm: (0.3, 0.8),
             },
         }
     }

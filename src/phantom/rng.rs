@@ -37,6 +37,8 @@ pub mod tag {
     pub const SCAN: u64 = 8;
     /// Sites at the edges of clinical practice (`clinic` and `hard` presets).
     pub const EXTREMES: u64 = 9;
+    /// The anatomical unsharpness of each joint space (`unsharp.rs`).
+    pub const UNSHARP: u64 = 10;
 }
 
 #[derive(Debug, Clone)]

@@ -2665,7 +2665,7 @@ mod pictures {
             }
             let mut r = Rng::new(5);
             let t = std::time::Instant::now();
-            let px = super::super::render_scene(&s, &mut r);
+            let px = super::super::render_scene(&s, &[], &mut r);
             eprintln!("{name}: rendered in {:?}", t.elapsed());
             // Crops around the right hand's joints and landmarks (mm, zoom 2).
             let mut crops: Vec<(String, [f64; 2], f64)> = Vec::new();
@@ -2737,7 +2737,7 @@ mod timing {
                 ));
                 let s = build(&p, i % 2, &mut rng, &[], 1.0);
                 let mut r = Rng::new(1);
-                let px = super::super::render_scene(&s, &mut r);
+                let px = super::super::render_scene(&s, &[], &mut r);
                 assert!(!px.is_empty());
             }
             eprintln!(
