@@ -202,20 +202,16 @@ def phantom_speed(binary: str, work: Path, count: int, rounds: int, cores: int) 
     help_text = phantom_available(binary)
     if help_text is None:
         return {"available": False}
-    has_preset = "--preset" in help_text
     avail = sorted(os.sched_getaffinity(0))
     cpus = avail[:cores] if cores > 0 else avail
     root = work / "phantom-speed"
     root.mkdir(parents=True, exist_ok=True)
     runs: dict = {p: [] for p in PRESETS}
-    skipped = {} if has_preset else {p: "`rajoints phantom` has no --preset" for p in PRESETS if p != "paper"}
     for r in range(rounds):
         for p in (PRESETS if r % 2 == 0 else PRESETS[::-1]):
-            if p in skipped:
-                continue
             out = root / p
             shutil.rmtree(out, ignore_errors=True)
-            cmd = [binary, "phantom", *(["--preset", p] if has_preset else []), "--count", count,
+            cmd = [binary, "phantom", "--preset", p, "--count", count,
                    "--seed", 1 + r, "--out", out]
             t = timed_run(cmd, cpus, root / f"{p}-{r}.log")
             t["films"] = len(load(out / "annotations.json")["images"])
@@ -235,9 +231,9 @@ def phantom_speed(binary: str, work: Path, count: int, rounds: int, cores: int) 
     base = presets.get("paper", {}).get("s_per_film")
     for v in presets.values():
         v["vs_paper"] = v["s_per_film"] / base if base else None
-    return {"available": True, "has_preset": has_preset, "count": count, "rounds": rounds,
+    return {"available": True, "count": count, "rounds": rounds,
             "cpus_pinned": len(cpus), "cpus_machine": os.cpu_count(), "cpu_ids": cpus,
-            "presets": presets, "skipped": skipped, "goal_s_per_film": PHANTOM_GOAL_S}
+            "presets": presets, "goal_s_per_film": PHANTOM_GOAL_S}
 
 
 def phantom_section(P: dict, quick: bool) -> list[str]:
@@ -263,8 +259,6 @@ def phantom_section(P: dict, quick: bool) -> list[str]:
         vs = f"{v['vs_paper']:.2f}" if v["vs_paper"] is not None else "-"
         w(f"| {p} | {v['films']} | {f(v['wall_s'], 2)} | **{f(v['s_per_film'], 3)}** | {f(v['cpu_s_per_film'], 3)} | "
           f"{f(v['cores_used'], 2)} | {vs} | {f(v['max_rss_mib'])} |")
-    for p, why in P["skipped"].items():
-        w(f"\n{p}: not run ({why}).")
     ok = [f"{p} {'yes' if v['s_per_film'] <= P['goal_s_per_film'] else '**no**'}" for p, v in P["presets"].items()]
     w(f"\nGoal (issue 16, a benchmark figure, not a test): at most {P['goal_s_per_film']:g} s per film on 2 cores: "
       f"{', '.join(ok)}{' (on ' + str(P['cpus_pinned']) + ' CPUs, not 2)' if P['cpus_pinned'] != 2 else ''}.\n")

@@ -563,11 +563,11 @@ fn format_of(opts: &PhantomOptions, index: usize) -> Format {
     let pick = rng.below(3);
     let right = rng.chance(0.5);
     let clockwise = rng.chance(0.5);
-    let (lo, hi) = DIGITISED_SPACING_MM;
-    let digitised = rng.range(lo, hi);
+    let mix = &opts.mix;
+    let (lo, hi) = mix.digitised_mm;
+    let uniform_pitch = rng.range(lo, hi);
     // Draws added with the presets come after the original ones, so that the paper
     // preset's films do not change.
-    let mix = &opts.mix;
     let u_convention = rng.f64();
     let u_digitised = rng.f64();
     let u_pitch = rng.f64();
@@ -615,12 +615,11 @@ fn format_of(opts: &PhantomOptions, index: usize) -> Format {
         _ => Convention::OneHand,
     };
     let is_digitised = opts.digitised || u_digitised < mix.digitised_share;
-    let pitch = if mix.digitised_mm == DIGITISED_SPACING_MM {
-        digitised
-    } else {
+    let pitch = if mix.scanned {
         // Log-uniform: as many films at 0.06-0.12 mm as at 0.25-0.5 mm.
-        let (lo, hi) = mix.digitised_mm;
         lo * math::exp(u_pitch * math::ln(hi / lo))
+    } else {
+        uniform_pitch
     };
     let spacing_in_file =
         !(opts.no_spacing || (is_digitised && u_no_spacing < mix.no_spacing_share));
@@ -637,8 +636,7 @@ fn format_of(opts: &PhantomOptions, index: usize) -> Format {
         },
         digitised_mm: is_digitised.then_some(pitch),
         spacing_in_file,
-        // The paper preset's digitised films are resampled and quantised only.
-        scan: (is_digitised && mix.preset != Preset::Paper).then_some(scan),
+        scan: (is_digitised && mix.scanned).then_some(scan),
         tight: (convention == Convention::OneHand && u_tight < mix.tight_crop_share)
             .then_some(margins),
     }

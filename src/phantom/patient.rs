@@ -317,9 +317,10 @@ pub struct Rates {
     pub subluxation: f64,
 }
 
-/// Thresholds on the latent variable for a rate at time points 0 and 1; their mean
-/// probability is exactly the rate.
-fn thresholds(rate: f64) -> [f64; 2] {
+/// Thresholds on a standard-normal latent whose probabilities are the rate at time points
+/// 0 and 1, moved apart by [`PROGRESSION`] around it so that later films only add; their
+/// mean probability is exactly the rate.
+pub(super) fn thresholds(rate: f64) -> [f64; 2] {
     let rate = rate.clamp(0.0, 1.0);
     let hi = (rate * (1.0 + PROGRESSION)).min(1.0);
     let lo = 2.0 * rate - hi;

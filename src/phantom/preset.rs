@@ -80,13 +80,17 @@ pub struct Mix {
     pub conventions: [f64; 3],
     /// Share of films digitised (when `--digitised` does not force all).
     pub digitised_share: f64,
-    /// Range of the digitiser's effective spacing (mm), drawn log-uniformly (the paper
-    /// preset's 0.08-0.30 mm uniformly, as before).
+    /// Range of the digitiser's effective spacing (mm).
     pub digitised_mm: (f64, f64),
+    /// Digitised films are scanned as clinics scan them: the pitch drawn log-uniformly,
+    /// at most 3000 pixels long, the film's tone and grain, scanner lines, often a JPEG
+    /// history. Off (the paper's digitiser): the pitch uniform, resampled and quantised
+    /// only.
+    pub scanned: bool,
     /// Share of digitised films written without Pixel Spacing (when `--no-spacing` does
     /// not force all).
     pub no_spacing_share: f64,
-    /// Share of digitised films with a JPEG history (8x8 block DCT at quality 40-90).
+    /// Share of scanned films with a JPEG history (8x8 block DCT at quality 25-92).
     pub jpeg_share: f64,
     /// Share of one-hand films cropped tightly around the hand (3-20 mm margins).
     pub tight_crop_share: f64,
@@ -119,6 +123,7 @@ impl Mix {
                 conventions: [1.0 / 3.0; 3],
                 digitised_share: 0.0,
                 digitised_mm: super::DIGITISED_SPACING_MM,
+                scanned: false,
                 no_spacing_share: 0.0,
                 jpeg_share: 0.0,
                 tight_crop_share: 0.0,
@@ -145,6 +150,7 @@ impl Mix {
                 conventions: [0.15, 0.15, 0.7],
                 digitised_share: 0.4,
                 digitised_mm: (0.06, 0.5),
+                scanned: true,
                 no_spacing_share: 0.7,
                 jpeg_share: 0.6,
                 tight_crop_share: 0.5,
@@ -169,6 +175,7 @@ impl Mix {
                 conventions: [0.2, 0.2, 0.6],
                 digitised_share: 0.6,
                 digitised_mm: (0.06, 0.5),
+                scanned: true,
                 no_spacing_share: 0.8,
                 jpeg_share: 0.8,
                 tight_crop_share: 0.7,

@@ -2270,6 +2270,20 @@ mod tests {
     use super::super::rng::{self, tag};
     use super::*;
 
+    /// The scored joint at `level` of a DIP landmark's finger (names like `R-DIP3`).
+    fn finger_joint<'a>(s: &'a Scene, l: &LandmarkTruth, level: Level) -> &'a JointTruth {
+        let side = if l.name.starts_with('R') {
+            Side::Right
+        } else {
+            Side::Left
+        };
+        let finger: u8 = l.name[5..].parse().unwrap();
+        s.joints
+            .iter()
+            .find(|j| j.id.side == side && j.id.level == level && j.id.finger == finger)
+            .unwrap()
+    }
+
     /// Patient `i` of dataset seed `seed` under a preset's mix, drawn with no labels.
     pub(super) fn unlabelled_patient(seed: u64, preset: Preset, i: usize) -> Patient {
         patient::sample(
@@ -2360,19 +2374,7 @@ mod tests {
             let s = scene_of(&p, i);
             let c = bones_only(&s);
             for l in s.landmarks.iter().filter(|l| l.kind == LandmarkKind::Dip) {
-                let side = if l.name.starts_with('R') {
-                    Side::Right
-                } else {
-                    Side::Left
-                };
-                let finger: u8 = l.name[5..].parse().unwrap();
-                let j = s
-                    .joints
-                    .iter()
-                    .find(|j| {
-                        j.id.side == side && j.id.level == Level::Pip && j.id.finger == finger
-                    })
-                    .unwrap();
+                let j = finger_joint(&s, l, Level::Pip);
                 let axis = norm([l.centre[0] - j.centre[0], l.centre[1] - j.centre[1]]);
                 if let (Some(d), Some(g)) = (
                     measured_gap(&c, l.centre, axis),
@@ -2386,6 +2388,12 @@ mod tests {
         assert!(dip.len() >= 40, "{} joints measured", dip.len());
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let ratio = mean(&dip) / mean(&pip);
+        println!(
+            "DIP {:.2} mm, PIP {:.2} mm over {} joints",
+            mean(&dip),
+            mean(&pip),
+            dip.len()
+        );
         assert!(
             (0.75..=1.25).contains(&ratio),
             "DIP {:.2} mm, PIP {:.2} mm",
@@ -2411,27 +2419,14 @@ mod tests {
                 assert_eq!(count(LandmarkKind::Radius), 2);
                 assert_eq!(count(LandmarkKind::Ulna), 2);
                 assert_eq!(count(LandmarkKind::Carpus), 2);
-                let (w, h) = (s.width as f64 * s.spacing, s.height as f64 * s.spacing);
                 for l in &s.landmarks {
                     assert!(l.side > 7.0 && l.side < 30.0, "{} side {}", l.name, l.side);
-                    let _ = (w, h);
                 }
                 for l in s.landmarks.iter().filter(|l| l.kind == LandmarkKind::Dip) {
-                    let side = if l.name.starts_with('R') {
-                        Side::Right
-                    } else {
-                        Side::Left
-                    };
-                    let finger: u8 = l.name[5..].parse().unwrap();
-                    let find = |level| {
-                        s.joints
-                            .iter()
-                            .find(|j| {
-                                j.id.side == side && j.id.level == level && j.id.finger == finger
-                            })
-                            .unwrap()
-                    };
-                    let (pip, mcp) = (find(Level::Pip), find(Level::Mcp));
+                    let (pip, mcp) = (
+                        finger_joint(&s, l, Level::Pip),
+                        finger_joint(&s, l, Level::Mcp),
+                    );
                     let along = (l.centre[0] - pip.centre[0]) * pip.axis[0]
                         + (l.centre[1] - pip.centre[1]) * pip.axis[1];
                     assert!(along > 8.0, "{}: {along:.1} mm beyond the PIP", l.name);

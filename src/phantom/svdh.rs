@@ -12,17 +12,15 @@
 //! The graded model redraws, from its own stream, the labels, narrowing and erosions the
 //! paper-era model drew, so the `paper` preset's films stay byte for byte as they were.
 
-use super::math::inv_norm_cdf;
-use super::patient::{Displacement, ErosionSpec, HandAnatomy, HandDisease, JointState, Rates};
+use super::patient::{
+    Displacement, ErosionSpec, HandAnatomy, HandDisease, JointState, Rates, thresholds,
+};
 use super::preset::Mix;
 use super::rng::Rng;
 
 /// Joint-space width relative to healthy, per JSN grade 0-3: (lowest, highest). Grade 0
 /// varies as healthy joints do, so that the width alone never separates a grade.
 const GAP_OF_GRADE: [(f64, f64); 4] = [(0.86, 1.18), (0.76, 0.88), (0.5, 0.74), (0.12, 0.45)];
-
-/// Relative change of a rate between the time points (as `patient::PROGRESSION`).
-const PROGRESSION: f64 = 0.15;
 
 /// What a destroyed hand's scored joints become: ankylosed, luxated, else JSN 3.
 const DESTROYED_ANKYLOSED: f64 = 0.4;
@@ -65,23 +63,6 @@ pub fn erosion(js: &JointState, width_mm: f64) -> u8 {
         4
     };
     by_size.max(js.erosions.len().min(3) as u8)
-}
-
-/// Probability thresholds on a standard-normal latent at time points 0 and 1, mean `p`,
-/// rising by [`PROGRESSION`] so that later films only add.
-fn thresholds(p: f64) -> [f64; 2] {
-    let p = p.clamp(0.0, 1.0);
-    let hi = (p * (1.0 + PROGRESSION)).min(1.0);
-    let lo = 2.0 * p - hi;
-    [lo, hi].map(|q| {
-        if q <= 0.0 {
-            f64::NEG_INFINITY
-        } else if q >= 1.0 {
-            f64::INFINITY
-        } else {
-            inv_norm_cdf(q)
-        }
-    })
 }
 
 /// Probability of a flexion contracture at a finger's MCP (level 0) or PIP (level 1)
