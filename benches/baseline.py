@@ -20,8 +20,9 @@ between implementations, not methods):
 - inference: onnxruntime InferenceSession per detector, both on each batch (in two
   threads when --concurrent 1: onnxruntime releases the GIL);
 - post: threshold t_conf, boxes to source pixels, greedy NMS at t_IoU1 and top M per
-  detector (numpy), then Algorithm 1 (t_IoU2, M1). Joint naming and the SR are not
-  replicated (the Rust side's times for them are reported separately).
+  detector (numpy), then Algorithm 1 (t_IoU2, M1), and each finding's label by its
+  manifest's calibration (`temperature`, `present_threshold`). Joint naming and the SR are
+  not replicated (the Rust side's times for them are reported separately).
 
 Thread settings: --threads is onnxruntime's intra_op_num_threads (0: its default), --opt
 the graph optimisation level as the node numbers it (0 none, 1 basic, 2 extended,
@@ -255,7 +256,17 @@ def session(path: Path, threads: int, opt: int) -> tuple[ort.InferenceSession, d
     return s, m
 
 
-def analyse(path: Path, sa, ss, m: dict, batch: int, pool):
+def label(d, m: dict) -> dict:
+    """The node's finding label of a selected box d = (box, absent, present): the
+    calibrated probability and threshold of manifest m (models/README.md, "Manifest")."""
+    t, thr = float(m.get("temperature", 1.0)), float(m.get("present_threshold", 0.5))
+    ln = lambda x: math.log(min(max(x, 1.401298464324817e-45), 1.0))  # noqa: E731
+    z = (ln(d[2]) - ln(d[1])) / t
+    q = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+    return {"present": z > math.log(thr) - math.log(1.0 - thr), "probability": q}
+
+
+def analyse(path: Path, sa, ss, m: dict, ms: dict, batch: int, pool):
     t = {}
     t0 = time.perf_counter()
     img, spacing, uid = decode(path)
@@ -302,8 +313,8 @@ def analyse(path: Path, sa, ss, m: dict, batch: int, pool):
     merged = merge(sel[0], sel[1])
     t["select_merge"] = post + time.perf_counter() - t0
     joints = [{"box": [float(v) for v in mb], "score": float(sc),
-               "ankylosis": None if a is None else {"present": a[2] > a[1], "probability": a[2]},
-               "subluxation": None if s is None else {"present": s[2] > s[1], "probability": s[2]}}
+               "ankylosis": None if a is None else label(a, m),
+               "subluxation": None if s is None else label(s, ms)}
               for (mb, sc, a, s) in merged]
     return {k: v * 1000 for k, v in t.items()}, joints, len(wins)
 
@@ -329,15 +340,15 @@ def main() -> int:
     ap.add_argument("files", type=Path, nargs="+")
     a = ap.parse_args()
     sa, m = session(a.ankylosis, a.threads, a.opt)
-    ss, _ = session(a.subluxation, a.threads, a.opt)
+    ss, ms = session(a.subluxation, a.threads, a.opt)
     pool = ThreadPoolExecutor(1) if a.concurrent else None
-    analyse(a.files[0], sa, ss, m, a.batch, pool)  # warm-up
+    analyse(a.files[0], sa, ss, m, ms, a.batch, pool)  # warm-up
     stages = ["decode", "scale", "tile", "inference", "select_merge"]
     samples = {k: [] for k in stages + ["total", "outside_inference"]}
     per_image = []
     for rep in range(a.reps):
         for f in a.files:
-            t, joints, nwin = analyse(f, sa, ss, m, a.batch, pool)
+            t, joints, nwin = analyse(f, sa, ss, m, ms, a.batch, pool)
             for k in stages:
                 samples[k].append(t[k])
             samples["total"].append(sum(t[k] for k in stages))

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::calibration::{DEFAULT_PRESENT_THRESHOLD, DEFAULT_TEMPERATURE};
 use crate::pipeline::bbox::BBox;
 use crate::pipeline::naming::JointId;
 
@@ -145,11 +146,25 @@ pub struct ModelsInfo {
 }
 
 /// Identity of one detector, copied from its manifest.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelInfo {
     pub name: String,
     pub version: String,
     pub sha256: String,
+    /// The manifest's `temperature` (issue 17); 1 in reports written before it.
+    #[serde(default = "crate::model::calibration::default_temperature")]
+    pub temperature: f64,
+    /// The manifest's `present_threshold` (issue 17); 0.5 in reports written before it.
+    #[serde(default = "crate::model::calibration::default_present_threshold")]
+    pub present_threshold: f64,
+}
+
+impl ModelInfo {
+    /// Whether the finding probabilities are calibrated other than by the defaults.
+    pub fn is_calibrated(&self) -> bool {
+        self.temperature != DEFAULT_TEMPERATURE
+            || self.present_threshold != DEFAULT_PRESENT_THRESHOLD
+    }
 }
 
 /// One finger joint found on the image.
@@ -171,8 +186,10 @@ pub struct Joint {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct FindingLabel {
     pub present: bool,
-    /// Softmax probability of the "present" class; 0 when the label is the ensemble's
-    /// negative class c_neg (the detector for this finding did not see the joint).
+    /// Calibrated probability that the finding is present (`model::calibration`: the
+    /// detector's present/absent scores, temperature-scaled); `present` is this above the
+    /// manifest's `present_threshold`. 0 when the label is the ensemble's negative class
+    /// c_neg (the detector for this finding did not see the joint).
     pub probability: f32,
 }
 

@@ -44,6 +44,8 @@ mod tests {
             name: "a".into(),
             version: "1".into(),
             sha256: "00".into(),
+            temperature: 1.0,
+            present_threshold: 0.5,
         };
         let a = Analysis {
             source: SourceInfo {
@@ -85,7 +87,19 @@ mod tests {
         for k in ["decode", "preprocess", "inference", "postprocess", "total"] {
             assert!(v["timing_ms"][k].is_number(), "{k}");
         }
+        assert_eq!(v["models"]["ankylosis"]["temperature"], 1.0);
+        assert_eq!(v["models"]["ankylosis"]["present_threshold"], 0.5);
+        let mut old = v.clone();
         let back: Analysis = serde_json::from_value(v).unwrap();
         assert_eq!(back.joints, a.joints);
+        // A report written before issue 17 has no calibration: it reads as the defaults.
+        for m in ["ankylosis", "subluxation"] {
+            let m = old["models"][m].as_object_mut().unwrap();
+            m.remove("temperature");
+            m.remove("present_threshold");
+        }
+        let back: Analysis = serde_json::from_value(old).unwrap();
+        assert_eq!(back.models.subluxation, a.models.subluxation);
+        assert!(!back.models.ankylosis.is_calibrated());
     }
 }

@@ -176,6 +176,157 @@ fn perfect_detection_on_known_films_with_folds_and_json() {
     // Rates without a denominator are null, not 0.
     assert_eq!(l["dip_per_film"], serde_json::Value::Null);
     assert_eq!(l["jsn2_false_finding_rate"], serde_json::Value::Null);
+    // Issue 17: Table 8 after Table 7, and its JSON.
+    assert!(
+        stdout.find("Table 7").unwrap() < stdout.find("Table 8").unwrap(),
+        "{stdout}"
+    );
+    let c = &v["calibration"];
+    check_calibration(&c["ankylosis"], 80);
+    // The thumb IP joints have no subluxation label: 80 - 8.
+    check_calibration(&c["subluxation"], 72);
+    for f in ["ankylosis", "subluxation"] {
+        // The sick joint (q near 1) alone in the top bin, the 0.5 squares (q near 0) in
+        // the bottom one: calibrated to within a percent.
+        let bins = &c[f]["bins"];
+        assert_eq!(bins[9]["count"], 1, "{f}");
+        assert_eq!(bins[9]["observed_rate"], 1.0, "{f}");
+        assert_eq!(bins[0]["observed_rate"], 0.0, "{f}");
+        assert!(c[f]["ece"].as_f64().unwrap() < 0.01, "{f}: {}", c[f]);
+        assert!(c[f]["brier"].as_f64().unwrap() < 0.01, "{f}: {}", c[f]);
+    }
+}
+
+/// A finding's `calibration` entry: `n` joints, ten bins that add up to it, ECE and
+/// Brier in [0, 1], per-bin means and rates in [0, 1] (null where the bin is empty).
+fn check_calibration(c: &serde_json::Value, n: u64) {
+    assert_eq!(c["n"], n, "{c}");
+    let bins = c["bins"].as_array().unwrap();
+    assert_eq!(bins.len(), 10, "{c}");
+    let counts: u64 = bins.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(counts, n, "{c}");
+    for b in bins {
+        for k in ["mean_probability", "observed_rate"] {
+            if b["count"] == 0 {
+                assert_eq!(b[k], serde_json::Value::Null, "{c}");
+            } else {
+                let v = b[k].as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&v), "{c}");
+            }
+        }
+    }
+    for k in ["ece", "brier"] {
+        let v = c[k].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{k}: {c}");
+    }
+}
+
+/// The test models with `extra` manifest lines, in `dir`.
+fn calibrated_models(dir: &Path, ankylosis: &str, subluxation: &str) -> (String, String) {
+    let (a, s) = common::test_models();
+    let copy = |from: &Path, extra: &str| {
+        let onnx = from.with_extension("onnx");
+        std::fs::copy(&onnx, dir.join(onnx.file_name().unwrap())).unwrap();
+        let to = dir.join(from.file_name().unwrap());
+        let text = std::fs::read_to_string(from).unwrap();
+        assert!(!text.contains("temperature"), "{text}");
+        std::fs::write(&to, format!("{text}{extra}")).unwrap();
+        to.display().to_string()
+    };
+    (copy(&a, ankylosis), copy(&s, subluxation))
+}
+
+#[test]
+fn the_manifests_calibration_decides_labels_and_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    // Ankylosis: a threshold above the sick joint's q = 0.997482 / (0.997482 + 4.53e-5) =
+    // 0.99995. Subluxation: T = 2 halves the logit ln(0.996249 / 6.75e-5) = 9.60, so the
+    // sick joint's q = sigmoid(4.80) = 0.9918 (still present) and a 0.5 square's
+    // q = sigmoid(ln(0.001655 / 0.995877) / 2) = sigmoid(-3.20) = 0.039.
+    let (a, s) = calibrated_models(
+        &models,
+        "present_threshold = 0.99999\n",
+        "temperature = 2.0\n",
+    );
+    let json = dir.path().join("m.json");
+    let out = common::rajoints(&["eval"])
+        .args(["--dataset", dir.path().to_str().unwrap()])
+        .args(["--json", json.to_str().unwrap()])
+        .args(["--ankylosis-model", &a, "--subluxation-model", &s])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let e = &v["overall"]["ensemble"];
+    assert_eq!(e["detected"], 80);
+    // The sick joint is no longer flagged with ankylosis, still with subluxation.
+    assert_eq!(e["ankylosis"]["tp"], 0);
+    assert_eq!(e["ankylosis"]["fn_"], 1);
+    assert_eq!(e["subluxation"]["tp"], 1);
+    assert_eq!(e["subluxation"]["fp"], 0);
+    // Its ankylosis q is unchanged by the threshold: still alone in the top bin.
+    let c = &v["calibration"];
+    check_calibration(&c["ankylosis"], 80);
+    assert_eq!(c["ankylosis"]["bins"][9]["count"], 1);
+    // Subluxation at T = 2: the 71 healthy joints' q near 0.039 (the 0.5 squares), the
+    // sick joint's near 0.9918, all in the bins they had at T = 1.
+    check_calibration(&c["subluxation"], 72);
+    let bins = &c["subluxation"]["bins"];
+    assert_eq!(
+        (&bins[0]["count"], &bins[9]["count"]),
+        (&71.into(), &1.into())
+    );
+    let mean = |b: usize| bins[b]["mean_probability"].as_f64().unwrap();
+    // The films' cells are not exactly the table's uniform cells: 0.035 was measured.
+    assert!((mean(0) - 0.039).abs() < 0.01, "{}", mean(0));
+    assert!((mean(9) - 0.9918).abs() < 0.001, "{}", mean(9));
+    // Brier: (71 q0^2 + (1 - q9)^2) / 72, about 0.0013 (0.0015 from the table's q),
+    // where T = 1 gives about 3e-6.
+    let brier = c["subluxation"]["brier"].as_f64().unwrap();
+    assert!(brier > 0.001 && brier < 0.002, "{brier}");
+    // `analyze` reports the calibrated probability, and its JSON and SR say which
+    // calibration made it.
+    let pred = dir.path().join("pred");
+    let out = common::rajoints(&["analyze"])
+        .arg(dir.path().join("images/2.dcm"))
+        .arg("--out")
+        .arg(&pred)
+        .args(["--ankylosis-model", &a, "--subluxation-model", &s])
+        .args(["--set", "output.png=false"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(pred.join("2.json")).unwrap()).unwrap();
+    assert_eq!(r["models"]["ankylosis"]["present_threshold"], 0.99999);
+    assert_eq!(r["models"]["ankylosis"]["temperature"], 1.0);
+    assert_eq!(r["models"]["subluxation"]["temperature"], 2.0);
+    let sick = r["joints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == "R-PIP2")
+        .unwrap();
+    let q = |f: &str| sick[f]["probability"].as_f64().unwrap();
+    assert_eq!(sick["ankylosis"]["present"], false);
+    assert!((q("ankylosis") - 0.99995).abs() < 2e-5, "{sick}");
+    assert_eq!(sick["subluxation"]["present"], true);
+    assert!((q("subluxation") - 0.9918).abs() < 0.001, "{sick}");
+    let sr = std::fs::read(pred.join("2.sr.dcm")).unwrap();
+    let has = |text: &str| sr.windows(text.len()).any(|w| w == text.as_bytes());
+    assert!(has("present_threshold 0.99999") && has("temperature 2"));
 }
 
 #[test]
@@ -216,6 +367,9 @@ fn reads_predictions_written_by_analyze() {
     assert_eq!(v["overall"]["ensemble"]["subluxation"]["tp"], 1);
     // From saved predictions the single detectors are unknown.
     assert_eq!(v["overall"]["ankylosis_ssd"], serde_json::Value::Null);
+    // The reports' probabilities give Table 8 as the detectors' run does.
+    check_calibration(&v["calibration"]["ankylosis"], 80);
+    check_calibration(&v["calibration"]["subluxation"], 72);
 }
 
 #[test]

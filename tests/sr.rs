@@ -123,6 +123,8 @@ fn analysis() -> Analysis {
         name: name.to_string(),
         version: "2024.1".to_string(),
         sha256: sha.repeat(64),
+        temperature: 1.0,
+        present_threshold: 0.5,
     };
     Analysis {
         source: SourceInfo {

@@ -1,6 +1,7 @@
 //! `rajoints eval --dataset DIR [--pred DIR] [--folds K [--split-only] | --split FILE [--fold K]] [--json FILE]`:
 //! the paper's Tables 1-3 per fold, then Tables 4-7 over all films (per joint type, false
-//! boxes by look-alike, false findings by JSN grade, the look-alikes in brief; issue 16).
+//! boxes by look-alike, false findings by JSN grade, the look-alikes in brief; issue 16)
+//! and Table 8 (calibration of the finding probability; issue 17).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -135,6 +136,8 @@ fn read_predictions(ann: &Annotations, dir: &Path) -> Result<Vec<ImagePrediction
 fn run_detectors(args: &EvalArgs, ann: &Annotations) -> Result<Vec<ImagePrediction>, Whatever> {
     let cfg = args.common.load_with_models(&args.models)?;
     let pipeline = super::load_pipeline(&cfg)?;
+    let cal_a = pipeline.ankylosis.manifest.calibration();
+    let cal_s = pipeline.subluxation.manifest.calibration();
     let progress = Progress::new("analysing", ann.images.len());
     let mut out = Vec::with_capacity(ann.images.len());
     for (k, img) in ann.images.iter().enumerate() {
@@ -154,14 +157,14 @@ fn run_detectors(args: &EvalArgs, ann: &Annotations) -> Result<Vec<ImagePredicti
                 outcome
                     .ankylosis_ssd
                     .iter()
-                    .map(|d| Predicted::from_detector(d, true))
+                    .map(|d| Predicted::from_detector(d, true, &cal_a))
                     .collect(),
             ),
             subluxation_ssd: Some(
                 outcome
                     .subluxation_ssd
                     .iter()
-                    .map(|d| Predicted::from_detector(d, false))
+                    .map(|d| Predicted::from_detector(d, false, &cal_s))
                     .collect(),
             ),
         });

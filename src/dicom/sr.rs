@@ -38,7 +38,7 @@ use snafu::{OptionExt, ResultExt, Snafu, ensure};
 
 use super::codes::{self, Code, LOCAL_SCHEME};
 use super::uid::derive_uid;
-use crate::analysis::{Analysis, FindingLabel, Joint};
+use crate::analysis::{Analysis, FindingLabel, Joint, ModelInfo};
 use crate::pipeline::bbox::BBox;
 use crate::pipeline::naming::JointId;
 
@@ -517,8 +517,8 @@ pub(crate) fn optional_str(ds: &InMemDicomObject, tag: Tag) -> Option<String> {
 // Identity shared by SR and GSPS
 // --------------------------------------------------------------------------------------
 
-/// The parts that fix the content of a derived object: the two models (version and
-/// SHA-256) and the algorithm parameters.
+/// The parts that fix the content of a derived object: the two models (version, SHA-256,
+/// and their calibration where it is not the default) and the algorithm parameters.
 pub(crate) fn model_identity(analysis: &Analysis, parameters: &[String]) -> Vec<String> {
     let m = &analysis.models;
     let mut parts = vec![
@@ -527,6 +527,16 @@ pub(crate) fn model_identity(analysis: &Analysis, parameters: &[String]) -> Vec<
         m.subluxation.version.clone(),
         m.subluxation.sha256.clone(),
     ];
+    // The manifest's calibration changes labels and probabilities with the same model
+    // file. Left out at the defaults, so that the UIDs made before it stay the same.
+    for (finding, info) in [("ankylosis", &m.ankylosis), ("subluxation", &m.subluxation)] {
+        if info.is_calibrated() {
+            parts.push(format!(
+                "{finding}_calibration={},{}",
+                info.temperature, info.present_threshold
+            ));
+        }
+    }
     parts.extend(parameters.iter().cloned());
     parts
 }
@@ -1039,14 +1049,27 @@ impl AlgorithmIdentification {
     /// The algorithm as configured, with the version made from both model identities.
     fn new(analysis: &Analysis, options: &SrOptions) -> Self {
         let m = &analysis.models;
+        // The calibration only where it is not the default (T 1, threshold 0.5).
+        let cal = |i: &ModelInfo| {
+            if i.is_calibrated() {
+                format!(
+                    ", temperature {}, present_threshold {}",
+                    i.temperature, i.present_threshold
+                )
+            } else {
+                String::new()
+            }
+        };
         let version = format!(
-            "ankylosis: {} {} (sha256 {}); subluxation/dislocation: {} {} (sha256 {})",
+            "ankylosis: {} {} (sha256 {}{}); subluxation/dislocation: {} {} (sha256 {}{})",
             m.ankylosis.name,
             m.ankylosis.version,
             m.ankylosis.sha256,
+            cal(&m.ankylosis),
             m.subluxation.name,
             m.subluxation.version,
-            m.subluxation.sha256
+            m.subluxation.sha256,
+            cal(&m.subluxation)
         );
         AlgorithmIdentification {
             name: options.algorithm_name.clone(),
@@ -1747,6 +1770,8 @@ pub(crate) mod tests {
             name: name.to_string(),
             version: "1.0".to_string(),
             sha256: "ab".repeat(32),
+            temperature: 1.0,
+            present_threshold: 0.5,
         };
         Analysis {
             source: SourceInfo {
@@ -1995,6 +2020,14 @@ pub(crate) mod tests {
         assert_ne!(
             text_of(&one, tags::SOP_INSTANCE_UID),
             text_of(&three, tags::SOP_INSTANCE_UID)
+        );
+        // The same model file with another calibration (issue 17) is another result.
+        let mut c = a.clone();
+        c.models.ankylosis.temperature = 1.5;
+        let four = build_sr(&source(), &c, &options()).unwrap();
+        assert_ne!(
+            text_of(&one, tags::SOP_INSTANCE_UID),
+            text_of(&four, tags::SOP_INSTANCE_UID)
         );
         assert_ne!(
             text_of(&one, tags::SERIES_INSTANCE_UID),

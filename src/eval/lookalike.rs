@@ -493,6 +493,8 @@ mod tests {
                     }),
                     ankylosis: Some(name == "R-PIP3" || name == "R-PIP5"),
                     subluxation: Some(matches!(name.as_str(), "R-MCP3" | "R-MCP4" | "R-IP1")),
+                    ankylosis_probability: None,
+                    subluxation_probability: None,
                 }
             })
             .collect();
@@ -510,6 +512,8 @@ mod tests {
                 joint: Some("R-PIP2".parse().unwrap()),
                 ankylosis: Some(true),
                 subluxation: Some(false),
+                ankylosis_probability: None,
+                subluxation_probability: None,
             });
         }
         p
@@ -630,6 +634,8 @@ mod tests {
             joint: Some("R-MCP5".parse().unwrap()),
             ankylosis: Some(true),
             subluxation: Some(false),
+            ankylosis_probability: None,
+            subluxation_probability: None,
         });
         let m = measure_image(&hand(), &p);
         assert_eq!((m.jsn4.detected, m.jsn4.flagged), (2, 2));
@@ -660,6 +666,8 @@ mod tests {
                     joint: None,
                     ankylosis: Some(false),
                     subluxation: Some(false),
+                    ankylosis_probability: None,
+                    subluxation_probability: None,
                 }],
                 ..Default::default()
             },

@@ -1,7 +1,9 @@
 //! Paper-style evaluation (Tables 1-3): predictions against ground truth, per fold and
 //! averaged over folds; then where the detectors fail as on real films (issue 16, Tables 4-7,
-//! [`lookalike`]).
+//! [`lookalike`]); then how well the finding probability is calibrated (issue 17, Table 8,
+//! [`calibration`]).
 
+pub mod calibration;
 pub mod folds;
 pub mod lookalike;
 pub mod matching;
@@ -13,9 +15,11 @@ use serde::Serialize;
 
 use crate::analysis::Joint;
 use crate::annotations::{AnnotatedImage, Annotations};
+use crate::model::calibration::Calibration;
 use crate::pipeline::bbox::BBox;
 use crate::pipeline::naming::JointId;
 use crate::pipeline::select::Detection;
+use calibration::Reliabilities;
 use folds::Split;
 use lookalike::{JointType, Lookalikes};
 use metrics::{Confusion, Measures};
@@ -29,6 +33,9 @@ pub struct Predicted {
     pub joint: Option<JointId>,
     pub ankylosis: Option<bool>,
     pub subluxation: Option<bool>,
+    /// The calibrated probability behind each label (`None`: no label, or not known).
+    pub ankylosis_probability: Option<f32>,
+    pub subluxation_probability: Option<f32>,
 }
 
 impl From<&Joint> for Predicted {
@@ -38,19 +45,25 @@ impl From<&Joint> for Predicted {
             joint: j.id,
             ankylosis: Some(j.ankylosis.present),
             subluxation: j.subluxation.map(|s| s.present),
+            ankylosis_probability: Some(j.ankylosis.probability),
+            subluxation_probability: j.subluxation.map(|s| s.probability),
         }
     }
 }
 
 impl Predicted {
-    /// A box of one detector alone, labelling only its own finding.
-    pub fn from_detector(d: &Detection, ankylosis: bool) -> Predicted {
-        let label = Some(d.is_present());
+    /// A box of one detector alone, labelling only its own finding as the detector's
+    /// calibration `cal` does.
+    pub fn from_detector(d: &Detection, ankylosis: bool, cal: &Calibration) -> Predicted {
+        let label = Some(cal.is_present(d.absent, d.present));
+        let q = Some(cal.probability(d.absent, d.present));
         Predicted {
             bbox: d.bbox,
             joint: None,
             ankylosis: if ankylosis { label } else { None },
             subluxation: if ankylosis { None } else { label },
+            ankylosis_probability: if ankylosis { q } else { None },
+            subluxation_probability: if ankylosis { None } else { q },
         }
     }
 }
@@ -124,6 +137,8 @@ pub struct Report {
     pub overall: FoldResult,
     /// The look-alikes in brief (issue 16), from `overall.ensemble`.
     pub lookalikes: Lookalikes,
+    /// Calibration of the ensemble's finding probability over all images (issue 17).
+    pub calibration: calibration::Calibration,
 }
 
 /// Evaluates `preds` (one per image of `ann`, same order), grouped by the folds of
@@ -133,12 +148,14 @@ pub fn evaluate(ann: &Annotations, preds: &[ImagePrediction], split: Option<&Spl
     let n_folds = split.map_or(1, |s| s.folds.len());
     let mut folds = vec![FoldResult::default(); n_folds];
     let mut overall = FoldResult::default();
+    let mut reliability = Reliabilities::default();
     for (img, pred) in ann.images.iter().zip(preds) {
         let f = fold_of
             .as_ref()
             .and_then(|m| m.get(img.file.as_str()).copied())
             .unwrap_or(0);
         let e = measure_image(img, &pred.ensemble);
+        reliability.add_image(img, &pred.ensemble);
         let a = pred.ankylosis_ssd.as_ref().map(|p| measure_image(img, p));
         let s = pred.subluxation_ssd.as_ref().map(|p| measure_image(img, p));
         for target in [&mut folds[f], &mut overall] {
@@ -162,6 +179,7 @@ pub fn evaluate(ann: &Annotations, preds: &[ImagePrediction], split: Option<&Spl
         folds,
         overall,
         lookalikes,
+        calibration: reliability.summary(),
     }
 }
 
@@ -181,7 +199,8 @@ fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 impl Report {
     /// The paper's three tables as text: detection rates (Table 1), subluxation/dislocation
     /// (Table 2) and ankylosis (Table 3), one row per fold, then the mean over folds; then
-    /// Tables 4-7 over all images (see `lookalike_tables`).
+    /// Tables 4-7 over all images (see `lookalike_tables`), then Table 8 (see
+    /// `calibration_table`).
     pub fn tables(&self) -> String {
         let mut s = String::new();
         let many = self.folds.len() > 1;
@@ -310,7 +329,45 @@ impl Report {
             }
         }
         self.lookalike_tables(&mut s);
+        self.calibration_table(&mut s);
         s
+    }
+
+    /// Table 8 (issue 17), over all images, ensemble: the reliability diagram of each
+    /// finding's calibrated probability, its ECE and Brier score.
+    fn calibration_table(&self, s: &mut String) {
+        let (a, sub) = (&self.calibration.ankylosis, &self.calibration.subluxation);
+        let _ = writeln!(
+            s,
+            "\nTable 8. Calibration of the finding probability (ensemble, all images): detected joints with a label for the finding, by the predicted probability q in 10 bins; observed: fraction with the finding present; ECE = sum over bins of (joints/N) |observed - mean q|; Brier = mean (q - y)^2"
+        );
+        let _ = writeln!(s, "{:<10} {:>28}  {:>28}", "", "ankylosis", "subluxation");
+        let _ = writeln!(
+            s,
+            "{:<10} {:>8} {:>9} {:>9}  {:>8} {:>9} {:>9}",
+            "q", "joints", "mean q", "observed", "joints", "mean q", "observed"
+        );
+        for (k, (ba, bs)) in a.bins.iter().zip(&sub.bins).enumerate() {
+            let close = if k + 1 == a.bins.len() { ']' } else { ')' };
+            let _ = writeln!(
+                s,
+                "{:<10} {:>8} {:>9} {:>9}  {:>8} {:>9} {:>9}",
+                format!("[{:.1},{:.1}{close}", ba.lower, ba.upper),
+                ba.count,
+                ratio(ba.mean_probability),
+                ratio(ba.observed_rate),
+                bs.count,
+                ratio(bs.mean_probability),
+                ratio(bs.observed_rate),
+            );
+        }
+        for (name, va, vs) in [
+            ("N", a.n.to_string(), sub.n.to_string()),
+            ("ECE", ratio(a.ece), ratio(sub.ece)),
+            ("Brier", ratio(a.brier), ratio(sub.brier)),
+        ] {
+            let _ = writeln!(s, "{name:<10} {va:>28}  {vs:>28}");
+        }
     }
 
     /// Tables 4-7 (issue 16), over all images, ensemble: per joint type, false boxes by
@@ -527,6 +584,8 @@ mod tests {
                 joint: Some(j.joint),
                 ankylosis: Some(j.ankylosis),
                 subluxation: j.subluxation,
+                ankylosis_probability: Some(f32::from(u8::from(j.ankylosis))),
+                subluxation_probability: j.subluxation.map(|s| f32::from(u8::from(s))),
             })
             .collect()
     }
@@ -609,6 +668,8 @@ mod tests {
             joint: None,
             ankylosis: Some(true),
             subluxation: Some(true),
+            ankylosis_probability: None,
+            subluxation_probability: None,
         });
         let m = measure_image(&truth(), &p);
         assert_eq!((m.detected, m.false_detections), (3, 1));
@@ -677,6 +738,8 @@ mod tests {
             joint: None,
             ankylosis: Some(false),
             subluxation: Some(true),
+            ankylosis_probability: None,
+            subluxation_probability: None,
         });
         let m = measure_image(&t, &p);
         assert_eq!((m.finding_joints, m.finding_flagged), (3, 2));
@@ -721,5 +784,26 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("100.00"), "{t}");
+        // Table 8: a perfect, certain prediction is perfectly calibrated. Ankylosis: 3
+        // joints, q = 1 for the one with it and 0 for the others; subluxation: 2 (the
+        // thumb IP has no label).
+        assert!(
+            t.find("Table 7").unwrap() < t.find("Table 8").unwrap(),
+            "{t}"
+        );
+        let c = &r.calibration;
+        assert_eq!((c.ankylosis.n, c.subluxation.n), (3, 2));
+        assert_eq!(
+            (c.ankylosis.bins[0].count, c.ankylosis.bins[9].count),
+            (2, 1)
+        );
+        assert_eq!((c.ankylosis.ece, c.ankylosis.brier), (Some(0.0), Some(0.0)));
+        assert!(t.contains("[0.9,1.0]"), "{t}");
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["calibration"]["subluxation"]["n"], 2);
+        assert_eq!(
+            v["calibration"]["ankylosis"]["bins"][5]["mean_probability"],
+            serde_json::Value::Null
+        );
     }
 }

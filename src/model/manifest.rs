@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use snafu::{ResultExt, Snafu, ensure};
 
+use super::calibration::Calibration;
 use crate::analysis::ModelInfo;
 
 /// Which special finding a detector labels.
@@ -47,6 +48,12 @@ pub struct Manifest {
     pub classes: Vec<String>,
     /// Pixel spacing (mm) of the training images at model input; 0 when unknown.
     pub training_pixel_spacing_mm: f64,
+    /// Temperature T of the finding probability (`calibration`); 1 when absent.
+    #[serde(default = "crate::model::calibration::default_temperature")]
+    pub temperature: f64,
+    /// The finding is flagged when its calibrated probability is above this; 0.5 when absent.
+    #[serde(default = "crate::model::calibration::default_present_threshold")]
+    pub present_threshold: f64,
     pub provenance: String,
     pub intended_use: String,
 }
@@ -126,6 +133,9 @@ impl Manifest {
             self.training_pixel_spacing_mm.is_finite() && self.training_pixel_spacing_mm >= 0.0,
             bad("training_pixel_spacing_mm must be >= 0".into())
         );
+        if let Some(problem) = self.calibration().problem() {
+            return bad(problem).fail();
+        }
         ensure!(
             self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
             bad("sha256 must be 64 hex digits".into())
@@ -157,11 +167,21 @@ impl Manifest {
         })
     }
 
+    /// How the detector's finding probability is calibrated and thresholded.
+    pub fn calibration(&self) -> Calibration {
+        Calibration {
+            temperature: self.temperature,
+            present_threshold: self.present_threshold,
+        }
+    }
+
     pub fn info(&self) -> ModelInfo {
         ModelInfo {
             name: self.name.clone(),
             version: self.version.clone(),
             sha256: self.sha256.to_ascii_lowercase(),
+            temperature: self.temperature,
+            present_threshold: self.present_threshold,
         }
     }
 }
@@ -238,5 +258,47 @@ intended_use = "tests"
             r#"["background", "present", "absent"]"#,
         );
         assert!(matches!(Manifest::load(&p), Err(Error::Invalid { .. })));
+    }
+
+    /// The test manifest with `extra` lines after `training_pixel_spacing_mm`.
+    fn with_calibration(dir: &Path, extra: &str) -> PathBuf {
+        let p = write(dir, b"abc", &sha256_hex(b"abc"), CLASSES_TOML);
+        let text = std::fs::read_to_string(&p).unwrap().replace(
+            "training_pixel_spacing_mm = 0.0\n",
+            &format!("training_pixel_spacing_mm = 0.0\n{extra}"),
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn calibration_keys_are_optional_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        // A manifest from before issue 17 loads with T = 1 and threshold 0.5.
+        let (m, _) = Manifest::load(&with_calibration(dir.path(), "")).unwrap();
+        assert_eq!((m.temperature, m.present_threshold), (1.0, 0.5));
+        assert_eq!(m.calibration(), Calibration::default());
+        let info = m.info();
+        assert_eq!((info.temperature, info.present_threshold), (1.0, 0.5));
+        let p = with_calibration(dir.path(), "temperature = 1.5\npresent_threshold = 0.35\n");
+        let (m, _) = Manifest::load(&p).unwrap();
+        assert_eq!(
+            m.calibration(),
+            Calibration {
+                temperature: 1.5,
+                present_threshold: 0.35
+            }
+        );
+        for (extra, what) in [
+            ("temperature = 0.0\n", "temperature"),
+            ("temperature = -2.0\n", "temperature"),
+            ("temperature = inf\n", "temperature"),
+            ("present_threshold = 1.0\n", "present_threshold"),
+            ("present_threshold = 0.0\n", "present_threshold"),
+        ] {
+            let err = Manifest::load(&with_calibration(dir.path(), extra)).unwrap_err();
+            assert!(matches!(err, Error::Invalid { .. }), "{extra}: {err}");
+            assert!(err.to_string().contains(what), "{extra}: {err}");
+        }
     }
 }

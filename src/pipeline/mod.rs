@@ -22,6 +22,7 @@ use crate::analysis::{
     Assessment, DroppedBox, FindingLabel, HandReport, Joint, ModelsInfo, ScaleInfo, Timing,
 };
 use crate::image::Radiograph;
+use crate::model::calibration::Calibration;
 use crate::model::manifest::Finding;
 use bbox::BBox;
 use detector::{Detector, SessionOptions};
@@ -336,6 +337,8 @@ impl Pipeline {
             return Ok(out);
         }
         let names = layout.names(&sides.sides);
+        let cal_a = self.ankylosis.manifest.calibration();
+        let cal_s = self.subluxation.manifest.calibration();
         let mut joints = Vec::new();
         let mut dropped = Vec::new();
         for ((m, id), role) in merged.iter().zip(names).zip(&layout.roles) {
@@ -352,7 +355,7 @@ impl Pipeline {
                 });
                 continue;
             };
-            joints.push(joint(m, id));
+            joints.push(joint(m, id, &cal_a, &cal_s));
         }
         let hands = layout
             .hands
@@ -510,12 +513,14 @@ fn boxes_of(merged: &[Merged]) -> Vec<BBox> {
     merged.iter().map(|m| m.bbox).collect()
 }
 
-/// A named joint of the result from its merged box.
-fn joint(m: &Merged, id: JointId) -> Joint {
-    let label = |d: Option<Detection>| match d {
+/// A named joint of the result from its merged box; each finding's label and probability
+/// come from the calibration of the detector that saw it (`cal_a`: ankylosis, `cal_s`:
+/// subluxation).
+fn joint(m: &Merged, id: JointId, cal_a: &Calibration, cal_s: &Calibration) -> Joint {
+    let label = |d: Option<Detection>, cal: &Calibration| match d {
         Some(d) => FindingLabel {
-            present: d.is_present(),
-            probability: d.present,
+            present: cal.is_present(d.absent, d.present),
+            probability: cal.probability(d.absent, d.present),
         },
         None => FindingLabel {
             present: false,
@@ -526,11 +531,11 @@ fn joint(m: &Merged, id: JointId) -> Joint {
         id: Some(id),
         bbox: m.bbox,
         score: m.score,
-        ankylosis: label(m.ankylosis),
+        ankylosis: label(m.ankylosis, cal_a),
         subluxation: if id.is_thumb_ip() {
             None
         } else {
-            Some(label(m.subluxation))
+            Some(label(m.subluxation, cal_s))
         },
     }
 }

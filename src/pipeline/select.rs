@@ -20,7 +20,8 @@ impl Detection {
         self.absent.max(self.present)
     }
 
-    /// The label of the box: the more probable finding class.
+    /// The raw argmax of the box: the more probable finding class. The node's finding
+    /// label is the detector's calibrated one (`model::calibration::Calibration`).
     pub fn is_present(&self) -> bool {
         self.present > self.absent
     }
