@@ -5,7 +5,8 @@
 # iterations of the light backbone per detector -> ONNX export -> parity with PyTorch ->
 # manifests -> GradCAM -> `rajoints analyze` with both models when the binary is built
 # (target/debug or target/release; RAJOINTS_BIN overrides); then the site chain on 10
-# phantoms: folds -> adapt.py from the shipped weights -> rajoints analyze -> cv.py.
+# phantoms: folds -> adapt.py from the shipped weights -> rajoints analyze -> cv.py; and
+# fine-tuning from the released checkpoints models/{ankylosis,subluxation}.pt (issue 17).
 #
 # Needs the training requirements in the venv:
 #   .venv/bin/pip install -r models/training/requirements.txt

@@ -15,8 +15,14 @@ Defaults differ from train.py's where fine-tuning wants it: ``--lr 1e-4`` when s
 weights (train.py keeps the paper's 1e-3, which would undo much of what the weights know in
 the first epochs), ``--epochs 20`` (40 from scratch), ``--arch light`` from scratch, and
 ``--rare-fraction 0.25`` (train.py keeps the paper's one window per joint; a site's films
-hold few destroyed joints). These are starting points, not tuned values: cv.py measures what
-they give, with the same defaults and options (:func:`site_parser`).
+hold few destroyed joints), and the transfer recipe of the 0.4.0 detectors (issue 17):
+``--domain-p 0.3`` (domain randomisation) and ``--lookalike-ratio 1`` (hard negatives, where
+the films carry look-alike annotations). These are starting points, not tuned values: cv.py
+measures what they give, with the same defaults and options (:func:`site_parser`).
+
+The weights come from ``--init-dir``'s released checkpoints (``ankylosis.pt``,
+``subluxation.pt``, written by export.py beside each .onnx), else from the .onnx files
+themselves (recover.py).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ INIT_LR = "1e-4"
 INIT_EPOCHS = "20"
 SCRATCH_EPOCHS = "40"
 SITE_RARE_FRACTION = "0.25"
+SITE_DOMAIN_P = "0.3"
+SITE_LOOKALIKE_RATIO = "1.0"
 
 
 def has_flag(args: list[str], flag: str) -> bool:
@@ -57,6 +65,10 @@ def train_argv(dataset: Path, finding: str, out: Path, init: Path | None, extra:
         argv += ["--epochs", INIT_EPOCHS if init is not None else SCRATCH_EPOCHS]
     if not has_flag(extra, "--rare-fraction"):
         argv += ["--rare-fraction", SITE_RARE_FRACTION]
+    if not has_flag(extra, "--domain-p"):
+        argv += ["--domain-p", SITE_DOMAIN_P]
+    if not has_flag(extra, "--lookalike-ratio"):
+        argv += ["--lookalike-ratio", SITE_LOOKALIKE_RATIO]
     if folds is not None:
         argv += ["--folds", str(folds), "--fold", str(fold)]
     if has_flag(extra, "--resume") and not (out / "last.pt").exists():
@@ -71,7 +83,8 @@ def site_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--dataset", required=True, type=Path, help="rajoints annotations export folder")
     ap.add_argument("--init-dir", type=Path, default=REPO / "models",
-                    help="start from DIR/ankylosis.onnx and DIR/subluxation.onnx (default: the shipped models/)")
+                    help="start from DIR/ankylosis.pt and DIR/subluxation.pt, the released checkpoints, else "
+                         "from DIR's .onnx files (default: the shipped models/)")
     ap.add_argument("--from-scratch", action="store_true",
                     help=f"do not start from --init-dir's weights (then --arch light, --epochs {SCRATCH_EPOCHS})")
     return ap
@@ -80,10 +93,10 @@ def site_parser() -> argparse.ArgumentParser:
 def init_model(init_dir: Path | None, finding: str) -> Path | None:
     if init_dir is None:
         return None
-    path = Path(init_dir) / f"{finding}.onnx"
-    if not path.is_file():
-        raise FileNotFoundError(f"--init-dir {init_dir}: no {finding}.onnx there")
-    return path
+    for path in (Path(init_dir) / f"{finding}.pt", Path(init_dir) / f"{finding}.onnx"):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"--init-dir {init_dir}: no {finding}.pt or {finding}.onnx there")
 
 
 def train_and_export(dataset: Path, finding: str, run_dir: Path, onnx_out: Path, init: Path | None,

@@ -98,6 +98,13 @@ class TrainConfig:
     #: windows until they are at least this share of an epoch's windows (when there are
     #: any); 0 = one window per joint, as the paper (adapt.py and cv.py pass 0.25).
     rare_fraction: float = 0.0
+    #: Hard negatives (issue 17): each look-alike kind (DIP, CMC, carpus, wrist, JSN 2,
+    #: overlapping bones; data.LOOKALIKE_KINDS) gets this many times as many windows as the
+    #: rare joints have; 0 = none, as the paper.
+    lookalike_ratio: float = 0.0
+    #: Probability of each domain-randomisation transform (domain.py: resolution, blur or
+    #: unsharp mask, tone curve, noise, quantisation, JPEG, erasing); 0 = off, as the paper.
+    domain_p: float = 0.0
     #: Start from these weights (a rajoints-ssd-checkpoint/1 file or an exported .onnx)
     #: instead of from scratch, and the file's sha256; None = from scratch.
     init: str | None = None
@@ -152,6 +159,12 @@ class TrainConfig:
             raise ValueError(f"zoom_range must be 0 < lo <= hi, got {self.zoom_range}")
         if not 0.0 <= self.rare_fraction < 1.0:
             raise ValueError(f"rare_fraction must be in [0, 1), got {self.rare_fraction}")
+        if not 0.0 <= self.lookalike_ratio <= 10.0:
+            raise ValueError(f"lookalike_ratio must be in [0, 10], got {self.lookalike_ratio}")
+        if not 0.0 <= self.domain_p <= 1.0:
+            raise ValueError(f"domain_p must be in [0, 1], got {self.domain_p}")
+        if not self.rotate_deg >= 0:
+            raise ValueError(f"rotate_deg must be >= 0, got {self.rotate_deg}")
         for name in ("checkpoint_every", "log_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -85,6 +85,14 @@ class JointAnn:
     box: tuple[float, float, float, float]
     ankylosis: bool
     subluxation: bool | None
+    #: Sharp/van der Heijde narrowing 0-4, where graded (phantoms of issue 11).
+    jsn: int | None = None
+    #: The bones overlap in projection without a subluxation (the look-alike of one).
+    overlap: bool = False
+
+
+#: Places that look like scored joints but are not (the annotations' ``landmarks`` kinds).
+LANDMARK_KINDS = ("dip", "cmc", "radius", "ulna", "carpus")
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,8 @@ class ImageAnn:
     joints: tuple[JointAnn, ...]
     #: False for a film the node must refuse (``"assessable": false``); not trained on.
     assessable: bool = True
+    #: (kind, box) of each landmark: DIP, CMC, radius, ulna, carpus (optional field).
+    landmarks: tuple[tuple[str, tuple[float, float, float, float]], ...] = ()
 
 
 def load_annotations(dataset: Path) -> list[ImageAnn]:
@@ -139,12 +149,27 @@ def load_annotations(dataset: Path) -> list[ImageAnn]:
                     raise ValueError(f"{where}: joint {jid}: subluxation must be null exactly for the thumb IP joint")
                 if not isinstance(j["ankylosis"], bool) or not (sub is None or isinstance(sub, bool)):
                     raise ValueError(f"{where}: joint {jid}: findings must be true/false")
-                joints.append(JointAnn(jid, box, j["ankylosis"], sub))
+                jsn = j.get("jsn")
+                if jsn is not None and (not isinstance(jsn, int) or isinstance(jsn, bool) or not 0 <= jsn <= 4):
+                    raise ValueError(f"{where}: joint {jid}: jsn must be an integer 0-4, got {jsn!r}")
+                overlap = j.get("overlap", False)
+                if not isinstance(overlap, bool):
+                    raise ValueError(f"{where}: joint {jid}: overlap must be true/false, got {overlap!r}")
+                joints.append(JointAnn(jid, box, j["ankylosis"], sub, jsn, overlap))
+            landmarks = []
+            for lm in img.get("landmarks", []):
+                kind = lm.get("kind") if isinstance(lm, dict) else None
+                if kind not in LANDMARK_KINDS:
+                    raise ValueError(f"{where}: landmark kind {kind!r} is not one of {LANDMARK_KINDS}")
+                lbox = tuple(float(v) for v in lm["box"])
+                if len(lbox) != 4 or not all(math.isfinite(v) for v in lbox) or not (lbox[0] < lbox[2] and lbox[1] < lbox[3]):
+                    raise ValueError(f"{where}: landmark {lm.get('name', kind)!r} has an empty or invalid box {lm['box']}")
+                landmarks.append((kind, lbox))
             images.append(ImageAnn(
                 file=str(img["file"]), sop_instance_uid=str(img["sop_instance_uid"]),
                 patient_id=str(img["patient_id"]), timepoint=int(img["timepoint"]),
                 width=int(img["width"]), height=int(img["height"]), annotator=str(img["annotator"]),
-                joints=tuple(joints), assessable=assessable,
+                joints=tuple(joints), assessable=assessable, landmarks=tuple(landmarks),
             ))
         except KeyError as e:
             raise ValueError(f"{where}: missing field {e}") from None
@@ -382,9 +407,36 @@ class PreparedImage:
     joints: tuple[str, ...]
     #: bool [J]: the finding is present or the joint is destroyed (see the module doc).
     rare: np.ndarray | None = None
+    #: Look-alike boxes by kind (:data:`LOOKALIKE_KINDS`), scaled: float32 [K, 4] each.
+    lookalikes: dict[str, np.ndarray] | None = None
 
     def rare_mask(self) -> np.ndarray:
         return self.rare if self.rare is not None else np.zeros(len(self.boxes), dtype=bool)
+
+    def lookalike_boxes(self, kind: str) -> np.ndarray:
+        if self.lookalikes is None or kind not in self.lookalikes:
+            return np.zeros((0, 4), dtype=np.float32)
+        return self.lookalikes[kind]
+
+
+#: Kinds of hard-negative windows (issue 17): landmarks that look like scored joints (DIP;
+#: CMC; carpus; wrist = distal radius and ulnar head), and scored joints whose narrowing or
+#: overlapping bones look like a finding they do not have (JSN 2; overlap).
+LOOKALIKE_KINDS = ("dip", "cmc", "carpus", "wrist", "jsn2", "overlap")
+
+
+def lookalike_boxes(ann: ImageAnn) -> dict[str, list[tuple[float, float, float, float]]]:
+    """Full-resolution look-alike boxes of one image by kind."""
+    out: dict[str, list] = {k: [] for k in LOOKALIKE_KINDS}
+    for kind, box in ann.landmarks:
+        out["wrist" if kind in ("radius", "ulna") else kind].append(box)
+    for j in ann.joints:
+        unlabelled = not j.ankylosis and j.subluxation is not True
+        if unlabelled and j.jsn == 2:
+            out["jsn2"].append(j.box)
+        if unlabelled and j.overlap:
+            out["overlap"].append(j.box)
+    return out
 
 
 def detector_targets(ann: ImageAnn, finding: str) -> tuple[list[JointAnn], list[int]]:
@@ -413,7 +465,10 @@ def prepare_image(dataset: Path, ann: ImageAnn, finding: str, target_mm: float, 
     joints, labels = detector_targets(ann, finding)
     boxes = np.array([[j.box[0] * fx, j.box[1] * fy, j.box[2] * fx, j.box[3] * fy] for j in joints], dtype=np.float32).reshape(-1, 4)
     rare = np.array([is_rare(j, lab) for j, lab in zip(joints, labels)], dtype=bool)
-    return PreparedImage(ann.file, pixels, fx, fy, boxes, np.array(labels, dtype=np.int64), tuple(j.joint for j in joints), rare)
+    looks = {k: np.array([[b[0] * fx, b[1] * fy, b[2] * fx, b[3] * fy] for b in v], dtype=np.float32).reshape(-1, 4)
+             for k, v in lookalike_boxes(ann).items()}
+    return PreparedImage(ann.file, pixels, fx, fy, boxes, np.array(labels, dtype=np.int64), tuple(j.joint for j in joints),
+                         rare, looks)
 
 
 def is_rare(joint: JointAnn, label: int) -> bool:
@@ -464,8 +519,15 @@ def draw_crop(img: PreparedImage, joint_index: int, g: torch.Generator, size: in
     large for one (or beyond the reachable origins) gets a window centred on it."""
     if not 0 <= joint_index < len(img.boxes):
         raise ValueError(f"joint index {joint_index} out of range 0..{len(img.boxes) - 1}")
+    return draw_crop_around(img, img.boxes[joint_index], g, size, min_visible, overhang)
+
+
+def draw_crop_around(img: PreparedImage, box, g: torch.Generator, size: int = INPUT_SIZE,
+                     min_visible: float = 0.5, overhang: int = 150) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """A random window containing ``box`` (a joint's, or a look-alike's), with the
+    detector's joints inside it as targets; see :func:`draw_crop`."""
     h, w = img.pixels.shape
-    bx0, by0, bx1, by1 = (float(v) for v in img.boxes[joint_index])
+    bx0, by0, bx1, by1 = (float(v) for v in box)
     origin = []
     for lo, hi, length in ((bx0, bx1, w), (by0, by1, h)):
         r = crop_origin_range(lo, hi, length, size, overhang)
@@ -497,7 +559,8 @@ class JointCropDataset(torch.utils.data.Dataset):
 
     def __init__(self, images: list[PreparedImage], priors_cxcywh: torch.Tensor, *, seed: int = 0,
                  augmenter=None, coder=None, iou_threshold: float = 0.5, min_visible: float = 0.5,
-                 overhang: int = 150, size: int = INPUT_SIZE, rare_fraction: float = 0.0) -> None:
+                 overhang: int = 150, size: int = INPUT_SIZE, rare_fraction: float = 0.0,
+                 lookalike_ratio: float = 0.0, domain=None) -> None:
         self.images = images
         self.items = [(i, j) for i, img in enumerate(images) for j in range(len(img.boxes))]
         if not self.items:
@@ -508,6 +571,18 @@ class JointCropDataset(torch.utils.data.Dataset):
         self.extra_windows = rare_extra_windows(len(self.items), len(rare_items), rare_fraction)
         self.items += [rare_items[k % len(rare_items)] for k in range(self.extra_windows)]
         self.is_rare = np.array([bool(images[i].rare_mask()[j]) for i, j in self.items], dtype=bool)
+        # Hard negatives: each look-alike kind gets as many windows as lookalike_ratio times
+        # the windows of rare joints (findings and destroyed joints), cycling through all of
+        # that kind's boxes over the epochs (see _lookalike_at).
+        finding_windows = int(self.is_rare.sum())
+        self.lookalikes = {k: [(i, b) for i, img in enumerate(images) for b in range(len(img.lookalike_boxes(k)))]
+                           for k in LOOKALIKE_KINDS}
+        self.lookalike_windows = {k: (math.ceil(lookalike_ratio * finding_windows - 1e-9) if boxes else 0)
+                                  for k, boxes in self.lookalikes.items()}
+        for k in LOOKALIKE_KINDS:
+            self.items += [(-1, (k, slot)) for slot in range(self.lookalike_windows[k])]
+        self.is_rare = np.concatenate([self.is_rare, np.zeros(len(self.items) - len(self.is_rare), dtype=bool)])
+        self.domain = domain
         self.priors = priors_cxcywh
         self.seed = seed
         self.epoch = 0
@@ -528,13 +603,26 @@ class JointCropDataset(torch.utils.data.Dataset):
         """The augmented window of item ``k`` this epoch: (gray [300, 300], boxes, labels)."""
         g = torch.Generator().manual_seed(derive_seed(self.seed, SEED_TAG_CROP, self.epoch, k))
         i, j = self.items[k]
-        pixels, boxes, labels, _ = draw_crop(self.images[i], j, g, self.size, self.min_visible, self.overhang)
+        if isinstance(j, tuple):
+            i, box = self._lookalike_at(*j)
+            pixels, boxes, labels, _ = draw_crop_around(self.images[i], box, g, self.size, self.min_visible, self.overhang)
+        else:
+            pixels, boxes, labels, _ = draw_crop(self.images[i], j, g, self.size, self.min_visible, self.overhang)
         gray = torch.from_numpy(pixels)
         b = torch.from_numpy(boxes)
         lab = torch.from_numpy(labels)
         if self.augmenter is not None:
             gray, b, lab = self.augmenter(gray, b, lab, g)
+        if self.domain is not None:
+            gray = self.domain(gray, b, g)
         return gray, b, lab
+
+    def _lookalike_at(self, kind: str, slot: int) -> tuple[int, np.ndarray]:
+        """(image index, box) of look-alike window ``slot`` of ``kind`` this epoch: epoch e
+        takes the kind's boxes e * n .. e * n + n - 1 (cyclically), so all are seen in turn."""
+        boxes = self.lookalikes[kind]
+        i, b = boxes[(slot + self.epoch * self.lookalike_windows[kind]) % len(boxes)]
+        return i, self.images[i].lookalike_boxes(kind)[b]
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         gray, boxes, labels = self.sample(k)

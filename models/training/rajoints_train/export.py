@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import shlex
 import sys
 import tempfile
@@ -45,7 +46,14 @@ OPSET = 17
 SCORE_ATOL = 1e-4
 BOX_ATOL = 1e-2
 MANIFEST_KEYS = ("name", "version", "finding", "architecture", "file", "sha256", "input_size", "mean", "std",
-                 "classes", "training_pixel_spacing_mm", "provenance", "intended_use")
+                 "classes", "training_pixel_spacing_mm", "temperature", "present_threshold", "provenance",
+                 "intended_use")
+#: Keys a manifest may leave out (manifests older than issue 17), and the node's defaults:
+#: T = 1 and 0.5 are the paper's argmax (calibrate.py fits them).
+OPTIONAL_KEYS = {"temperature": 1.0, "present_threshold": 0.5}
+#: The checkpoint released beside each exported model (``X.pt`` beside ``X.onnx``), the
+#: start of a site's fine-tuning (``train.py --init X.pt``).
+RELEASE_SUFFIX = ".pt"
 
 
 def load_model(checkpoint: Path) -> tuple[torch.nn.Module, TrainConfig, dict]:
@@ -178,12 +186,15 @@ def _float_list(v) -> str:
 
 def write_manifest(path: Path, fields: dict) -> None:
     """Writes the manifest with exactly the keys of models/README.md, in its order."""
+    fields = {**OPTIONAL_KEYS, **fields}
     if set(fields) != set(MANIFEST_KEYS):
         raise ValueError(f"manifest keys {sorted(fields)} are not {sorted(MANIFEST_KEYS)}")
     lines = []
     for k in MANIFEST_KEYS:
         v = fields[k]
-        if k in ("mean", "std"):
+        if k in OPTIONAL_KEYS:
+            text = repr(float(v))
+        elif k in ("mean", "std"):
             text = _float_list(v)
         elif k == "classes":
             text = "[" + ", ".join(toml_string(c) for c in v) + "]"
@@ -203,8 +214,13 @@ def read_manifest(path: Path) -> dict:
     >= 0, and the sha256 of the .onnx file it names. Raises ValueError."""
     path = Path(path)
     m = tomllib.loads(path.read_text())
-    if set(m) != set(MANIFEST_KEYS):
+    if not set(MANIFEST_KEYS) - set(OPTIONAL_KEYS) <= set(m) <= set(MANIFEST_KEYS):
         raise ValueError(f"{path}: keys {sorted(m)} differ from {sorted(MANIFEST_KEYS)}")
+    t, thr = m.get("temperature", 1.0), m.get("present_threshold", 0.5)
+    if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
+        raise ValueError(f"{path}: temperature must be finite and > 0, got {t!r}")
+    if not (isinstance(thr, (int, float)) and 0 < thr < 1):
+        raise ValueError(f"{path}: present_threshold must be in (0, 1), got {thr!r}")
     if m["finding"] not in ("ankylosis", "subluxation"):
         raise ValueError(f"{path}: finding {m['finding']!r}")
     if list(m["classes"]) != list(CLASSES):
@@ -289,7 +305,22 @@ def export(checkpoint: Path, out: Path, name: str | None = None, version: str = 
         "provenance": provenance(cfg, ck, command or "rajoints_train.export"), "intended_use": intended_use,
     })
     read_manifest(manifest)
-    return {"onnx": str(out), "manifest": str(manifest), "sha256": sha, "bytes": len(data), "parity": diffs}
+    released = release_checkpoint(ck, out.with_suffix(RELEASE_SUFFIX))
+    return {"onnx": str(out), "manifest": str(manifest), "sha256": sha, "bytes": len(data), "parity": diffs,
+            "checkpoint": str(released)}
+
+
+def release_checkpoint(ck: dict, path: Path) -> Path:
+    """Writes the weights a site fine-tunes from (``train.py --init``): the checkpoint
+    without its optimiser state (a third of the size) and marked as released, so that it
+    cannot be taken for a run to ``--resume``."""
+    from .train import save_checkpoint
+
+    state = {k: v for k, v in ck.items() if k != "optimizer"}
+    state["optimizer"] = None
+    state["facts"] = {**ck.get("facts", {}), "released": True}
+    save_checkpoint(Path(path), state)
+    return Path(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {r['onnx']} ({r['bytes'] / 1e6:.1f} MB, sha256 {r['sha256']}) and {r['manifest']}")
+    print(f"wrote {r['onnx']} ({r['bytes'] / 1e6:.1f} MB, sha256 {r['sha256']}), {r['manifest']} and "
+          f"{r['checkpoint']} (weights for train.py --init)")
     if r["parity"]:
         p = r["parity"]
         print(f"parity with PyTorch: max |d boxes| {max(p['boxes'], p['boxes_batch1']):.2e} px (tolerance {BOX_ATOL}), "

@@ -39,6 +39,7 @@ import torch
 
 from . import __version__
 from .augment import Augmenter
+from .domain import DomainRandomiser
 from .config import TrainConfig
 from .data import (SEED_TAG_INIT, SEED_TAG_SHUFFLE, JointCropDataset, derive_seed, load_annotations,
                    prepare_image, training_images)
@@ -104,7 +105,8 @@ def build_dataset(cfg: TrainConfig) -> tuple[JointCropDataset, dict]:
     ds = JointCropDataset(
         images, default_boxes(), seed=cfg.seed, augmenter=Augmenter.from_config(cfg),
         iou_threshold=cfg.iou_threshold, min_visible=cfg.min_visible, overhang=cfg.overhang,
-        rare_fraction=cfg.rare_fraction,
+        rare_fraction=cfg.rare_fraction, lookalike_ratio=cfg.lookalike_ratio,
+        domain=DomainRandomiser.from_config(cfg),
     )
     ann_path = dataset / "annotations.json" if dataset.is_dir() else dataset
     facts = {
@@ -119,6 +121,7 @@ def build_dataset(cfg: TrainConfig) -> tuple[JointCropDataset, dict]:
         "rare_joints": ds.rare_joints,
         "extra_rare_windows": ds.extra_windows,
         "rare_windows_per_epoch": int(ds.is_rare.sum()),
+        "lookalike_windows_per_epoch": dict(ds.lookalike_windows),
     }
     return ds, facts
 
@@ -258,6 +261,9 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> Path:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     start_epoch, iteration, start_pos = 0, 0, 0
     if ck is not None:
+        if ck.get("optimizer") is None:
+            raise ValueError(f"--resume: {ck_path} holds weights without an optimiser state (a released "
+                             "checkpoint); start from it with --init instead")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start_epoch, iteration, start_pos = ck["epoch"], ck["iteration"], int(ck.get("epoch_pos", 0))
@@ -400,6 +406,17 @@ def _parser() -> argparse.ArgumentParser:
                     help="oversample joints with the finding or destroyed (ankylosis/subluxation) to at least "
                          "this share of each epoch's windows (default 0 = off: one window per joint, as the "
                          "paper; adapt.py and cv.py pass 0.25)")
+    ap.add_argument("--lookalike-ratio", type=float, default=d["lookalike_ratio"].default, metavar="R",
+                    help="hard negatives: windows around each look-alike kind (DIP, CMC, carpus, wrist, JSN 2 "
+                         "and overlapping joints, from the annotations' landmarks/jsn/overlap), R times the "
+                         "rare joints' windows per kind (default 0 = off, as the paper)")
+    ap.add_argument("--domain-p", type=float, default=d["domain_p"].default, metavar="P",
+                    help="probability of each domain-randomisation transform (resolution, blur or unsharp "
+                         "mask, tone curve, noise, quantisation, JPEG, erasing; default 0 = off, as the paper)")
+    ap.add_argument("--zoom-range", type=float, nargs=2, default=list(d["zoom_range"].default), metavar=("MIN", "MAX"),
+                    help="crop-resize zoom range (default 0.8 1.25)")
+    ap.add_argument("--rotate-deg", type=float, default=d["rotate_deg"].default,
+                    help="rotation range +- degrees (default 10)")
     ap.add_argument("--checkpoint-every", type=int, default=0, metavar="ITERS",
                     help="also write last.pt every ITERS iterations (default: after each epoch only)")
     ap.add_argument("--log-every", type=int, default=d["log_every"].default, metavar="ITERS",
@@ -418,7 +435,8 @@ def _cli_fields(a: argparse.Namespace) -> dict:
         seed=a.seed, pixel_spacing_mm=a.pixel_spacing_mm, max_iters=a.max_iters, device=a.device, workers=a.workers,
         threads=a.threads, aug_p=a.aug_p, batch_norm=not a.no_batch_norm, folds=a.folds, fold=a.fold,
         rare_fraction=a.rare_fraction, init=str(a.init) if a.init else None, checkpoint_every=a.checkpoint_every,
-        log_every=a.log_every,
+        log_every=a.log_every, lookalike_ratio=a.lookalike_ratio, domain_p=a.domain_p,
+        zoom_range=tuple(a.zoom_range), rotate_deg=a.rotate_deg,
     )
 
 
@@ -436,7 +454,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
         ck_path = Path(a.out) / "last.pt"
         if not ck_path.is_file():
             raise FileNotFoundError(f"--resume: no {ck_path} to resume from")
-        saved = TrainConfig.from_dict(load_checkpoint(ck_path)["config"])
+        saved_ck = load_checkpoint(ck_path)
+        if saved_ck.get("optimizer") is None:
+            raise ValueError(f"--resume: {ck_path} holds weights without an optimiser state (a released "
+                             "checkpoint); start from it with --init instead")
+        saved = TrainConfig.from_dict(saved_ck["config"])
         # Which options the command line gives: parsed again onto a namespace that holds a
         # marker for every option, which argparse then leaves where no value is given.
         given = vars(ap.parse_args(argv, namespace=argparse.Namespace(**{k: _UNSET for k in vars(a)})))

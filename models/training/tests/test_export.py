@@ -63,7 +63,7 @@ def test_manifest_writer_refuses_missing_keys_and_escapes_strings(tmp_path):
     with pytest.raises(ValueError):
         write_manifest(tmp_path / "x.toml", {"name": "x"})
     assert toml_string('a "b" \\ c') == '"a \\"b\\" \\\\ c"'
-    assert len(MANIFEST_KEYS) == 13
+    assert len(MANIFEST_KEYS) == 15
 
 
 def test_tampered_model_fails_the_manifest_check(tmp_path):
@@ -73,3 +73,37 @@ def test_tampered_model_fails_the_manifest_check(tmp_path):
         f.write(b"\0")
     with pytest.raises(ValueError, match="sha256"):
         read_manifest(r["manifest"])
+
+
+def test_manifest_carries_the_calibration_and_old_manifests_still_load(tmp_path):
+    ck = make_checkpoint(tmp_path, "light")
+    r = export(ck, tmp_path / "a.onnx", parity=False)
+    man = read_manifest(r["manifest"])
+    # Exported uncalibrated: the paper's argmax (calibrate.py fits the two values).
+    assert man["temperature"] == 1.0 and man["present_threshold"] == 0.5
+    text = (tmp_path / "a.toml").read_text()
+    assert text.index("training_pixel_spacing_mm") < text.index("temperature") < text.index("provenance")
+    # A manifest from before issue 17, without the two keys, still loads.
+    old = "\n".join(line for line in text.splitlines() if not line.startswith(("temperature", "present_threshold")))
+    (tmp_path / "a.toml").write_text(old + "\n")
+    assert "temperature" not in read_manifest(tmp_path / "a.toml")
+    for key, value, message in (("temperature", "0.0", "temperature"), ("present_threshold", "1.0", "present_threshold")):
+        (tmp_path / "a.toml").write_text(text.replace(f"{key} = {1.0 if key == 'temperature' else 0.5}", f"{key} = {value}"))
+        with pytest.raises(ValueError, match=message):
+            read_manifest(tmp_path / "a.toml")
+
+
+def test_export_releases_the_weights_for_fine_tuning(tmp_path):
+    from rajoints_train.recover import init_state
+    from rajoints_train.train import load_checkpoint
+
+    ck = make_checkpoint(tmp_path, "light")
+    r = export(ck, tmp_path / "out" / "ankylosis.onnx", parity=False)
+    released = tmp_path / "out" / "ankylosis.pt"
+    assert r["checkpoint"] == str(released) and released.stat().st_size < 25e6
+    rel = load_checkpoint(released)
+    assert rel["optimizer"] is None and rel["facts"]["released"] is True
+    state, info = init_state(released, None)
+    original = load_checkpoint(ck)["model"]
+    assert info["arch"] == "light" and info["finding"] == "ankylosis"
+    assert all(torch.equal(state[k], original[k]) for k in original)

@@ -13,6 +13,7 @@ import pytest
 
 from rajoints_train.cv import METRICS
 from rajoints_train.export import read_manifest
+from rajoints_train.train import file_sha256
 
 from test_smoke import REPO, TRAINING, rajoints_binary
 
@@ -55,7 +56,9 @@ def test_adapt_writes_site_models_the_node_loads(site):
         m = read_manifest(out / f"{finding}.toml")
         shipped = read_manifest(REPO / "models" / f"{finding}.toml")
         assert m["version"] == "site-1" and m["finding"] == finding and "one site" in m["intended_use"]
-        assert f"fine-tuned from {REPO / 'models' / finding}.onnx (sha256 {shipped['sha256']}" in m["provenance"]
+        # From the released checkpoint beside the shipped model (export.py writes it).
+        init = REPO / "models" / f"{finding}.pt"
+        assert f"fine-tuned from {init} (sha256 {file_sha256(init)}" in m["provenance"]
         assert m["training_pixel_spacing_mm"] == shipped["training_pixel_spacing_mm"]
         log = [json.loads(s) for s in (out / "runs" / finding / "log.jsonl").read_text().splitlines()]
         assert log[-1]["iteration"] == 2 and "rare_windows" in log[-1]

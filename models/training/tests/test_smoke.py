@@ -89,3 +89,34 @@ def test_rust_node_accepts_the_models(trained):
     result = json.loads((out / "synth-000.json").read_text())
     for finding in ("ankylosis", "subluxation"):
         assert result["models"][finding]["sha256"] == read_manifest(models / f"{finding}.toml")["sha256"]
+
+
+@pytest.mark.parametrize("finding", ("ankylosis", "subluxation"))
+def test_fine_tuning_starts_from_the_released_checkpoint(tiny_dataset, tmp_path, finding):
+    """Issue 17: the PyTorch checkpoints of the shipped detectors are released beside them,
+    are the shipped models, and a site fine-tunes from them with the 0.4.0 recipe."""
+    import shutil
+
+    from rajoints_train.export import check_parity, load_model
+
+    released = REPO / "models" / f"{finding}.pt"
+    assert released.stat().st_size < 25e6
+    model, cfg, _ = load_model(released)
+    diffs = check_parity(model, REPO / "models" / f"{finding}.onnx")
+    assert max(diffs.values()) < 1e-2 and cfg.finding == finding
+    out = tmp_path / "run"
+    text = run(str(TRAINING / "train.py"), "--dataset", str(tiny_dataset), "--finding", finding, "--init", str(released),
+               "--lr", "1e-4", "--rare-fraction", "0.25", "--domain-p", "0.3", "--lookalike-ratio", "1",
+               "--max-iters", "2", "--batch-size", "4", "--threads", "1", "--out", str(out))
+    assert f"initialised from {released}" in text
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["init"] == str(released) and saved["freeze_bn"] == cfg.freeze_bn and saved["domain_p"] == 0.3
+    assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["iteration"] == 2
+    # Released weights hold no optimiser: resuming from them is refused with a pointer to --init.
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(released, other / "last.pt")
+    p = subprocess.run([sys.executable, str(TRAINING / "train.py"), "--dataset", str(tiny_dataset), "--finding", finding,
+                        "--resume", "--out", str(other), "--max-iters", "1", "--threads", "1"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and "--init" in p.stderr, p.stderr
