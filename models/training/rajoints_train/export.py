@@ -262,15 +262,28 @@ def provenance(cfg: TrainConfig, ck: dict, export_command: str) -> str:
     rare = (f"; rare joints oversampled to {cfg.rare_fraction} of the windows "
             f"({facts.get('rare_joints', '?')} rare joints, {facts.get('extra_rare_windows', '?')} extra windows per epoch)"
             if cfg.rare_fraction > 0 else "")
+    look = facts.get("lookalike_windows_per_epoch") or {}
+    recipe = ""
+    if cfg.domain_p > 0:
+        recipe += f"; domain randomisation p {cfg.domain_p} (domain.py)"
+    if cfg.lookalike_ratio > 0:
+        recipe += (f"; look-alike windows {cfg.lookalike_ratio} x the rare ones per kind ("
+                   + ", ".join(f"{k} {v}" for k, v in look.items()) + " per epoch)")
+    if tuple(cfg.zoom_range) != (0.8, 1.25) or cfg.rotate_deg != 10.0:
+        recipe += f"; zoom {cfg.zoom_range[0]}-{cfg.zoom_range[1]}, rotation +-{cfg.rotate_deg} deg"
+    windows = facts.get("windows_per_epoch")
+    seen = (f" ({ck.get('iteration', 0) * cfg.batch_size / windows:.2f} epochs of {windows} windows)"
+            if windows and ck.get("iteration") else "")
     skipped = facts.get("skipped_not_assessable", 0)
     skipped_text = f", {skipped} not assessable skipped" if skipped else ""
     return (
         f"SSD300 ({ARCHITECTURE_NAMES[cfg.arch]}, batch_norm={cfg.batch_norm}) {start} by "
         f"rajoints_train {versions.get('rajoints_train', '?')} with torch {versions.get('torch', '?')}; "
         f"dataset {cfg.dataset} (annotations.json sha256 {facts.get('dataset_sha256', '?')}, "
-        f"{facts.get('images', '?')} of {facts.get('images_in_dataset', '?')} images{fold}{skipped_text}); {spacing}{rare}; "
-        f"finding {cfg.finding}, seed {cfg.seed}, {ck.get('epoch', '?')} epochs / {ck.get('iteration', '?')} iterations "
-        f"of batch {cfg.batch_size}, Adam lr {cfg.lr}{steps} betas {tuple(cfg.betas)} weight decay {cfg.weight_decay}; "
+        f"{facts.get('images', '?')} of {facts.get('images_in_dataset', '?')} images{fold}{skipped_text}); {spacing}{rare}"
+        f"{recipe}; finding {cfg.finding}, seed {cfg.seed}, {ck.get('epoch', '?')} epochs / {ck.get('iteration', '?')} "
+        f"iterations of batch {cfg.batch_size}{seen}, Adam lr {cfg.lr}{steps} betas {tuple(cfg.betas)} weight decay "
+        f"{cfg.weight_decay}; "
         f"training command: {cfg.command or '?'}; code commit: {cfg.git_commit or 'unknown'}; "
         f"exported by: {export_command}"
     )

@@ -1,5 +1,5 @@
 """Weights to start from: our own checkpoints, or the PyTorch weights recovered from an
-exported ONNX model (the shipped 0.3.0 detectors, whose training checkpoints are gone).
+exported ONNX model (such as the 0.3.0 detectors, whose training checkpoints are gone).
 
     recover_checkpoint.py --onnx models/ankylosis.onnx --out ankylosis-0.3.0.pt
 
