@@ -92,6 +92,11 @@ def test_loader_accepts_a_site_export_and_training_skips_the_not_assessable(tiny
     (lambda img: (img.update(assessable=False), img.pop("joints")), "missing field 'joints'"),
     (lambda img: img["joints"].append(dict(img["joints"][0])), "annotated twice"),
     (lambda img: img["joints"][0].update(box=[5, 5, 5, 9]), "empty or invalid box"),
+    # The look-alike fields of issue 17 (hard negatives).
+    (lambda img: img["joints"][0].update(jsn=5), "jsn must be an integer 0-4"),
+    (lambda img: img["joints"][0].update(overlap="yes"), "overlap must be true/false"),
+    (lambda img: img.update(landmarks=[{"kind": "elbow", "box": [0, 0, 1, 1]}]), "landmark kind"),
+    (lambda img: img.update(landmarks=[{"kind": "dip", "name": "R-DIP2", "box": [5, 0, 1, 1]}]), "invalid box"),
 ])
 def test_loader_still_refuses_invalid_input(tiny_dataset, tmp_path, change, message):
     doc = json.loads((tiny_dataset / "annotations.json").read_text())
