@@ -14,9 +14,7 @@
 use serde::Serialize;
 
 use super::Predicted;
-use super::matching;
 use crate::annotations::AnnotatedImage;
-use crate::pipeline::bbox::BBox;
 
 /// Bins of the reliability diagram.
 pub const BINS: usize = 10;
@@ -132,13 +130,16 @@ pub struct Reliabilities {
 }
 
 impl Reliabilities {
-    /// Adds the detected joints of one image (matched one to one at IoU > 0.45, as
-    /// `measure_image` does) whose prediction carries a probability for a finding and whose
-    /// truth has a label for it.
-    pub fn add_image(&mut self, truth: &AnnotatedImage, pred: &[Predicted]) {
-        let t: Vec<BBox> = truth.joints.iter().map(|j| j.bbox).collect();
-        let p: Vec<BBox> = pred.iter().map(|j| j.bbox).collect();
-        for (g, k, _) in matching::match_boxes(&t, &p, matching::DETECTION_IOU) {
+    /// Adds the detected joints of one image (`matches`: truth index, prediction index, as
+    /// `measure_image` matched them) whose prediction carries a probability for a finding
+    /// and whose truth has a label for it.
+    pub fn add_image(
+        &mut self,
+        truth: &AnnotatedImage,
+        pred: &[Predicted],
+        matches: &[(usize, usize, f32)],
+    ) {
+        for &(g, k, _) in matches {
             let (gt, pr) = (&truth.joints[g], &pred[k]);
             if let (Some(_), Some(q)) = (pr.ankylosis, pr.ankylosis_probability) {
                 self.ankylosis.add(q, gt.ankylosis);
@@ -151,8 +152,8 @@ impl Reliabilities {
         }
     }
 
-    pub fn summary(&self) -> Calibration {
-        Calibration {
+    pub fn summary(&self) -> CalibrationTable {
+        CalibrationTable {
             ankylosis: self.ankylosis.summary(),
             subluxation: self.subluxation.summary(),
         }
@@ -161,7 +162,7 @@ impl Reliabilities {
 
 /// Table 8, as written with `--json` (`calibration`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Calibration {
+pub struct CalibrationTable {
     pub ankylosis: FindingCalibration,
     pub subluxation: FindingCalibration,
 }
@@ -170,6 +171,8 @@ pub struct Calibration {
 mod tests {
     use super::*;
     use crate::annotations::AnnotatedJoint;
+    use crate::eval::matches_of;
+    use crate::pipeline::bbox::BBox;
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-6)
@@ -290,7 +293,7 @@ mod tests {
             p(80.0, 0.9, Some(0.9)),
         ];
         let mut r = Reliabilities::default();
-        r.add_image(&truth, &pred);
+        r.add_image(&truth, &pred, &matches_of(&truth, &pred));
         let s = r.summary();
         assert_eq!((s.ankylosis.n, s.subluxation.n), (2, 1));
         // Ankylosis: (0.9, 1) and (0.3, 0): Brier (0.01 + 0.09) / 2 = 0.05.
@@ -302,7 +305,7 @@ mod tests {
         let mut bare = pred;
         bare[0].ankylosis_probability = None;
         let mut r = Reliabilities::default();
-        r.add_image(&truth, &bare);
+        r.add_image(&truth, &bare, &matches_of(&truth, &bare));
         assert_eq!(r.ankylosis.n(), 1);
     }
 }

@@ -82,9 +82,22 @@ pub struct ImagePrediction {
 /// counts as found-and-flagged when it is matched and its prediction says present for one
 /// of the findings the joint has.
 pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
+    measure_matched(truth, pred, &matches_of(truth, pred))
+}
+
+/// The one-to-one matches (truth index, prediction index, IoU) at IoU > 0.45.
+pub fn matches_of(truth: &AnnotatedImage, pred: &[Predicted]) -> Vec<(usize, usize, f32)> {
     let t: Vec<BBox> = truth.joints.iter().map(|j| j.bbox).collect();
     let p: Vec<BBox> = pred.iter().map(|j| j.bbox).collect();
-    let matches = matching::match_boxes(&t, &p, matching::DETECTION_IOU);
+    matching::match_boxes(&t, &p, matching::DETECTION_IOU)
+}
+
+/// [`measure_image`] with the matches already made.
+fn measure_matched(
+    truth: &AnnotatedImage,
+    pred: &[Predicted],
+    matches: &[(usize, usize, f32)],
+) -> Measures {
     let mut m = Measures {
         images: 1,
         joints: truth.joints.len() as u64,
@@ -103,7 +116,7 @@ pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
             .count() as u64,
         ..Measures::default()
     };
-    for &(g, k, iou) in &matches {
+    for &(g, k, iou) in matches {
         m.iou_sum += f64::from(iou);
         let (gt, pr) = (&truth.joints[g], &pred[k]);
         m.named += u64::from(pr.joint == Some(gt.joint));
@@ -117,7 +130,7 @@ pub fn measure_image(truth: &AnnotatedImage, pred: &[Predicted]) -> Measures {
             || (gt.subluxation == Some(true) && pr.subluxation == Some(true));
         m.finding_flagged += u64::from(flagged);
     }
-    lookalike::add_image(&mut m, truth, pred, &matches);
+    lookalike::add_image(&mut m, truth, pred, matches);
     m
 }
 
@@ -138,7 +151,7 @@ pub struct Report {
     /// The look-alikes in brief (issue 16), from `overall.ensemble`.
     pub lookalikes: Lookalikes,
     /// Calibration of the ensemble's finding probability over all images (issue 17).
-    pub calibration: calibration::Calibration,
+    pub calibration: calibration::CalibrationTable,
 }
 
 /// Evaluates `preds` (one per image of `ann`, same order), grouped by the folds of
@@ -154,8 +167,9 @@ pub fn evaluate(ann: &Annotations, preds: &[ImagePrediction], split: Option<&Spl
             .as_ref()
             .and_then(|m| m.get(img.file.as_str()).copied())
             .unwrap_or(0);
-        let e = measure_image(img, &pred.ensemble);
-        reliability.add_image(img, &pred.ensemble);
+        let matches = matches_of(img, &pred.ensemble);
+        let e = measure_matched(img, &pred.ensemble, &matches);
+        reliability.add_image(img, &pred.ensemble, &matches);
         let a = pred.ankylosis_ssd.as_ref().map(|p| measure_image(img, p));
         let s = pred.subluxation_ssd.as_ref().map(|p| measure_image(img, p));
         for target in [&mut folds[f], &mut overall] {

@@ -13,10 +13,11 @@ T > 1 softens it without changing the order of the joints, and the threshold the
 the operating point.
 
 The node analyses every validation film (``rajoints analyze``, default settings), each
-joint it reports is matched to the annotated joint it overlaps most (IoU > 0.45, as
-``rajoints eval``), and each matched joint with a label for the finding gives a pair
-(z, truth), unless its q is exactly 0: the detector of that finding did not see the joint
-(Algorithm 1 kept the other detector's box), and no calibration changes its label. z is recovered from the reported q and the manifest's own T
+joint it reports is matched one to one to an annotated joint (IoU > 0.45, highest IoU
+first, as ``rajoints eval``), and each matched joint with a label for the finding gives a
+pair (z, truth), unless its q is exactly 0: the detector of that finding did not see the
+joint (Algorithm 1 kept the other detector's box), and no calibration changes its label.
+z is recovered from the reported q and the manifest's own T
 (z = T logit q), so manifests that already carry a calibration can be refitted.
 
 - T minimises the negative log-likelihood of the pairs (a golden-section search on ln T
@@ -41,7 +42,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from .box_coder import box_iou
 from .data import load_annotations
 from .export import read_manifest, write_manifest
 
@@ -52,12 +55,22 @@ BINS = 10
 Z_LIMIT = 30.0
 
 
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def match_one_to_one(truth: list, pred: list) -> list[tuple[int, int]]:
+    """(truth index, prediction index) pairs as ``rajoints eval`` makes them
+    (src/eval/matching.rs): IoU above 0.45, highest IoU first, each box used once."""
+    if not truth or not pred:
+        return []
+    ious = box_iou(torch.tensor(truth, dtype=torch.float64), torch.tensor(pred, dtype=torch.float64))
+    pairs = sorted(((-float(ious[g, k]), g, k) for g, k in zip(*torch.nonzero(ious > MATCH_IOU, as_tuple=True))),
+                   key=lambda t: (t[0], int(t[1]), int(t[2])))
+    used_g, used_p, out = set(), set(), []
+    for _, g, k in pairs:
+        g, k = int(g), int(k)
+        if g not in used_g and k not in used_p:
+            used_g.add(g)
+            used_p.add(k)
+            out.append((g, k))
+    return out
 
 
 def logit(q: float) -> float:
@@ -82,17 +95,8 @@ def pairs_from_predictions(ann_images, pred_dir: Path, temperatures: dict[str, f
             raise ValueError(f"no prediction {pred_path} for {img.file}")
         pred = json.loads(pred_path.read_text())
         joints = pred.get("joints") or []
-        used = set()
-        for truth in img.joints:
-            best, best_iou = None, MATCH_IOU
-            for k, pj in enumerate(joints):
-                v = iou(truth.box, pj["box"])
-                if k not in used and v > best_iou:
-                    best, best_iou = k, v
-            if best is None:
-                continue
-            used.add(best)
-            pj = joints[best]
+        for g, k in match_one_to_one([j.box for j in img.joints], [pj["box"] for pj in joints]):
+            truth, pj = img.joints[g], joints[k]
             for f in FINDINGS:
                 y = truth.ankylosis if f == "ankylosis" else truth.subluxation
                 label = pj.get(f)

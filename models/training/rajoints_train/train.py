@@ -201,6 +201,13 @@ def resume_differences(saved: TrainConfig, cfg: TrainConfig) -> list[str]:
     return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in RESUME_MAY_CHANGE and not _same(k, a[k], b[k])]
 
 
+def refuse_released(ck: dict, ck_path: Path) -> None:
+    """A released checkpoint (export.py's ``X.pt``) has no optimiser state to resume."""
+    if ck.get("optimizer") is None:
+        raise ValueError(f"--resume: {ck_path} holds weights without an optimiser state (a released "
+                         "checkpoint); start from it with --init instead")
+
+
 def check_resume(saved: TrainConfig, cfg: TrainConfig, ck_path: Path) -> None:
     """Raises ValueError when ``cfg`` would resume the run of ``ck_path`` with another
     training-defining setting than it was started with."""
@@ -232,6 +239,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> Path:
         if not ck_path.is_file():
             raise FileNotFoundError(f"--resume: no {ck_path} to resume from")
         ck = load_checkpoint(ck_path, map_location=device)
+        refuse_released(ck, ck_path)
         check_resume(TrainConfig.from_dict(ck["config"]), cfg, ck_path)
     ds, facts = build_dataset(cfg)
     if ck is not None:
@@ -261,9 +269,6 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> Path:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     start_epoch, iteration, start_pos = 0, 0, 0
     if ck is not None:
-        if ck.get("optimizer") is None:
-            raise ValueError(f"--resume: {ck_path} holds weights without an optimiser state (a released "
-                             "checkpoint); start from it with --init instead")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start_epoch, iteration, start_pos = ck["epoch"], ck["iteration"], int(ck.get("epoch_pos", 0))
@@ -455,9 +460,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
         if not ck_path.is_file():
             raise FileNotFoundError(f"--resume: no {ck_path} to resume from")
         saved_ck = load_checkpoint(ck_path)
-        if saved_ck.get("optimizer") is None:
-            raise ValueError(f"--resume: {ck_path} holds weights without an optimiser state (a released "
-                             "checkpoint); start from it with --init instead")
+        refuse_released(saved_ck, ck_path)
         saved = TrainConfig.from_dict(saved_ck["config"])
         # Which options the command line gives: parsed again onto a namespace that holds a
         # marker for every option, which argparse then leaves where no value is given.

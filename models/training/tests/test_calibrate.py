@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rajoints_train.calibrate import (choose_threshold, fit, fit_temperature, logit, pairs_from_predictions, prf,
-                                      reliability, svg)
+from rajoints_train.calibrate import (choose_threshold, fit, fit_temperature, logit, match_one_to_one,
+                                      pairs_from_predictions, prf, reliability, svg)
 from rajoints_train.data import load_annotations
 
 
@@ -87,3 +87,14 @@ def test_pairs_match_predictions_to_joints_by_iou(tiny_dataset, tmp_path):
 def test_a_missing_prediction_is_a_clear_error(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="no prediction"):
         pairs_from_predictions(load_annotations(tiny_dataset)[:1], tmp_path, {"ankylosis": 1.0, "subluxation": 1.0})
+
+
+def test_matching_is_one_to_one_best_iou_first_as_rajoints_eval():
+    # One prediction on B exactly, overlapping A at IoU 7/13 = 0.54: it goes to B (IoU 1),
+    # though A comes first; A is left unmatched.
+    a, b = [0.0, 0.0, 10.0, 10.0], [3.0, 0.0, 13.0, 10.0]
+    assert match_one_to_one([a, b], [b]) == [(1, 0)]
+    # Two predictions: each joint gets its own.
+    assert sorted(match_one_to_one([a, b], [b, a])) == [(0, 1), (1, 0)]
+    assert match_one_to_one([a], [[5.5, 0.0, 15.5, 10.0]]) == []  # IoU 4.5 / 15.5 = 0.29
+    assert match_one_to_one([], [a]) == [] and match_one_to_one([a], []) == []
