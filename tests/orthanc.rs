@@ -261,6 +261,9 @@ impl Orthanc {
 
     fn start(&mut self) {
         assert!(self.child.is_none());
+        const READY: &str = "rajoints: routing CR/DX hand radiographs";
+        // The log is appended to across restarts: wait for this start's own line.
+        let ready_before = self.log().matches(READY).count();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -288,12 +291,17 @@ impl Orthanc {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        assert!(
-            self.log()
-                .contains("rajoints: routing CR/DX hand radiographs"),
-            "the Lua script did not initialise:\n{}",
-            self.log()
-        );
+        // Orthanc calls the script's Initialize() after its HTTP server answers,
+        // so the script's first log line can come a moment after /system does.
+        let t = Instant::now();
+        while self.log().matches(READY).count() <= ready_before {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the Lua script did not initialise:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// SIGTERM, as the service manager stops it: Orthanc saves its jobs and exits.
