@@ -11,7 +11,9 @@ TEST_MODELS := target/test-models
 # dcmcjpeg, dcmcrle), dicom3tools (dciodvfy), GDCM (gdcmconv, the JPEG 2000 encoder),
 # Orthanc (the PACS of the end-to-end test; its routing script calls curl), openssl (the
 # certificates of the DICOM TLS test), Chromium and chromedriver (the review UI's browser
-# test, driven by Selenium from tests/requirements.txt).
+# test and the viewer checks, driven by Selenium from tests/requirements.txt), Orthanc's
+# DICOMweb plugin and npm (OHIF, the viewer of plugins/orthanc/viewer-check, comes from the
+# npm registry).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build run test bench deps apt venv ort test-models lint fmt clean viewer-check fuzz-tools fuzz-check
@@ -30,6 +32,8 @@ test: deps test-models .stamp/venv-train
 	cargo test --all-targets
 	$(MAKE) fuzz-check
 	conformance/check
+	plugins/orthanc/viewer-check
+	plugins/viewers/gsps-check
 	bash models/training/smoke.sh
 	bash benches/run --quick
 	@echo "make test: all checks passed"
@@ -52,6 +56,8 @@ apt:
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	[ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
@@ -125,6 +131,9 @@ clean:
 	cargo clean
 	rm -rf .stamp .ort $(VENV)
 
-# Optional: OHIF drawing the SR (needs orthanc-dicomweb, chromium and npm; not in make test).
+# The viewer checks of `make test`, writing their screenshots into docs/img for
+# docs/viewing.md.
 viewer-check: deps test-models
-	plugins/orthanc/viewer-check --out docs/img/ohif-sr-measurements.png
+	cargo build
+	plugins/orthanc/viewer-check --out-dir docs/img
+	plugins/viewers/gsps-check --out docs/img/gsps-larvitar.png

@@ -33,6 +33,11 @@ pub struct Analysis {
     /// The pixel spacing the detectors' scale came from; `null` with `scale = "fixed"`.
     #[serde(default)]
     pub scale: Option<ScaleInfo>,
+    /// The film at a glance: per hand, the joints with each finding (the SR's report-level
+    /// Qualitative Evaluations say the same). Made from the fields above by
+    /// [`Summary::of`]; refresh it with [`Analysis::refresh_summary`] after changing them.
+    #[serde(default)]
+    pub summary: Summary,
     pub timing_ms: Timing,
 }
 
@@ -48,7 +53,84 @@ impl Analysis {
             conflicts: o.conflicts,
             dropped: o.dropped,
             scale: o.scale,
+            summary: Summary::default(),
             timing_ms: o.timing,
+        }
+        .with_summary()
+    }
+
+    /// This analysis with its summary made from its joints and assessment.
+    pub fn with_summary(mut self) -> Self {
+        self.refresh_summary();
+        self
+    }
+
+    pub fn refresh_summary(&mut self) {
+        self.summary = Summary::of(self);
+    }
+}
+
+/// The film at a glance (issue 18): whether it was assessable, and for each hand the
+/// joints with ankylosis and with subluxation/dislocation.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub assessable: bool,
+    /// Why the film was not assessed (as `assessment.reason`); `null` when it was.
+    pub not_assessable_reason: Option<String>,
+    /// The hands in the order of `hands` (left to right on the film), then any side that
+    /// only the joints name.
+    pub hands: Vec<HandSummary>,
+}
+
+/// One hand of the summary; the lists hold joint names in anatomical order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HandSummary {
+    /// `R` or `L`.
+    pub side: String,
+    /// Named joints of this hand in the result.
+    pub joints: usize,
+    pub ankylosis: Vec<String>,
+    pub subluxation: Vec<String>,
+}
+
+impl Summary {
+    pub fn of(a: &Analysis) -> Summary {
+        let mut sides: Vec<String> = a.hands.iter().map(|h| h.side.clone()).collect();
+        let mut named: Vec<(JointId, &Joint)> =
+            a.joints.iter().filter_map(|j| Some((j.id?, j))).collect();
+        named.sort_by_key(|(id, _)| *id);
+        for (id, _) in &named {
+            let side = id.side.letter().to_string();
+            if !sides.contains(&side) {
+                sides.push(side);
+            }
+        }
+        sides.dedup();
+        let hands = sides
+            .into_iter()
+            .map(|side| {
+                let mine: Vec<&(JointId, &Joint)> = named
+                    .iter()
+                    .filter(|(id, _)| id.side.letter().to_string() == side)
+                    .collect();
+                let with = |f: fn(&Joint) -> bool| -> Vec<String> {
+                    mine.iter()
+                        .filter(|(_, j)| f(j))
+                        .map(|(id, _)| id.to_string())
+                        .collect()
+                };
+                HandSummary {
+                    joints: mine.len(),
+                    ankylosis: with(|j| j.ankylosis.present),
+                    subluxation: with(|j| j.subluxation.is_some_and(|l| l.present)),
+                    side,
+                }
+            })
+            .collect();
+        Summary {
+            assessable: a.assessment.assessable,
+            not_assessable_reason: a.assessment.reason.clone(),
+            hands,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! optional file, `RAJOINTS__SECTION__KEY` environment variables and command-line flags,
 //! in increasing precedence, merged by the `config` crate and then validated once.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use config::{Config as Layers, Environment, File, FileFormat};
@@ -19,7 +20,7 @@ pub enum Error {
     #[snafu(display("invalid configuration"))]
     Load { source: config::ConfigError },
     #[snafu(display("invalid configuration: {key}: {problem}"))]
-    Invalid { key: &'static str, problem: String },
+    Invalid { key: String, problem: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +95,51 @@ pub struct Output {
     pub png: bool,
     pub sr: bool,
     pub gsps: bool,
+    /// The summary Secondary Capture (src/dicom/sc.rs); off unless asked for.
+    #[serde(default)]
+    pub sc: bool,
+}
+
+impl Output {
+    /// The DICOM objects these switches enable.
+    pub fn objects(&self) -> Vec<ResultObject> {
+        ResultObject::ALL
+            .into_iter()
+            .filter(|o| match o {
+                ResultObject::Sr => self.sr,
+                ResultObject::Gsps => self.gsps,
+                ResultObject::Sc => self.sc,
+            })
+            .collect()
+    }
+}
+
+/// A DICOM result object, as `node.outputs` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResultObject {
+    /// The TID 1500 Comprehensive SR (also a reviewer's VERIFIED SR).
+    Sr,
+    /// The Grayscale Softcopy Presentation State.
+    Gsps,
+    /// The summary Secondary Capture.
+    Sc,
+}
+
+impl ResultObject {
+    pub const ALL: [ResultObject; 3] = [ResultObject::Sr, ResultObject::Gsps, ResultObject::Sc];
+
+    /// Its name in the configuration: `sr`, `gsps`, `sc`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResultObject::Sr => "sr",
+            ResultObject::Gsps => "gsps",
+            ResultObject::Sc => "sc",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ResultObject> {
+        Self::ALL.into_iter().find(|o| o.name() == name.trim())
+    }
 }
 
 /// `rajoints serve` settings (see `rajoints.toml`).
@@ -105,6 +151,10 @@ pub struct Node {
     pub http: String,
     pub data_dir: PathBuf,
     pub destinations: Vec<String>,
+    /// Per destination AE title, the result objects it receives (`sr`, `gsps`, `sc`);
+    /// a destination not listed gets what [`Output`] enables.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Vec<String>>,
     pub allowed_calling_ae_titles: Vec<String>,
     pub max_associations: usize,
     pub max_pdu_length: u32,
@@ -327,6 +377,7 @@ impl Config {
                 .fail();
             }
         }
+        self.validate_outputs()?;
         self.validate_tls()?;
         ensure!(
             self.runtime.optimization_level <= 3,
@@ -336,6 +387,67 @@ impl Config {
             }
         );
         Ok(())
+    }
+
+    /// `node.outputs`: known object names, and AE titles of configured destinations (a
+    /// typo there would otherwise silently send a destination the defaults).
+    fn validate_outputs(&self) -> Result<(), Error> {
+        let titles: Vec<String> = self
+            .node
+            .destinations
+            .iter()
+            .filter_map(|d| crate::node::Destination::parse(d).ok())
+            .map(|d| d.ae_title)
+            .collect();
+        for (ae, objects) in &self.node.outputs {
+            let key = format!("node.outputs.{ae}");
+            ensure!(
+                titles.iter().any(|t| t == ae),
+                InvalidSnafu {
+                    key,
+                    problem: format!(
+                        "no destination in node.destinations has the AE title `{ae}` \
+                         (destinations' AE titles: {})",
+                        if titles.is_empty() {
+                            "none".to_string()
+                        } else {
+                            titles.join(", ")
+                        }
+                    ),
+                }
+            );
+            for o in objects {
+                ensure!(
+                    ResultObject::parse(o).is_some(),
+                    InvalidSnafu {
+                        key: key.clone(),
+                        problem: format!(
+                            "unknown result object `{o}` (known: {})",
+                            ResultObject::ALL.map(ResultObject::name).join(", ")
+                        ),
+                    }
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The result objects a destination with AE title `ae_title` receives: its
+    /// `node.outputs` entry, else what `[output]` enables. `None`, the results folder of a
+    /// node without destinations, gets what `[output]` enables.
+    pub fn objects_for(&self, ae_title: Option<&str>) -> Vec<ResultObject> {
+        match ae_title.and_then(|ae| self.node.outputs.get(ae)) {
+            Some(names) => {
+                let mut v: Vec<ResultObject> = names
+                    .iter()
+                    .filter_map(|n| ResultObject::parse(n))
+                    .collect();
+                v.sort();
+                v.dedup();
+                v
+            }
+            None => self.output.objects(),
+        }
     }
 
     /// What can be checked about TLS without reading the files (they are read, and their
@@ -507,5 +619,63 @@ mod tests {
         std::fs::write(&f, c.to_toml()).unwrap();
         let again = Config::load(Some(&f), &[]).unwrap();
         assert_eq!(again.to_toml(), c.to_toml());
+    }
+
+    #[test]
+    fn the_summary_image_is_off_by_default_and_outputs_are_per_destination() {
+        let c = Config::load(None, &[]).unwrap();
+        assert!(!c.output.sc);
+        assert!(c.node.outputs.is_empty());
+        assert_eq!(c.objects_for(None), [ResultObject::Sr, ResultObject::Gsps]);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[node]\ndestinations = [\"ORTHANC@127.0.0.1:4242\", \"PACS@127.0.0.1:104\"]\n\
+             [node.outputs]\nORTHANC = [\"sr\", \"sc\", \"sc\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), &[]).unwrap();
+        // The AE title keeps its case (AE titles are case-sensitive).
+        assert_eq!(
+            c.objects_for(Some("ORTHANC")),
+            [ResultObject::Sr, ResultObject::Sc]
+        );
+        assert_eq!(
+            c.objects_for(Some("PACS")),
+            [ResultObject::Sr, ResultObject::Gsps]
+        );
+        let c = Config::load(Some(&f), &[("output.sc", "true".into())]).unwrap();
+        assert_eq!(c.objects_for(None), ResultObject::ALL);
+        let printed = dir.path().join("printed.toml");
+        std::fs::write(&printed, c.to_toml()).unwrap();
+        assert_eq!(
+            Config::load(Some(&printed), &[]).unwrap().to_toml(),
+            c.to_toml()
+        );
+    }
+
+    #[test]
+    fn outputs_with_unknown_objects_or_titles_are_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        let load = |outputs: &str| {
+            std::fs::write(
+                &f,
+                format!(
+                    "[node]\ndestinations = [\"ORTHANC@127.0.0.1:4242\"]\n\
+                     [node.outputs]\n{outputs}\n"
+                ),
+            )
+            .unwrap();
+            Config::load(Some(&f), &[])
+        };
+        assert!(load("ORTHANC = []").is_ok());
+        let err = load("ORTHANC = [\"sr\", \"png\"]").unwrap_err().to_string();
+        assert!(err.contains("node.outputs.ORTHANC"), "{err}");
+        assert!(err.contains("unknown result object `png`"), "{err}");
+        let err = load("ORTHANX = [\"sr\"]").unwrap_err().to_string();
+        assert!(err.contains("node.outputs.ORTHANX"), "{err}");
+        assert!(err.contains("ORTHANC"), "{err}");
     }
 }

@@ -18,6 +18,7 @@ pub mod eval;
 pub mod heap;
 pub mod image;
 pub mod input;
+pub mod labels;
 pub mod model;
 pub mod node;
 pub mod phantom;

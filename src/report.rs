@@ -73,6 +73,7 @@ mod tests {
             conflicts: Vec::new(),
             dropped: Vec::new(),
             scale: None,
+            summary: Default::default(),
             timing_ms: Timing::default(),
         };
         let v: serde_json::Value = serde_json::to_value(&a).unwrap();

@@ -98,6 +98,47 @@ fn finds_names_and_labels_all_twenty_joints() {
     check_film(w, h, &joints, |id| (id == r_pip2, id == r_pip2));
 }
 
+/// `output.sc = true`: the summary Secondary Capture beside the SR, valid for dciodvfy;
+/// off by default.
+#[test]
+fn the_summary_image_is_written_when_asked_for() {
+    let (w, h, joints) = film(|id| if id.to_string() == "R-PIP2" { 1.0 } else { 0.5 });
+    let mut squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
+    squares.push(Square {
+        x: 0,
+        y: 0,
+        side: 2,
+        value: 1.0,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let dcm = dir.path().join("hands.dcm");
+    CrImage::from_display(w, h, &paint(w, h, &squares)).write(&dcm, "2.25.4343");
+    let (off, on) = (dir.path().join("off"), dir.path().join("on"));
+    assert!(
+        analyze(&[&dcm], &off, &["--set", "output.png=false"])
+            .status
+            .success()
+    );
+    assert!(!off.join("hands.sc.dcm").exists());
+    let run = analyze(
+        &[&dcm],
+        &on,
+        &["--set", "output.png=false", "--set", "output.sc=true"],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let sc = on.join("hands.sc.dcm");
+    assert_eq!(common::dciodvfy_errors(&sc), Vec::<String>::new());
+    let obj = dicom_object::open_file(&sc).unwrap();
+    assert_eq!(
+        obj.meta().media_storage_sop_class_uid(),
+        "1.2.840.10008.5.1.4.1.1.7"
+    );
+}
+
 #[test]
 fn a_joint_seen_by_one_detector_gets_c_neg_for_the_other_finding() {
     // The 0.8 square at L-MCP3 is seen by the subluxation detector alone. Thumb IPs are

@@ -94,6 +94,80 @@ fn echo_store_analyse_and_deliver_sr_and_gsps() {
     );
 }
 
+/// `node.outputs` per destination: VIEWER asks for the summary image, ARCHIVE is not
+/// listed and gets what [output] enables (SR and GSPS; the summary image is off).
+#[test]
+fn only_the_destination_that_asks_for_it_gets_the_summary_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let hand = dir.path().join("hand.dcm");
+    hand_film(&hand, "2.25.7051");
+    let (viewer_port, archive_port) = (free_port(), free_port());
+    let (viewer_dir, archive_dir) = (dir.path().join("viewer"), dir.path().join("archive"));
+    let _viewer = storescp(&viewer_dir, viewer_port);
+    let _archive = storescp(&archive_dir, archive_port);
+    let config = dir.path().join("rajoints.toml");
+    std::fs::write(
+        &config,
+        "[node.outputs]\nVIEWER = [\"sr\", \"gsps\", \"sc\"]\n",
+    )
+    .unwrap();
+    let node = NodeProc::start(
+        &dir.path().join("data"),
+        &[
+            format!("VIEWER@127.0.0.1:{viewer_port}"),
+            format!("ARCHIVE@127.0.0.1:{archive_port}"),
+        ],
+        &["--config", config.to_str().unwrap()],
+    );
+    let out = storescu(node.port, &[&hand]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // SR, GSPS and SC to VIEWER, SR and GSPS to ARCHIVE.
+    wait_for("five deliveries", Duration::from_secs(120), || {
+        node.counter("sent") == 5
+    });
+    let sop_class = |p: &Path| {
+        dicom_object::open_file(p)
+            .unwrap()
+            .meta()
+            .media_storage_sop_class_uid()
+            .to_string()
+    };
+    let classes = |d: &Path| {
+        let mut v: Vec<String> = received(d, "").iter().map(|p| sop_class(p)).collect();
+        v.sort();
+        v
+    };
+    const SC: &str = "1.2.840.10008.5.1.4.1.1.7";
+    const PS: &str = "1.2.840.10008.5.1.4.1.1.11.1";
+    let (viewer, archive) = (classes(&viewer_dir), classes(&archive_dir));
+    assert_eq!(viewer.len(), 3, "{viewer:?}");
+    assert!(
+        viewer.iter().any(|c| c == SC) && viewer.iter().any(|c| c == PS),
+        "{viewer:?}"
+    );
+    assert_eq!(archive.len(), 2, "{archive:?}");
+    assert!(!archive.iter().any(|c| c == SC), "{archive:?}");
+    // The SR class is the one the other results are sent with.
+    let sr: Vec<&String> = viewer.iter().filter(|c| *c != SC && *c != PS).collect();
+    assert!(archive.contains(sr[0]), "{viewer:?} {archive:?}");
+    let sc = received(&viewer_dir, "")
+        .into_iter()
+        .find(|p| sop_class(p) == SC)
+        .unwrap();
+    assert_eq!(common::dciodvfy_errors(&sc), Vec::<String>::new());
+    let obj = dicom_object::open_file(&sc).unwrap();
+    let text = |tag| obj.element(tag).unwrap().to_str().unwrap().to_string();
+    assert_eq!(text(dicom_dictionary_std::tags::PATIENT_ID), "PHANTOM-1");
+    assert_eq!(
+        text(dicom_dictionary_std::tags::PHOTOMETRIC_INTERPRETATION),
+        "RGB"
+    );
+}
+
 #[test]
 fn a_film_the_gate_refuses_gets_an_sr_saying_why_no_gsps_and_is_counted() {
     let dir = tempfile::tempdir().unwrap();

@@ -451,7 +451,7 @@ fn check_results_in_the_study(orthanc: &Orthanc, hand_id: &str) -> (String, Stri
     assert_eq!(study(&pr[0]), hand_study, "GSPS in another study");
 
     let sr_tags = orthanc.get(&format!("/instances/{}/tags?simplify", sr[0]));
-    assert_eq!(sr_tags["SOPClassUID"], "1.2.840.10008.5.1.4.1.1.88.33");
+    assert_eq!(sr_tags["SOPClassUID"], "1.2.840.10008.5.1.4.1.1.88.34");
     assert_eq!(sr_tags["Modality"], "SR");
     let evidence = &sr_tags["CurrentRequestedProcedureEvidenceSequence"][0];
     assert_eq!(evidence["StudyInstanceUID"], hand_study.as_str());

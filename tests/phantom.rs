@@ -1129,7 +1129,7 @@ fn doc_pictures() {
             }),
         })
         .collect();
-    let full = rajoints::render::overlay::render(&img, &joints);
+    let full = rajoints::render::overlay::render(&img, &joints).unwrap();
     let (w, h) = (img.width as usize / 2, img.height as usize / 2);
     let mut half = vec![0u8; w * h * 3];
     for y in 0..h {

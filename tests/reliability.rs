@@ -54,7 +54,7 @@ fn delivered(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-const SR_CLASS: &str = "1.2.840.10008.5.1.4.1.1.88.33";
+const SR_CLASS: &str = "1.2.840.10008.5.1.4.1.1.88.34";
 const PR_CLASS: &str = "1.2.840.10008.5.1.4.1.1.11.1";
 
 fn files_in(dir: &Path) -> usize {

@@ -165,8 +165,10 @@ fn analysis() -> Analysis {
         conflicts: Vec::new(),
         dropped: Vec::new(),
         scale: None,
+        summary: Default::default(),
         timing_ms: Timing::default(),
     }
+    .with_summary()
 }
 
 fn when() -> Timestamp {
@@ -244,9 +246,10 @@ fn sr_passes_dciodvfy_without_errors() {
     let path = write_sr(dir.path(), &analysis());
     let (errors, all) = dciodvfy(&path);
     assert!(errors.is_empty(), "dciodvfy errors:\n{all}");
+    // IHE AIR's SOP class (sr::SR_SOP_CLASS).
     assert!(
-        all.contains("ComprehensiveSR"),
-        "dciodvfy did not see a Comprehensive SR:\n{all}"
+        all.contains("Comprehensive3DSR"),
+        "dciodvfy did not see a Comprehensive 3D SR:\n{all}"
     );
 }
 
@@ -271,6 +274,45 @@ fn sr_parses_in_dsrdump_with_tracking_identifiers() {
             "no tracking identifier {id}:\n{stdout}"
         );
     }
+    // The joint named in the Finding Site, which OHIF shows over the box.
+    assert!(
+        stdout.contains("(R-PIP2,99RAJ,\"R-PIP2 (right index finger PIP joint)\")"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(121106,DCM,\"Comment\")"), "{stdout}");
+    assert!(stdout.contains("inferred from SCOORD"), "{stdout}");
+    assert!(
+        stdout.contains("(HANDSUMMARY,99RAJ,\"Hand summary\")"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn two_hands_get_one_summary_each() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut a = analysis();
+    a.joints.push(Joint {
+        id: Some("L-MCP3".parse().expect("joint id")),
+        bbox: BBox::new(10.0, 30.0, 20.0, 40.0),
+        score: 0.8,
+        // Rounds to 0.00 %: no NUM, the Absent evaluation only.
+        ankylosis: label(false, 0.000_04),
+        subluxation: Some(label(true, 0.66)),
+    });
+    a.refresh_summary();
+    let dump = check_with_all_tools(dir.path(), &a);
+    assert!(
+        dump.contains(
+            "Right hand (2 joints): ankylosis 1 (R-PIP2); subluxation/dislocation 1 (R-PIP2)"
+        ),
+        "{dump}"
+    );
+    assert!(
+        dump.contains(
+            "Left hand (1 joint): ankylosis 0 (none); subluxation/dislocation 1 (L-MCP3)"
+        ),
+        "{dump}"
+    );
 }
 
 #[test]
@@ -284,6 +326,7 @@ fn sr_without_joints_is_still_valid() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut a = analysis();
     a.joints.clear();
+    a.refresh_summary();
     check_with_all_tools(dir.path(), &a);
 }
 
@@ -322,6 +365,7 @@ fn a_film_that_is_not_assessable_gets_the_reason_and_no_measurements() {
         value: "FOOT".into(),
     };
     a.assessment = Assessment::not_assessable(&reason);
+    a.refresh_summary();
     let dump = check_with_all_tools(dir.path(), &a);
     assert!(!dump.contains("Imaging Measurements"), "{dump}");
     assert!(dump.contains("Qualitative Evaluations"), "{dump}");
@@ -336,6 +380,7 @@ fn a_laterality_conflict_goes_beside_the_measurements() {
     let mut a = analysis();
     a.conflicts =
         vec!["Laterality (0020,0060) says R, but the thumb lies where a left hand's does".into()];
+    a.refresh_summary();
     let dump = check_with_all_tools(dir.path(), &a);
     assert!(dump.contains("Imaging Measurements"), "{dump}");
     assert!(dump.contains("373066001"), "the value Yes:\n{dump}");

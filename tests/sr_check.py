@@ -6,10 +6,16 @@ highdicom parses the TID 1500 tree the way a consumer does (srread, then
 get_planar_roi_measurement_groups, TID 1410). Checked per joint, in order: the Tracking
 Identifier (the joint name, or joint-<n> for an unnamed joint), the closed 5-point box in
 image pixels, the SCOORD's source image, and that the thumb IP joint (no subluxation label)
-has no subluxation evaluation. A film that is not assessable, or has laterality conflicts,
-carries a report-level Qualitative Evaluations container: "Assessable for joint scoring"
-Yes/No, the reason and each conflict as TEXT; a plain assessable film has none. Exits 1
-with one line per mismatch.
+has no subluxation evaluation; the Finding (Finger Joint) and the Finding Site (the joint's
+local code, e.g. R-PIP4); the Comment, which must be src/labels.rs joint_comment's text
+(computed here by the same rule); each probability NUM (left out when it rounds to 0) and
+its INFERRED FROM copy of the box. No NUM anywhere may have the value 0.
+
+Every SR carries one report-level Qualitative Evaluations container: "Assessable for joint
+scoring" Yes/No, the reason and each conflict as TEXT, then one "Hand summary" per hand,
+read back and compared with the JSON's `summary` (or, for a JSON without one, the summary
+made from its joints by the rule of Summary::of). The node's own SR names both detectors in
+Contributing Equipment Sequence. Exits 1 with one line per mismatch.
 
 A reviewer's report (the JSON has "verified": {"observer", "organization", "predecessor"})
 must be VERIFIED with that Verifying Observer and Organization, name the node's SR as its
@@ -17,6 +23,7 @@ predecessor, and carry no probabilities (the findings are the reviewer's, not a 
 """
 
 import json
+import math
 import sys
 
 import highdicom as hd
@@ -24,6 +31,95 @@ import numpy as np
 
 SUBLUXATION = "263031003"
 ANKYLOSIS = "111227009"
+FINGER_JOINT = "125682004"
+COMMENT = "121106"
+LOCAL = "99RAJ"
+RIGHT, LEFT = "24028007", "7771000"
+
+
+# --- The texts of src/labels.rs, by the same rules ---------------------------------------
+
+def f32(x):
+    """The f64 that Rust's f64::from(f32) gives for a probability the JSON holds."""
+    return float(np.float32(x))
+
+
+def round_half_up(x):
+    """Rust's f64::round for the non-negative numbers here (Python's round is half-even)."""
+    return math.floor(x + 0.5)
+
+
+def percent(probability):
+    p = round_half_up(f32(probability) * 100.0 * 100.0) / 100.0
+    if p < 0.5:
+        return "<1 %"
+    if p >= 99.5:
+        return ">99 %"
+    return f"{round_half_up(p)} %"
+
+
+def joint_name(joint, index):
+    return joint["id"] if joint["id"] is not None else f"joint-{index + 1}"
+
+
+def joint_comment(joint, index, reviewed):
+    labels = [("ankylosis", joint["ankylosis"]), ("subluxation/dislocation", joint["subluxation"])]
+    present = [(name, l) for name, l in labels if l is not None and l["present"]]
+    name = joint_name(joint, index)
+    if not present:
+        return f"{name}: no finding"
+    parts = [f if reviewed else f"{f} {percent(l['probability'])}" for f, l in present]
+    return f"{name}: {', '.join(parts)}"
+
+
+def hand_line(h):
+    side = {"R": "Right hand", "L": "Left hand"}.get(h["side"], "Hand of unknown side")
+    noun = "joint" if h["joints"] == 1 else "joints"
+    lst = lambda names: ", ".join(names) if names else "none"
+    return (f"{side} ({h['joints']} {noun}): ankylosis {len(h['ankylosis'])} ({lst(h['ankylosis'])}); "
+            f"subluxation/dislocation {len(h['subluxation'])} ({lst(h['subluxation'])})")
+
+
+def joint_order(name):
+    """JointId's order: side (R first), finger, level (MCP before IP/PIP)."""
+    side, row = name.split("-", 1)
+    level = 0 if row.startswith("MCP") else 1
+    return (0 if side == "R" else 1, int(row[-1]), level)
+
+
+def summary_of(analysis):
+    """analysis.rs Summary::of for a JSON written without a summary."""
+    assessment = analysis.get("assessment", {"assessable": True, "reason": None})
+    sides = [h["side"] for h in analysis.get("hands", [])]
+    named = sorted((j for j in analysis["joints"] if j["id"] is not None), key=lambda j: joint_order(j["id"]))
+    for j in named:
+        if j["id"][0] not in sides:
+            sides.append(j["id"][0])
+    hands = []
+    for side in dict.fromkeys(sides):
+        mine = [j for j in named if j["id"][0] == side]
+        hands.append({
+            "side": side,
+            "joints": len(mine),
+            "ankylosis": [j["id"] for j in mine if j["ankylosis"]["present"]],
+            "subluxation": [j["id"] for j in mine if j["subluxation"] is not None and j["subluxation"]["present"]],
+        })
+    return {"assessable": assessment["assessable"], "not_assessable_reason": assessment.get("reason"), "hands": hands}
+
+
+def percent_value(probability):
+    """The NUM value of a probability: percent, two decimals (sr.rs percent_value)."""
+    return round_half_up(f32(probability) * 100.0 * 100.0) / 100.0
+
+
+def items(seq):
+    for item in seq:
+        yield item
+        yield from items(item.get("ContentSequence", []))
+
+
+def concept(item):
+    return item.ConceptNameCodeSequence[0].CodeValue if "ConceptNameCodeSequence" in item else None
 
 
 def expected_points(box):
@@ -38,8 +134,11 @@ def check(sr_path, json_path):
     problems = []
     verified = analysis.get("verified")
 
-    if not isinstance(sr, hd.sr.ComprehensiveSR):
-        problems.append(f"expected a Comprehensive SR, got {type(sr).__name__}")
+    if not isinstance(sr, hd.sr.Comprehensive3DSR):
+        problems.append(f"expected a Comprehensive 3D SR, got {type(sr).__name__}")
+    for item in items(sr.ContentSequence):
+        if item.ValueType == "NUM" and float(item.MeasuredValueSequence[0].NumericValue) == 0.0:
+            problems.append(f"NUM {concept(item)} has the value 0")
     source_uid = analysis["source"]["sop_instance_uid"]
     groups = sr.content.get_planar_roi_measurement_groups()
     joints = analysis["joints"]
@@ -69,22 +168,44 @@ def check(sr_path, json_path):
         if selected.RelationshipType != "SELECTED FROM" or (source_uid is not None and ref != source_uid):
             problems.append(f"group {n}: region {selected.RelationshipType} {ref}, want SELECTED FROM {source_uid}")
 
-        want_finding = None if joint["id"] is None else joint["id"].split("-", 1)[1]
         finding = group.finding_type.value if group.finding_type is not None else None
-        if finding != want_finding:
-            problems.append(f"group {n}: finding {finding!r}, want local joint code {want_finding!r}")
+        if finding != FINGER_JOINT:
+            problems.append(f"group {n}: finding {finding!r}, want Finger Joint {FINGER_JOINT}")
+        sites = group.finding_sites
+        site = (sites[0].value.value, sites[0].value.scheme_designator, sites[0].value.meaning) if sites else None
+        if joint["id"] is None:
+            if site is None or site[:2] != (FINGER_JOINT, "SCT"):
+                problems.append(f"group {n}: finding site {site}, want Finger Joint")
+        elif site is None or site[:2] != (joint["id"], LOCAL) or not site[2].startswith(joint["id"] + " ("):
+            problems.append(f"group {n}: finding site {site}, want ({joint['id']}, {LOCAL}, \"{joint['id']} (...)\")")
+
+        comments = [i.TextValue for i in group[0].ContentSequence if i.ValueType == "TEXT" and concept(i) == COMMENT]
+        want_comment = joint_comment(joint, n - 1, bool(verified))
+        if comments != [want_comment]:
+            problems.append(f"group {n}: comment {comments}, want [{want_comment!r}]")
 
         numbers = {m.name.value: float(m.value) for m in group.get_measurements()}
+        nums = {concept(i): i for i in group[0].ContentSequence if i.ValueType == "NUM"}
         labels = [("ANKY-P", joint["ankylosis"]), ("SUBL-P", joint["subluxation"])]
         for code, label in labels:
             if verified:
                 if code in numbers:
                     problems.append(f"group {n}: {code} in a reviewer's report")
-            elif label is None:
+            elif label is None or percent_value(label["probability"]) == 0.0:
                 if code in numbers:
-                    problems.append(f"group {n}: {code} present for a joint without that label")
+                    problems.append(f"group {n}: {code} present for a joint without that label or with 0 %")
             elif abs(numbers.get(code, -1.0) - 100.0 * label["probability"]) > 0.006:
                 problems.append(f"group {n}: {code} = {numbers.get(code)}, want {100.0 * label['probability']:.2f} %")
+            else:
+                # OHIF's hydration reads the box from the first NUM: each NUM carries it.
+                region = [i for i in nums[code].get("ContentSequence", []) if i.RelationshipType == "INFERRED FROM"]
+                if len(region) != 1 or region[0].ValueType != "SCOORD":
+                    problems.append(f"group {n}: {code} has no INFERRED FROM SCOORD")
+                else:
+                    got = np.array(region[0].GraphicData, dtype=np.float32).reshape(-1, 2)
+                    image = region[0].ContentSequence[0]
+                    if not np.array_equal(got, want) or image.RelationshipType != "SELECTED FROM":
+                        problems.append(f"group {n}: {code} region {got.tolist()}, want {want.tolist()} SELECTED FROM")
 
         evaluations = {e.name.value: e.value.value for e in group.get_qualitative_evaluations()}
         want_ank = "52101004" if joint["ankylosis"]["present"] else "272519000"
@@ -100,7 +221,29 @@ def check(sr_path, json_path):
 
     if verified:
         problems += check_verification(sr, verified)
+        if "ContributingEquipmentSequence" in sr:
+            problems.append("a reviewer's report names the detectors as contributing equipment")
+    else:
+        problems += check_contributing_equipment(sr, analysis)
     problems += check_film_evaluations(sr, analysis)
+    return problems
+
+
+def check_contributing_equipment(sr, analysis):
+    """One item per detector (IHE AIR): purpose, model name, version, Device UID."""
+    models = analysis.get("models")
+    if models is None:
+        return []
+    got = [
+        (e.PurposeOfReferenceCodeSequence[0].CodeValue, e.ManufacturerModelName, e.SoftwareVersions, e.get("DeviceUID"))
+        for e in sr.get("ContributingEquipmentSequence", [])
+    ]
+    want = [("109102", m["name"], m["version"]) for m in (models["ankylosis"], models["subluxation"])]
+    problems = []
+    if [g[:3] for g in got] != want:
+        problems.append(f"contributing equipment {got}, want {want}")
+    if any(not g[3] for g in got) or len({g[3] for g in got}) != len(got):
+        problems.append(f"contributing equipment Device UIDs {[g[3] for g in got]} missing or shared")
     return problems
 
 
@@ -143,10 +286,6 @@ def check_film_evaluations(sr, analysis):
     ]
     if not assessment["assessable"] and measurements:
         problems.append("a film that is not assessable has an Imaging Measurements container")
-    if assessment["assessable"] and not conflicts:
-        if containers:
-            problems.append("a plain assessable film has a Qualitative Evaluations container")
-        return problems
     if len(containers) != 1:
         return problems + [f"{len(containers)} Qualitative Evaluations containers, want 1"]
     codes, texts = {}, {}
@@ -164,7 +303,43 @@ def check_film_evaluations(sr, analysis):
         problems.append(f"reason {texts.get('NOTASSESSREASON')}, want {want_reason}")
     if texts.get("LATCONFLICT", []) != conflicts:
         problems.append(f"conflicts {texts.get('LATCONFLICT')}, want {conflicts}")
+
+    summary = analysis.get("summary") or summary_of(analysis)
+    want = "373066001" if summary["assessable"] else "373067005"
+    if codes.get("ASSESSABLE") != want:
+        problems.append(f"summary: Assessable for joint scoring = {codes.get('ASSESSABLE')}, want {want}")
+    hands = [read_hand(item) for item in containers[0].ContentSequence
+             if item.ValueType == "CONTAINER" and concept(item) == "HANDSUMMARY"]
+    if [h for h, _ in hands] != summary["hands"]:
+        problems.append(f"summary hands {[h for h, _ in hands]}, want {summary['hands']}")
+    for h, line in hands:
+        if line != [hand_line(h)]:
+            problems.append(f"summary {h['side']}: comment {line}, want [{hand_line(h)!r}]")
     return problems
+
+
+def read_hand(container):
+    """A Hand summary container as the JSON's HandSummary, and its Comment lines. A count
+    without a NUM is 0 (the SR writes no NUM of 0); the joints must agree with the counts."""
+    hand = {"side": None, "joints": 0, "ankylosis": [], "subluxation": []}
+    counts, lines = {}, []
+    for item in container.ContentSequence:
+        name = concept(item)
+        if item.ValueType == "CODE" and name == "272741003":
+            hand["side"] = {RIGHT: "R", LEFT: "L"}.get(item.ConceptCodeSequence[0].CodeValue)
+        elif item.ValueType == "NUM":
+            counts[name] = int(float(item.MeasuredValueSequence[0].NumericValue))
+        elif item.ValueType == "CODE" and name in (ANKYLOSIS, SUBLUXATION):
+            value = item.ConceptCodeSequence[0]
+            key = "ankylosis" if name == ANKYLOSIS else "subluxation"
+            hand[key].append(value.CodeValue if value.CodingSchemeDesignator == LOCAL else f"?{value.CodeValue}")
+        elif item.ValueType == "TEXT" and name == COMMENT:
+            lines.append(item.TextValue)
+    hand["joints"] = counts.get("JOINTS-N", 0)
+    for key, code in (("ankylosis", "ANKY-N"), ("subluxation", "SUBL-N")):
+        if counts.get(code, 0) != len(hand[key]):
+            hand[key].append(f"?count {counts.get(code, 0)}")
+    return hand, lines
 
 
 def main(argv):

@@ -11,6 +11,7 @@ use snafu::{Report, ResultExt, Snafu, Whatever};
 use rajoints::analysis::{Analysis, SourceInfo};
 use rajoints::config::Config;
 use rajoints::dicom::decode;
+use rajoints::dicom::sc::{self, ScOptions};
 use rajoints::dicom::sr::{self, SrOptions, Timestamp};
 use rajoints::pipeline::Pipeline;
 use rajoints::{input, render, report};
@@ -43,6 +44,10 @@ enum FileError {
     Overlay { source: render::png::Error },
     #[snafu(display("could not write the structured report"))]
     Sr { source: sr::Error },
+    #[snafu(display("could not draw the overlay"))]
+    Draw { source: render::overlay::Error },
+    #[snafu(display("could not write the summary image"))]
+    Sc { source: sc::Error },
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Whatever> {
@@ -119,7 +124,7 @@ fn analyze_one(
     );
     report::write_json(&out.join(format!("{stem}.json")), &analysis).context(ReportSnafu)?;
     if cfg.output.png {
-        let rgb = render::overlay::render(img, &analysis.joints);
+        let rgb = render::overlay::render(img, &analysis.joints).context(DrawSnafu)?;
         render::png::write_rgb(
             &out.join(format!("{stem}.png")),
             img.width,
@@ -128,34 +133,28 @@ fn analyze_one(
         )
         .context(OverlaySnafu)?;
     }
-    // PNG input has no DICOM instance to reference, so no SR.
+    // PNG input has no DICOM instance to reference, so no SR and no summary image.
+    let mut opts = SrOptions::new(Timestamp::now());
+    opts.algorithm_parameters = pipeline.params.algorithm_parameters();
     if cfg.output.sr
         && let Some(obj) = &input.dicom
     {
-        write_sr(
-            obj,
-            &analysis,
-            pipeline,
-            &out.join(format!("{stem}.sr.dcm")),
-        )?;
+        let doc = sr::build_sr(obj, &analysis, &opts).context(SrSnafu)?;
+        sr::write_sr(&doc, out.join(format!("{stem}.sr.dcm"))).context(SrSnafu)?;
+    }
+    // As in the node: a film that was not assessed has nothing to draw.
+    if cfg.output.sc
+        && analysis.assessment.assessable
+        && let Some(obj) = &input.dicom
+    {
+        let doc =
+            sc::build_sc(obj, &analysis, img, &ScOptions::matching(&opts)).context(ScSnafu)?;
+        sc::write_sc(&doc, out.join(format!("{stem}.sc.dcm"))).context(ScSnafu)?;
     }
     Ok(match &analysis.assessment.reason {
         Some(reason) => format!("not assessable: {reason}"),
         None => format!("{} joints", analysis.joints.len()),
     })
-}
-
-/// Writes the TID 1500 SR of `analysis`, derived from the source instance.
-fn write_sr(
-    obj: &decode::DicomFile,
-    analysis: &Analysis,
-    pipeline: &Pipeline,
-    path: &Path,
-) -> Result<(), FileError> {
-    let mut opts = SrOptions::new(Timestamp::now());
-    opts.algorithm_parameters = pipeline.params.algorithm_parameters();
-    let sr = sr::build_sr(obj, analysis, &opts).context(SrSnafu)?;
-    sr::write_sr(&sr, path).context(SrSnafu)
 }
 
 #[cfg(test)]

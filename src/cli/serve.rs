@@ -45,14 +45,21 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Whatever> {
     if let Some(v) = &args.http {
         extra.push(("node.http", v.clone()));
     }
-    let mut cfg = args.common.load(&extra)?;
     if !args.destinations.is_empty() {
         for d in &args.destinations {
             rajoints::node::Destination::parse(d)
                 .map_err(|m| snafu::FromString::without_source(format!("--destination: {m}")))?;
         }
-        cfg.node.destinations = args.destinations.clone();
+        // As a layer of the configuration, so that node.outputs is checked against them.
+        let list = toml::Value::Array(
+            args.destinations
+                .iter()
+                .map(|d| toml::Value::String(d.clone()))
+                .collect(),
+        );
+        extra.push(("node.destinations", list.to_string()));
     }
+    let cfg = args.common.load(&extra)?;
     super::init_logging(cfg.node.log_json, "info");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

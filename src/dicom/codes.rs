@@ -7,11 +7,16 @@
 //! [`LOCAL_SCHEME`].
 //!
 //! The joint itself is coded as options (b) and (c) of §3 of that reference: the verified
-//! generic Finding Site (125682004, SCT, "Finger Joint") with Laterality and, where a
-//! verified one exists, a Topographical modifier, plus a local code in `99RAJ` that names
-//! the exact joint. No pre-coordinated SNOMED code per finger joint has been verified.
+//! generic (125682004, SCT, "Finger Joint") as the Finding, and as Finding Site a local code
+//! in `99RAJ` that names the exact lateralized joint (`R-PIP4`), with Laterality and, where a
+//! verified one exists, a Topographical modifier. No pre-coordinated SNOMED code per finger
+//! joint has been verified. The local code is the Finding Site because OHIF shows the Finding
+//! Site's meaning over the box and nothing else that names the joint.
 
-use crate::pipeline::naming::{Level, Side};
+use std::sync::LazyLock;
+
+use crate::labels;
+use crate::pipeline::naming::{JointId, Level, Side};
 
 /// A coded concept: Code Value (0008,0100), Coding Scheme Designator (0008,0102), Code
 /// Meaning (0008,0104) (PS3.3 Table 8.8-1). All values here are at most 16 characters, so
@@ -155,7 +160,7 @@ pub const TRACKING_UNIQUE_IDENTIFIER: Code = Code::new("112040", DCM, "Tracking 
 /// TID 1410 finding category and its value [hd].
 pub const FINDING_CATEGORY: Code = Code::new("276214006", SCT, "Finding category");
 pub const ANATOMICAL_STRUCTURE: Code = Code::new("91723000", SCT, "Anatomical Structure");
-/// TID 1410 finding type; its value is the local joint code [hd].
+/// TID 1410 finding type; its value is [`FINGER_JOINT`] [hd].
 pub const FINDING: Code = Code::new("121071", DCM, "Finding");
 /// TID 1410 finding site and its modifiers [hd][pd].
 pub const FINDING_SITE: Code = Code::new("363698007", SCT, "Finding Site");
@@ -197,6 +202,32 @@ pub const SUBLUXATION_OF_JOINT: Code = Code::new("263031003", SCT, "Subluxation 
 pub const PRESENT: Code = Code::new("52101004", SCT, "Present");
 pub const ABSENT: Code = Code::new("272519000", SCT, "Absent");
 
+/// A joint's label in its measurement group (OHIF's measurement label on hydration) and
+/// each hand's summary line; CID 12101 [pd].
+pub const COMMENT: Code = Code::new("121106", DCM, "Comment");
+
+/// One hand in the report-level Qualitative Evaluations: a container with the hand's
+/// Laterality as concept modifier [local].
+pub const HAND_SUMMARY: Code = Code::new("HANDSUMMARY", LOCAL, "Hand summary");
+/// Counts of a hand's summary, NUM in [`JOINTS`] [local]. No standard concept counts
+/// joints with a finding.
+pub const JOINTS_ASSESSED: Code = Code::new("JOINTS-N", LOCAL, "Number of joints assessed");
+pub const JOINTS_WITH_ANKYLOSIS: Code =
+    Code::new("ANKY-N", LOCAL, "Number of joints with ankylosis");
+pub const JOINTS_WITH_SUBLUXATION: Code = Code::new(
+    "SUBL-N",
+    LOCAL,
+    "Number of joints with subluxation/dislocation",
+);
+/// UCUM annotation unit: a count of joints (`{...}` is a dimensionless annotation).
+pub const JOINTS: Code = Code::new("{joints}", UCUM, "joints");
+
+/// Purpose of Reference of each detector in Contributing Equipment Sequence (0018,A001);
+/// CID 7005 [pd]. IHE AIR's own code is quoted only as (Newcode1, 99IHE, "Processing
+/// Algorithm") in the reference, a placeholder of a trial-implementation supplement that
+/// could not be verified; the standard CID 7005 code stands in.
+pub const PROCESSING_EQUIPMENT: Code = Code::new("109102", DCM, "Processing Equipment");
+
 /// TID 1410 geometric purpose and its value; CID 219 [pd][hd].
 pub const GEOMETRIC_PURPOSE_OF_REGION: Code =
     Code::new("130400", DCM, "Geometric purpose of region");
@@ -228,31 +259,34 @@ pub fn topographical_modifier(finger: u8, level: Level) -> Option<&'static Code>
     }
 }
 
-/// Local codes for the exact joint, side-less (laterality is coded separately) [local].
-/// Values follow the paper's joint names without the side prefix.
-pub const JOINTS: [Code; 10] = [
-    Code::new("MCP1", LOCAL, "MCP joint of thumb"),
-    Code::new("MCP2", LOCAL, "MCP joint of index finger"),
-    Code::new("MCP3", LOCAL, "MCP joint of middle finger"),
-    Code::new("MCP4", LOCAL, "MCP joint of ring finger"),
-    Code::new("MCP5", LOCAL, "MCP joint of little finger"),
-    Code::new("IP1", LOCAL, "IP joint of thumb"),
-    Code::new("PIP2", LOCAL, "PIP joint of index finger"),
-    Code::new("PIP3", LOCAL, "PIP joint of middle finger"),
-    Code::new("PIP4", LOCAL, "PIP joint of ring finger"),
-    Code::new("PIP5", LOCAL, "PIP joint of little finger"),
-];
+/// The texts of the joint codes, made once from the joint ids: (id, value, meaning).
+static JOINT_TEXTS: LazyLock<Vec<(JointId, String, String)>> = LazyLock::new(|| {
+    JointId::all()
+        .filter_map(|id| Some((id, id.to_string(), labels::joint_code_meaning(id)?)))
+        .collect()
+});
 
-/// The local code of a joint; `None` for a finger outside 1..=5.
-pub fn joint(finger: u8, level: Level) -> Option<&'static Code> {
-    let row = match level {
-        Level::Mcp => 0,
-        Level::Pip => 5,
-    };
-    match finger {
-        1..=5 => JOINTS.get(row + usize::from(finger) - 1),
-        _ => None,
-    }
+/// The joint codes, borrowing from [`JOINT_TEXTS`] so that they are `'static` like every
+/// other code here.
+static JOINT_CODES: LazyLock<Vec<(JointId, Code)>> = LazyLock::new(|| {
+    JOINT_TEXTS
+        .iter()
+        .map(|(id, value, meaning)| {
+            let code = Code {
+                value,
+                scheme: LOCAL,
+                meaning,
+            };
+            (*id, code)
+        })
+        .collect()
+});
+
+/// The local code of a lateralized joint [local]: value its name (`R-PIP4`), meaning
+/// [`labels::joint_code_meaning`] (`R-PIP4 (right ring finger PIP joint)`). `None` for a
+/// finger outside 1..=5.
+pub fn joint(id: JointId) -> Option<&'static Code> {
+    JOINT_CODES.iter().find(|(j, _)| *j == id).map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -260,7 +294,6 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
-    use crate::pipeline::naming::JointId;
 
     /// Every code constant of this module, for the table-wide checks.
     fn all() -> Vec<Code> {
@@ -327,8 +360,15 @@ mod tests {
             GEOMETRIC_PURPOSE_OF_REGION,
             BOUNDED_BY,
             IMAGE_REGION,
+            COMMENT,
+            HAND_SUMMARY,
+            JOINTS_ASSESSED,
+            JOINTS_WITH_ANKYLOSIS,
+            JOINTS_WITH_SUBLUXATION,
+            JOINTS,
+            PROCESSING_EQUIPMENT,
         ];
-        v.extend(JOINTS);
+        v.extend(JointId::all().filter_map(joint).copied());
         v
     }
 
@@ -377,24 +417,34 @@ mod tests {
 
     #[test]
     fn every_joint_has_its_own_local_code() {
-        let codes: HashSet<_> = JointId::all()
-            .map(|j| joint(j.finger, j.level).unwrap().value)
-            .collect();
-        assert_eq!(codes.len(), 10);
-        assert_eq!(joint(2, Level::Pip).unwrap().value, "PIP2");
-        assert_eq!(joint(1, Level::Pip).unwrap().value, "IP1");
-        assert_eq!(joint(1, Level::Mcp).unwrap().value, "MCP1");
-        assert_eq!(joint(5, Level::Mcp).unwrap().value, "MCP5");
-        assert_eq!(joint(0, Level::Mcp), None);
-        assert_eq!(joint(6, Level::Pip), None);
+        let codes: HashSet<_> = JointId::all().map(|j| joint(j).unwrap().value).collect();
+        assert_eq!(codes.len(), 20);
+        let id = |s: &str| s.parse::<JointId>().unwrap();
+        let c = joint(id("R-PIP4")).unwrap();
+        assert_eq!(
+            (c.value, c.scheme, c.meaning),
+            ("R-PIP4", LOCAL, "R-PIP4 (right ring finger PIP joint)")
+        );
+        assert_eq!(
+            joint(id("L-IP1")).unwrap().meaning,
+            "L-IP1 (left thumb IP joint)"
+        );
+        assert_eq!(
+            joint(id("R-MCP2")).unwrap().meaning,
+            "R-MCP2 (right index finger MCP joint)"
+        );
+        let bad = JointId {
+            side: Side::Right,
+            finger: 0,
+            level: Level::Mcp,
+        };
+        assert_eq!(joint(bad), None);
     }
 
     #[test]
-    fn every_joint_id_code_value_matches_its_name() {
-        // The local code is the joint name without the side: `R-PIP2` -> `PIP2`.
+    fn every_joint_code_value_is_its_name() {
         for j in JointId::all() {
-            let name = j.to_string();
-            assert_eq!(joint(j.finger, j.level).unwrap().value, &name[2..]);
+            assert_eq!(joint(j).unwrap().value, j.to_string());
         }
     }
 

@@ -19,9 +19,10 @@ use snafu::{OptionExt, ResultExt, Snafu};
 use super::sr::{
     self, Producer, SourceImage, Timestamp, box_polyline, copy_patient_and_study, derive_with,
     format_ds, model_identity, optional_str, put_empty, put_equipment, put_seq, put_sop_common,
-    put_str, put_strs, set_character_set, sop_ref_item, tracking_identifier,
+    put_str, put_strs, set_character_set, sop_ref_item,
 };
 use crate::analysis::{Analysis, Joint};
+use crate::labels;
 use crate::pipeline::bbox::BBox;
 
 /// Why a GSPS could not be built or written.
@@ -208,21 +209,18 @@ fn cielab(l: f64, a: f64, b: f64) -> [u16; 3] {
 }
 
 /// The text shown next to a joint: its name and each finding present with its probability,
-/// e.g. `R-PIP2 ANK 97% SUBL 91%`; just the name when nothing is present.
+/// e.g. `R-PIP2 ANK 97% SUBL 91%`; just the name when nothing is present
+/// ([`labels::joint_short`]).
 pub fn joint_label(joint: &Joint, index: usize) -> String {
-    let mut text = tracking_identifier(joint, index);
-    let findings = [("ANK", Some(joint.ankylosis)), ("SUBL", joint.subluxation)];
-    for (short, label) in findings {
-        if let Some(l) = label.filter(|l| l.present) {
-            text.push_str(&format!(" {short} {:.0}%", l.probability * 100.0));
-        }
-    }
-    text
+    labels::joint_short(joint, index)
 }
 
 /// Where the text of a joint goes: a band above its box, one third of the box high, or
-/// below the box when there is no room above; always inside the image (PIXEL units).
-fn text_box(b: &BBox, columns: f32, rows: f32) -> BBox {
+/// below the box when there is no room above; as wide as the text needs (PS3.3 C.10.5.1.1
+/// asks viewers to fit the text into this box, so a band only as wide as the joint would
+/// clip or shrink a finding label), at least as wide as the box; always inside the image
+/// (PIXEL units).
+fn text_box(text: &str, b: &BBox, columns: f32, rows: f32) -> BBox {
     let h = (b.height() / 3.0).max(1.0);
     let (top, bottom) = if b.y0 - h >= 0.0 {
         (b.y0 - h, b.y0)
@@ -231,7 +229,11 @@ fn text_box(b: &BBox, columns: f32, rows: f32) -> BBox {
     } else {
         (b.y0, b.y0 + h)
     };
-    BBox::new(b.x0, top, b.x1, bottom).clamp_to(columns, rows)
+    // A sans-serif glyph averages about 0.6 of the line height in width.
+    let width = (text.chars().count() as f32 * 0.6 * h).max(b.width());
+    // Near the right edge the band moves left rather than being cut.
+    let x0 = b.x0.min(columns - width).max(0.0);
+    BBox::new(x0, top, x0 + width, bottom).clamp_to(columns, rows)
 }
 
 fn put_f32s(obj: &mut InMemDicomObject, tag: dicom_core::Tag, values: &[f32]) {
@@ -266,7 +268,7 @@ fn graphic_object(b: &BBox) -> InMemDicomObject {
 /// One Text Object Sequence item (PS3.3 C.10.5.1.1): the label in a bounding box next to
 /// the joint, anchored at the box's top-left corner without an anchor line.
 fn text_object(text: String, b: &BBox, columns: f32, rows: f32) -> InMemDicomObject {
-    let t = text_box(b, columns, rows);
+    let t = text_box(&text, b, columns, rows);
     let mut o = InMemDicomObject::new_empty();
     put_str(&mut o, tags::BOUNDING_BOX_ANNOTATION_UNITS, VR::CS, "PIXEL");
     put_str(&mut o, tags::ANCHOR_POINT_ANNOTATION_UNITS, VR::CS, "PIXEL");
@@ -547,6 +549,8 @@ pub fn build_gsps(
     }
 
     put_equipment(&options.producer, &mut out);
+    // The detectors that drew the boxes (IHE AIR), as in the SR.
+    sr::put_contributing_equipment(&mut out, analysis);
 
     // Presentation State Identification Module (PS3.3 C.11.10).
     put_str(
@@ -718,17 +722,23 @@ mod tests {
     fn text_goes_above_the_box_or_below_when_there_is_no_room() {
         let b = BBox::new(10.0, 20.0, 30.0, 50.0);
         assert_eq!(
-            text_box(&b, 100.0, 100.0),
-            BBox::new(10.0, 10.0, 30.0, 20.0)
+            text_box("R-IP1", &b, 100.0, 100.0),
+            BBox::new(10.0, 10.0, 40.0, 20.0)
         );
         let top = BBox::new(10.0, 0.0, 30.0, 30.0);
         assert_eq!(
-            text_box(&top, 100.0, 100.0),
+            text_box("R", &top, 100.0, 100.0),
             BBox::new(10.0, 30.0, 30.0, 40.0)
         );
         let whole = BBox::new(0.0, 0.0, 100.0, 100.0);
-        let t = text_box(&whole, 100.0, 100.0);
+        let t = text_box("R-PIP2 ANK >99% SUBL >99%", &whole, 100.0, 100.0);
         assert!(t.y0 >= 0.0 && t.y1 <= 100.0 && t.is_proper());
+        // A long label near the right edge moves left to fit: 14 characters at 5 px
+        // need 42 px.
+        let right = BBox::new(80.0, 20.0, 95.0, 35.0);
+        let t = text_box("L-PIP2 ANK 97%", &right, 100.0, 100.0);
+        assert!((t.x0 - 58.0).abs() < 1e-3, "{t:?}");
+        assert_eq!((t.y0, t.x1, t.y1), (15.0, 100.0, 20.0));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod codestream;
 pub mod decode;
 pub mod gsps;
 pub mod guard;
+pub mod sc;
 pub mod sr;
 pub mod uid;
 

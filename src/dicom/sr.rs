@@ -1,5 +1,6 @@
-//! The analysis as a DICOM Comprehensive SR (PS3.3 A.35.3), content tree TID 1500
-//! "Measurement Report" with one TID 1410 planar ROI group per joint.
+//! The analysis as a DICOM Comprehensive 3D SR (PS3.3 A.35.13; the SOP class IHE AIR uses),
+//! content tree TID 1500 "Measurement Report" with one TID 1410 planar ROI group per joint
+//! and a per-hand summary in the report-level Qualitative Evaluations.
 //!
 //! Layout follows /work/shared/reference/dicom-sr.md §1-4, which records what highdicom
 //! 0.28.2 writes and what dciodvfy, dsrdump and OHIF accept:
@@ -12,8 +13,10 @@
 //! ├ CONTAINS Image Library > Image Library Group > IMAGE source    TID 1600 / 1601 / 1602 / 1603
 //! └ CONTAINS Imaging Measurements
 //!   └ CONTAINS Measurement Group, one per joint                    TID 1410
-//!     tracking ids, finding category/finding/site, TID 4019 algorithm, NUM probabilities,
-//!     qualitative evaluations, geometric purpose, SCOORD POLYLINE box SELECTED FROM source
+//!     tracking ids, finding category, Finding = finger joint, Finding Site = the joint's
+//!     local code, Comment, TID 4019 algorithm, NUM probabilities (none of 0) each INFERRED
+//!     FROM the box, qualitative evaluations, geometric purpose, SCOORD POLYLINE box
+//! └ CONTAINS Qualitative Evaluations: assessable, reason, conflicts, one Hand summary per hand
 //! ```
 //!
 //! Patient and study attributes are copied from the source image, never passed in, so the
@@ -38,9 +41,10 @@ use snafu::{OptionExt, ResultExt, Snafu, ensure};
 
 use super::codes::{self, Code, LOCAL_SCHEME};
 use super::uid::derive_uid;
-use crate::analysis::{Analysis, FindingLabel, Joint, ModelInfo};
+use crate::analysis::{Analysis, FindingLabel, HandSummary, Joint, ModelInfo};
+use crate::labels;
 use crate::pipeline::bbox::BBox;
-use crate::pipeline::naming::JointId;
+use crate::pipeline::naming::{JointId, Side};
 
 /// Why an SR (or a GSPS, which shares the source checks) could not be built or written.
 #[derive(Debug, Snafu)]
@@ -98,8 +102,14 @@ pub enum Error {
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// SOP Class UID of Comprehensive SR Storage (PS3.4 Table B.5-1), reference §1.
-pub const COMPREHENSIVE_SR: &str = uids::COMPREHENSIVE_SR_STORAGE;
+/// SOP Class UID of the SR: Comprehensive 3D SR Storage (PS3.4 Table B.5-1), because IHE
+/// AI Results (AIR) puts AI findings in Comprehensive 3D SR. Nothing here is 3D: the IOD is
+/// Comprehensive SR's plus SCOORD3D, which the tree does not use.
+pub const SR_SOP_CLASS: &str = uids::COMPREHENSIVE3_DSR_STORAGE;
+
+/// Manufacturer (0008,0070) of each detector in Contributing Equipment Sequence: the model
+/// manifests name no maker, and the models are the project's.
+pub const DETECTOR_MANUFACTURER: &str = "rajoints project";
 
 /// Series Number default of the SR series; high so that it sorts after acquired series.
 pub const DEFAULT_SR_SERIES_NUMBER: i32 = 9901;
@@ -492,7 +502,7 @@ impl SourceImage {
             }
             if let Some(id) = joint.id {
                 ensure!(
-                    codes::joint(id.finger, id.level).is_some(),
+                    codes::joint(id).is_some(),
                     InvalidJointIdSnafu { index, id }
                 );
             }
@@ -549,12 +559,9 @@ pub(crate) fn derive_with(kind: &str, key: &str, identity: &[String]) -> String 
 }
 
 /// Tracking Identifier text of a joint: its name (`R-PIP2`), or `joint-<n>` with `n` its
-/// 1-based position in the analysis when it has no name.
+/// 1-based position in the analysis when it has no name ([`labels::joint_name`]).
 pub fn tracking_identifier(joint: &Joint, index: usize) -> String {
-    match joint.id {
-        Some(id) => id.to_string(),
-        None => format!("joint-{}", index + 1),
-    }
+    labels::joint_name(joint, index)
 }
 
 /// A box as a closed 5-point polyline in (column, row) image pixels:
@@ -737,6 +744,63 @@ pub(crate) fn put_equipment(producer: &Producer, out: &mut InMemDicomObject) {
     }
 }
 
+/// A value cut to `max` characters (LO holds 64): a long manifest name must not make the
+/// object invalid.
+fn cut(value: &str, max: usize) -> String {
+    value.chars().take(max).collect()
+}
+
+/// Contributing Equipment Sequence (0018,A001) (SOP Common, PS3.3 C.12.1): one item per
+/// detector, as IHE AIR identifies each algorithm: Purpose of Reference, Manufacturer,
+/// Manufacturer's Model Name (the model's name), Software Versions (its version), Device
+/// UID (derived from its SHA-256, so one model file is one device) and Contribution
+/// Description. Shared by SR, GSPS and the summary image.
+pub(crate) fn put_contributing_equipment(out: &mut InMemDicomObject, analysis: &Analysis) {
+    let m = &analysis.models;
+    let detectors = [
+        (labels::Finding::Ankylosis, &m.ankylosis),
+        (labels::Finding::Subluxation, &m.subluxation),
+    ];
+    let items = detectors
+        .into_iter()
+        .map(|(finding, info)| {
+            let mut item = InMemDicomObject::new_empty();
+            put_seq(
+                &mut item,
+                tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
+                vec![code_item(&codes::PROCESSING_EQUIPMENT)],
+            );
+            put_str(&mut item, tags::MANUFACTURER, VR::LO, DETECTOR_MANUFACTURER);
+            put_str(
+                &mut item,
+                tags::MANUFACTURER_MODEL_NAME,
+                VR::LO,
+                cut(&info.name, 64),
+            );
+            put_str(
+                &mut item,
+                tags::SOFTWARE_VERSIONS,
+                VR::LO,
+                cut(&info.version, 64),
+            );
+            put_str(
+                &mut item,
+                tags::DEVICE_UID,
+                VR::UI,
+                derive_uid(&["detector", &info.sha256]),
+            );
+            put_str(
+                &mut item,
+                tags::CONTRIBUTION_DESCRIPTION,
+                VR::ST,
+                labels::detector_description(finding, &info.sha256),
+            );
+            item
+        })
+        .collect();
+    put_seq(out, tags::CONTRIBUTING_EQUIPMENT_SEQUENCE, items);
+}
+
 /// SOP Common Module (PS3.3 C.12.1) attributes other than the character set.
 pub(crate) fn put_sop_common(
     out: &mut InMemDicomObject,
@@ -801,6 +865,7 @@ enum Relationship {
     HasAcqContext,
     HasConceptMod,
     SelectedFrom,
+    InferredFrom,
 }
 
 impl Relationship {
@@ -811,6 +876,7 @@ impl Relationship {
             Relationship::HasAcqContext => "HAS ACQ CONTEXT",
             Relationship::HasConceptMod => "HAS CONCEPT MOD",
             Relationship::SelectedFrom => "SELECTED FROM",
+            Relationship::InferredFrom => "INFERRED FROM",
         }
     }
 }
@@ -849,7 +915,9 @@ enum Value {
 #[derive(Debug, Clone, PartialEq)]
 struct ContentItem {
     relationship: Relationship,
-    name: &'static Code,
+    /// Concept Name; `None` only where PS3.3 C.17.3 lets it be absent (an INFERRED FROM
+    /// SCOORD, as TID 320 and dcmjs write it).
+    name: Option<&'static Code>,
     value: Value,
     children: Vec<ContentItem>,
 }
@@ -858,7 +926,17 @@ impl ContentItem {
     fn new(relationship: Relationship, name: &'static Code, value: Value) -> Self {
         ContentItem {
             relationship,
-            name,
+            name: Some(name),
+            value,
+            children: Vec::new(),
+        }
+    }
+
+    /// An item without a concept name.
+    fn unnamed(relationship: Relationship, value: Value) -> Self {
+        ContentItem {
+            relationship,
+            name: None,
             value,
             children: Vec::new(),
         }
@@ -909,7 +987,9 @@ impl ContentItem {
             VR::CS,
             self.relationship.as_str(),
         );
-        put_concept_name(&mut item, self.name);
+        if let Some(name) = self.name {
+            put_concept_name(&mut item, name);
+        }
         put_value(&mut item, &self.value);
         if !self.children.is_empty() {
             put_seq(
@@ -979,7 +1059,9 @@ fn put_value(item: &mut InMemDicomObject, value: &Value) {
 // Templates
 // --------------------------------------------------------------------------------------
 
-use Relationship::{Contains, HasAcqContext, HasConceptMod, HasObsContext, SelectedFrom};
+use Relationship::{
+    Contains, HasAcqContext, HasConceptMod, HasObsContext, InferredFrom, SelectedFrom,
+};
 
 /// TID 1002 "Observer Context" for a device observer, with TID 1004 "Device Observer
 /// Identifying Attributes".
@@ -1161,24 +1243,27 @@ impl ImageLibrary<'_> {
     }
 }
 
-/// What a joint's Finding Site says: the generic finger joint, and when the joint is named,
-/// its laterality, modifier and exact local code (reference §3 options (b) and (c)).
+/// How a joint is coded: Finding = the generic finger joint; Finding Site = the exact
+/// lateralized joint's local code (`R-PIP4`) with its laterality and modifier when the joint
+/// is named, the generic finger joint when not (reference §3 options (b) and (c)). The
+/// exact joint is the Finding Site because OHIF shows only the site's meaning over the box.
 struct JointSite {
     id: Option<JointId>,
 }
 
 impl JointSite {
-    /// TID 1410 "Finding" row: the exact joint; none for an unnamed joint.
-    fn finding(&self) -> Option<ContentItem> {
-        let id = self.id?;
-        let code = codes::joint(id.finger, id.level)?;
-        Some(ContentItem::code(Contains, &codes::FINDING, code))
+    /// TID 1410 "Finding" row.
+    fn finding(&self) -> ContentItem {
+        ContentItem::code(Contains, &codes::FINDING, &codes::FINGER_JOINT)
     }
 
     /// TID 1410 "Finding Site" row (TID 1419 style) with its concept modifiers.
     fn finding_site(&self) -> ContentItem {
         let mut modifiers = Vec::new();
+        let mut site = &codes::FINGER_JOINT;
         if let Some(id) = self.id {
+            // check_analysis rejected ids without a code; the generic site is the fallback.
+            site = codes::joint(id).unwrap_or(&codes::FINGER_JOINT);
             modifiers.push(ContentItem::code(
                 HasConceptMod,
                 &codes::LATERALITY,
@@ -1192,9 +1277,30 @@ impl JointSite {
                 ));
             }
         }
-        ContentItem::code(HasConceptMod, &codes::FINDING_SITE, &codes::FINGER_JOINT)
-            .with_children(modifiers)
+        ContentItem::code(HasConceptMod, &codes::FINDING_SITE, site).with_children(modifiers)
     }
+}
+
+/// A box as SCOORD POLYLINE with its source image as the one SELECTED FROM child (PS3.3
+/// C.18.6: image coordinates need the image they are in).
+fn box_region(
+    relationship: Relationship,
+    name: Option<&'static Code>,
+    region: &BBox,
+    source: &ImageRef,
+) -> ContentItem {
+    let image = ContentItem::new(SelectedFrom, &codes::SOURCE, Value::Image(source.clone()));
+    let polyline = Value::Polyline(box_polyline(region).to_vec());
+    let item = match name {
+        Some(name) => ContentItem::new(relationship, name, polyline),
+        None => ContentItem::unnamed(relationship, polyline),
+    };
+    item.with_children(vec![image])
+}
+
+/// A probability as the percentage the SR carries: two decimals.
+fn percent_value(probability: f32) -> f64 {
+    (f64::from(probability) * 100.0 * 100.0).round() / 100.0
 }
 
 /// One special-finding label of a joint as TID 1410 rows: its probability NUM (TID 300,
@@ -1206,13 +1312,17 @@ struct FindingEvaluation {
 }
 
 impl FindingEvaluation {
-    fn measurement(&self) -> Option<ContentItem> {
-        ContentItem::num(
-            Contains,
-            self.probability_name,
-            (f64::from(self.label.probability) * 100.0 * 100.0).round() / 100.0,
-            &codes::PERCENT,
-        )
+    /// The probability NUM, INFERRED FROM the box (TID 300 style, an unnamed SCOORD as
+    /// dcmjs writes it): OHIF's hydration takes the geometry from the first NUM of a group
+    /// and fails without it. Left out when it rounds to 0: OHIF shows a 0 as an empty value
+    /// ("Ankylosis probability: %"), and the Absent evaluation says the same.
+    fn measurement(&self, region: &BBox, source: &ImageRef) -> Option<ContentItem> {
+        let value = percent_value(self.label.probability);
+        if value <= 0.0 {
+            return None;
+        }
+        let num = ContentItem::num(Contains, self.probability_name, value, &codes::PERCENT)?;
+        Some(num.with_children(vec![box_region(InferredFrom, None, region, source)]))
     }
 
     fn evaluation(&self) -> ContentItem {
@@ -1230,6 +1340,8 @@ struct PlanarRoiMeasurementGroup<'a> {
     tracking_identifier: String,
     tracking_uid: String,
     site: JointSite,
+    /// [`labels::joint_comment`]: OHIF's label of the measurement.
+    comment: String,
     algorithm: &'a AlgorithmIdentification,
     /// Ankylosis always; subluxation unless the joint is the thumb IP (`None` in the
     /// analysis), whose evaluation and NUM are then left out.
@@ -1273,6 +1385,7 @@ impl<'a> PlanarRoiMeasurementGroup<'a> {
             ]),
             tracking_identifier,
             site: JointSite { id: joint.id },
+            comment: labels::joint_comment(joint, index, reviewed),
             algorithm,
             findings,
             region: joint.bbox,
@@ -1299,15 +1412,16 @@ impl<'a> PlanarRoiMeasurementGroup<'a> {
                 &codes::FINDING_CATEGORY,
                 &codes::ANATOMICAL_STRUCTURE,
             ),
+            self.site.finding(),
+            self.site.finding_site(),
+            ContentItem::text(Contains, &codes::COMMENT, &self.comment),
         ];
-        rows.extend(self.site.finding());
-        rows.push(self.site.finding_site());
         if !self.reviewed {
             rows.extend(self.algorithm.items());
             rows.extend(
                 self.findings
                     .iter()
-                    .filter_map(FindingEvaluation::measurement),
+                    .filter_map(|f| f.measurement(&self.region, &self.source)),
             );
         }
         rows.extend(self.findings.iter().map(FindingEvaluation::evaluation));
@@ -1316,21 +1430,13 @@ impl<'a> PlanarRoiMeasurementGroup<'a> {
             &codes::GEOMETRIC_PURPOSE_OF_REGION,
             &codes::BOUNDED_BY,
         ));
-        // The region: SCOORD with its source image as the one SELECTED FROM child
-        // (PS3.3 C.18.6: image coordinates need the image they are in).
-        let image = ContentItem::new(
-            SelectedFrom,
-            &codes::SOURCE,
-            Value::Image(self.source.clone()),
-        );
-        rows.push(
-            ContentItem::new(
-                Contains,
-                &codes::IMAGE_REGION,
-                Value::Polyline(box_polyline(&self.region).to_vec()),
-            )
-            .with_children(vec![image]),
-        );
+        // TID 1410's own region, which OHIF draws and other readers (highdicom) expect.
+        rows.push(box_region(
+            Contains,
+            Some(&codes::IMAGE_REGION),
+            &self.region,
+            &self.source,
+        ));
         ContentItem::container(Contains, &codes::MEASUREMENT_GROUP, rows)
     }
 }
@@ -1343,19 +1449,16 @@ struct MeasurementReport<'a> {
     evaluations: FilmEvaluations<'a>,
 }
 
-/// The report-level Qualitative Evaluations (dicom-sr.md §2): whether the film was
-/// assessable and why not, and any disagreement between its attributes and the image.
-/// Left out of a plain assessable film's report.
+/// The report-level Qualitative Evaluations (dicom-sr.md §2), always written: whether the
+/// film was assessable and why not, any disagreement between its attributes and the image,
+/// and one [`HandEvaluation`] per hand of [`Analysis::summary`].
 struct FilmEvaluations<'a> {
     analysis: &'a Analysis,
 }
 
 impl FilmEvaluations<'_> {
-    fn item(&self) -> Option<ContentItem> {
+    fn item(&self) -> ContentItem {
         let a = self.analysis;
-        if a.assessment.assessable && a.conflicts.is_empty() {
-            return None;
-        }
         let mut rows = vec![ContentItem::code(
             Contains,
             &codes::ASSESSABLE,
@@ -1377,11 +1480,70 @@ impl FilmEvaluations<'_> {
                 .iter()
                 .map(|c| ContentItem::text(Contains, &codes::LATERALITY_CONFLICT, c)),
         );
-        Some(ContentItem::container(
+        rows.extend(
+            a.summary
+                .hands
+                .iter()
+                .map(|hand| HandEvaluation { hand }.item()),
+        );
+        ContentItem::container(Contains, &codes::QUALITATIVE_EVALUATIONS, rows)
+    }
+}
+
+/// One hand of the summary: a container whose Laterality says the hand, the counts as NUM
+/// (joints assessed, with ankylosis, with subluxation/dislocation) where they are not 0,
+/// one CODE per affected joint (the finding = the joint's local code), and the hand's line
+/// in words ([`labels::hand_line`]). A count of 0 is not written as NUM (OHIF-style readers
+/// show 0 as an empty value); no NUM and no CODE of a finding means none, and the line
+/// says 0.
+struct HandEvaluation<'a> {
+    hand: &'a HandSummary,
+}
+
+impl HandEvaluation<'_> {
+    fn item(&self) -> ContentItem {
+        let h = self.hand;
+        let mut rows = Vec::new();
+        let side = match h.side.as_str() {
+            "R" => Some(Side::Right),
+            "L" => Some(Side::Left),
+            _ => None,
+        };
+        if let Some(side) = side {
+            rows.push(ContentItem::code(
+                HasConceptMod,
+                &codes::LATERALITY,
+                codes::laterality(side),
+            ));
+        }
+        let counts = [
+            (&codes::JOINTS_ASSESSED, h.joints),
+            (&codes::JOINTS_WITH_ANKYLOSIS, h.ankylosis.len()),
+            (&codes::JOINTS_WITH_SUBLUXATION, h.subluxation.len()),
+        ];
+        for (name, n) in counts {
+            if n > 0 {
+                rows.extend(ContentItem::num(Contains, name, n as f64, &codes::JOINTS));
+            }
+        }
+        let affected = [
+            (&codes::ANKYLOSIS_OF_JOINT, &h.ankylosis),
+            (&codes::SUBLUXATION_OF_JOINT, &h.subluxation),
+        ];
+        for (finding, joints) in affected {
+            // The names are JointId's own text (Summary::of), so every one has a code.
+            let coded = joints
+                .iter()
+                .filter_map(|name| name.parse::<JointId>().ok())
+                .filter_map(codes::joint);
+            rows.extend(coded.map(|joint| ContentItem::code(Contains, finding, joint)));
+        }
+        rows.push(ContentItem::text(
             Contains,
-            &codes::QUALITATIVE_EVALUATIONS,
-            rows,
-        ))
+            &codes::COMMENT,
+            labels::hand_line(h),
+        ));
+        ContentItem::container(Contains, &codes::HAND_SUMMARY, rows)
     }
 }
 
@@ -1416,7 +1578,7 @@ impl MeasurementReport<'_> {
                     .collect(),
             ));
         }
-        rows.extend(self.evaluations.item());
+        rows.push(self.evaluations.item());
 
         put_concept_name(out, &codes::IMAGING_MEASUREMENT_REPORT);
         put_value(out, &Value::Container);
@@ -1537,6 +1699,10 @@ pub fn build_sr(
     );
 
     put_equipment(&options.producer, &mut out);
+    // The detectors, as IHE AIR asks; a reviewer's report states the reviewer's findings.
+    if verification.is_none() {
+        put_contributing_equipment(&mut out, analysis);
+    }
 
     // SR Document General Module (PS3.3 C.17.2).
     put_str(
@@ -1568,7 +1734,7 @@ pub fn build_sr(
     report.put_root(&mut out);
 
     // SOP Common Module (PS3.3 C.12.1), with the private scheme declared (C.12.1.1.5).
-    put_sop_common(&mut out, COMPREHENSIVE_SR, &instance_uid, at);
+    put_sop_common(&mut out, SR_SOP_CLASS, &instance_uid, at);
     let mut scheme = InMemDicomObject::new_empty();
     put_str(
         &mut scheme,
@@ -1812,8 +1978,10 @@ pub(crate) mod tests {
             conflicts: Vec::new(),
             dropped: Vec::new(),
             scale: None,
+            summary: Default::default(),
             timing_ms: Timing::default(),
         }
+        .with_summary()
     }
 
     fn options() -> SrOptions {
@@ -1944,15 +2112,16 @@ pub(crate) mod tests {
             concept(mv, tags::MEASUREMENT_UNITS_CODE_SEQUENCE).unwrap(),
             "%"
         );
-        // Named joint: Finding = local code, Finding Site with laterality and modifier.
+        // Named joint: Finding = Finger Joint, Finding Site = the lateralized local code
+        // with laterality and modifier.
         assert_eq!(
             concept(child(g, "121071")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
-            "PIP2"
+            "125682004"
         );
         let site = child(g, "363698007")[0];
         assert_eq!(
             concept(site, tags::CONCEPT_CODE_SEQUENCE).unwrap(),
-            "125682004"
+            "R-PIP2"
         );
         assert_eq!(
             concept(child(site, "272741003")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
@@ -1962,10 +2131,315 @@ pub(crate) mod tests {
             concept(child(site, "106233006")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
             "40415009"
         );
-        // Unnamed joint: no Finding, a bare Finding Site.
+        // Unnamed joint: Finding and a bare Finding Site both the generic Finger Joint.
         let unnamed = groups(&sr)[2];
-        assert!(child(unnamed, "121071").is_empty());
-        assert!(items(child(unnamed, "363698007")[0], tags::CONTENT_SEQUENCE).is_empty());
+        assert_eq!(
+            concept(child(unnamed, "121071")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "125682004"
+        );
+        let site = child(unnamed, "363698007")[0];
+        assert_eq!(
+            concept(site, tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "125682004"
+        );
+        assert!(items(site, tags::CONTENT_SEQUENCE).is_empty());
+    }
+
+    /// The (value, scheme, meaning) of a code sequence's first item.
+    fn code_of(item: &InMemDicomObject, tag: Tag) -> (String, String, String) {
+        let c = &items(item, tag)[0];
+        let get = |t| text_of(c, t).unwrap().trim().to_string();
+        (
+            get(tags::CODE_VALUE),
+            get(tags::CODING_SCHEME_DESIGNATOR),
+            get(tags::CODE_MEANING),
+        )
+    }
+
+    fn text_value(item: &InMemDicomObject) -> String {
+        text_of(item, tags::TEXT_VALUE).unwrap().trim().to_string()
+    }
+
+    fn num_value(item: &InMemDicomObject) -> String {
+        let mv = &items(item, tags::MEASURED_VALUE_SEQUENCE)[0];
+        text_of(mv, tags::NUMERIC_VALUE).unwrap().trim().to_string()
+    }
+
+    /// Every content item below `obj`, depth first.
+    fn all_items(obj: &InMemDicomObject) -> Vec<&InMemDicomObject> {
+        items(obj, tags::CONTENT_SEQUENCE)
+            .iter()
+            .flat_map(|i| std::iter::once(i).chain(all_items(i)))
+            .collect()
+    }
+
+    #[test]
+    fn the_finding_site_names_the_lateralized_joint() {
+        let mut a = analysis();
+        a.joints[1].id = Some("L-IP1".parse().unwrap());
+        let sr = build_sr(&source(), &a, &options()).unwrap();
+        let g = groups(&sr);
+        let site =
+            |g: &InMemDicomObject| code_of(child(g, "363698007")[0], tags::CONCEPT_CODE_SEQUENCE);
+        let local = |v: &str, m: &str| (v.to_string(), "99RAJ".to_string(), m.to_string());
+        assert_eq!(
+            site(g[0]),
+            local("R-PIP2", "R-PIP2 (right index finger PIP joint)")
+        );
+        assert_eq!(site(g[1]), local("L-IP1", "L-IP1 (left thumb IP joint)"));
+        let l_ip = child(g[1], "363698007")[0];
+        assert_eq!(
+            concept(child(l_ip, "272741003")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "7771000"
+        );
+        // The thumb IP is not a proximal interphalangeal joint.
+        assert!(child(l_ip, "106233006").is_empty());
+        assert_eq!(
+            site(g[2]),
+            ("125682004".into(), "SCT".into(), "Finger Joint".into())
+        );
+    }
+
+    #[test]
+    fn each_group_has_its_comment_right_after_the_finding_site() {
+        let sr = build_sr(&source(), &analysis(), &options()).unwrap();
+        let mut comments = Vec::new();
+        for g in groups(&sr) {
+            let rows = items(g, tags::CONTENT_SEQUENCE);
+            let at = |code: &str| {
+                rows.iter()
+                    .position(|i| {
+                        concept(i, tags::CONCEPT_NAME_CODE_SEQUENCE).as_deref() == Some(code)
+                    })
+                    .unwrap()
+            };
+            assert_eq!(at("121106"), at("363698007") + 1);
+            let comment = child(g, "121106");
+            assert_eq!(comment.len(), 1);
+            assert_eq!(
+                text_of(comment[0], tags::VALUE_TYPE).unwrap().trim(),
+                "TEXT"
+            );
+            comments.push(text_value(comment[0]));
+        }
+        assert_eq!(
+            comments,
+            [
+                "R-PIP2: ankylosis 97 %",
+                "R-IP1: no finding",
+                "joint-3: subluxation/dislocation 60 %"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reviewers_comment_has_no_percentages() {
+        let mut o = options();
+        o.verification = Some(Verification {
+            observer_name: "Doe^Rev".into(),
+            organization: "Org".into(),
+            time: Timestamp::new(2024, 3, 1, 8, 0, 0).unwrap(),
+            predecessor: None,
+        });
+        let sr = build_sr(&source(), &analysis(), &o).unwrap();
+        let first = text_value(child(groups(&sr)[0], "121106")[0]);
+        assert_eq!(first, "R-PIP2: ankylosis");
+        // Nor does it name the detectors as contributing equipment.
+        assert!(sr.get(tags::CONTRIBUTING_EQUIPMENT_SEQUENCE).is_none());
+    }
+
+    #[test]
+    fn no_num_is_zero_and_a_zero_probability_keeps_its_evaluation() {
+        let mut a = analysis();
+        // 0.004 % rounds to 0.00 and is left out; 0.01 % stays.
+        a.joints[0].subluxation = Some(label(false, 0.000_04));
+        a.joints[1].ankylosis = label(false, 0.000_1);
+        let sr = build_sr(&source(), &a, &options()).unwrap();
+        let g = groups(&sr);
+        assert!(child(g[0], "SUBL-P").is_empty());
+        assert_eq!(
+            concept(child(g[0], "263031003")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "272519000"
+        );
+        assert_eq!(num_value(child(g[1], "ANKY-P")[0]), "0.01");
+        // joint-3's ankylosis probability is 0 (c_neg): no NUM, the Absent evaluation.
+        assert!(child(g[2], "ANKY-P").is_empty());
+        assert_eq!(
+            concept(child(g[2], "111227009")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "272519000"
+        );
+        for item in all_items(&sr) {
+            if text_of(item, tags::VALUE_TYPE).unwrap().trim() == "NUM" {
+                let v: f64 = num_value(item).parse().unwrap();
+                assert!(v != 0.0, "a NUM of 0: {item:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_probability_num_is_inferred_from_the_box() {
+        let a = analysis();
+        let sr = build_sr(&source(), &a, &options()).unwrap();
+        let g = groups(&sr);
+        let mut seen = 0;
+        for (g, joint) in g.iter().zip(&a.joints) {
+            let b = joint.bbox;
+            let want = [b.x0, b.y0, b.x1, b.y0, b.x1, b.y1, b.x0, b.y1, b.x0, b.y0].map(f64::from);
+            for code in ["ANKY-P", "SUBL-P"] {
+                for num in child(g, code) {
+                    let region = items(num, tags::CONTENT_SEQUENCE);
+                    assert_eq!(region.len(), 1);
+                    let r = &region[0];
+                    let text = |t| text_of(r, t).unwrap().trim().to_string();
+                    assert_eq!(text(tags::RELATIONSHIP_TYPE), "INFERRED FROM");
+                    assert_eq!(text(tags::VALUE_TYPE), "SCOORD");
+                    assert_eq!(text(tags::GRAPHIC_TYPE), "POLYLINE");
+                    // As TID 320 and dcmjs write it: no concept name.
+                    assert!(r.get(tags::CONCEPT_NAME_CODE_SEQUENCE).is_none());
+                    let data = r
+                        .get(tags::GRAPHIC_DATA)
+                        .unwrap()
+                        .to_multi_float64()
+                        .unwrap();
+                    assert_eq!(data, want);
+                    let image = &items(r, tags::CONTENT_SEQUENCE)[0];
+                    assert_eq!(
+                        text_of(image, tags::RELATIONSHIP_TYPE).unwrap().trim(),
+                        "SELECTED FROM"
+                    );
+                    seen += 1;
+                }
+            }
+            // The group's own TID 1410 region stays.
+            assert_eq!(child(g, "111030").len(), 1);
+        }
+        // R-PIP2 two, R-IP1 one, joint-3 one (its ankylosis is 0).
+        assert_eq!(seen, 4);
+    }
+
+    #[test]
+    fn the_summary_is_always_written_one_container_per_hand() {
+        let mut a = analysis();
+        a.joints.push(Joint {
+            id: Some("L-MCP3".parse().unwrap()),
+            bbox: BBox::new(40.0, 30.0, 50.0, 40.0),
+            score: 0.8,
+            ankylosis: label(false, 0.1),
+            subluxation: Some(label(true, 0.66)),
+        });
+        a.refresh_summary();
+        let sr = build_sr(&source(), &a, &options()).unwrap();
+        let evaluations = child(&sr, "C0034375");
+        assert_eq!(evaluations.len(), 1);
+        let e = evaluations[0];
+        assert_eq!(
+            concept(child(e, "ASSESSABLE")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "373066001"
+        );
+        let hands = child(e, "HANDSUMMARY");
+        assert_eq!(hands.len(), 2);
+        let side = |h| concept(child(h, "272741003")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap();
+        let count = |h, code| child(h, code).first().map(|n| num_value(n));
+        let joints_with = |h, code| -> Vec<String> {
+            child(h, code)
+                .iter()
+                .map(|c| code_of(c, tags::CONCEPT_CODE_SEQUENCE).0)
+                .collect()
+        };
+        // Right: R-PIP2 (ankylosis) and R-IP1; the unnamed joint belongs to no hand.
+        let r = hands[0];
+        assert_eq!(side(r), "24028007");
+        assert_eq!(count(r, "JOINTS-N").as_deref(), Some("2"));
+        assert_eq!(count(r, "ANKY-N").as_deref(), Some("1"));
+        assert_eq!(count(r, "SUBL-N"), None, "no NUM of 0");
+        assert_eq!(joints_with(r, "111227009"), ["R-PIP2"]);
+        assert!(joints_with(r, "263031003").is_empty());
+        assert_eq!(
+            text_value(child(r, "121106")[0]),
+            "Right hand (2 joints): ankylosis 1 (R-PIP2); subluxation/dislocation 0 (none)"
+        );
+        let l = hands[1];
+        assert_eq!(side(l), "7771000");
+        assert_eq!(count(l, "JOINTS-N").as_deref(), Some("1"));
+        assert_eq!(count(l, "ANKY-N"), None);
+        assert_eq!(count(l, "SUBL-N").as_deref(), Some("1"));
+        assert_eq!(joints_with(l, "263031003"), ["L-MCP3"]);
+        assert_eq!(
+            text_value(child(l, "121106")[0]),
+            "Left hand (1 joint): ankylosis 0 (none); subluxation/dislocation 1 (L-MCP3)"
+        );
+        let unit = &items(child(l, "JOINTS-N")[0], tags::MEASURED_VALUE_SEQUENCE)[0];
+        assert_eq!(
+            concept(unit, tags::MEASUREMENT_UNITS_CODE_SEQUENCE).unwrap(),
+            "{joints}"
+        );
+    }
+
+    #[test]
+    fn a_film_without_joints_has_an_assessable_summary_and_no_hands() {
+        let mut a = analysis();
+        a.joints.clear();
+        a.refresh_summary();
+        let sr = build_sr(&source(), &a, &options()).unwrap();
+        let e = child(&sr, "C0034375");
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            concept(child(e[0], "ASSESSABLE")[0], tags::CONCEPT_CODE_SEQUENCE).unwrap(),
+            "373066001"
+        );
+        assert!(child(e[0], "HANDSUMMARY").is_empty());
+    }
+
+    #[test]
+    fn contributing_equipment_names_each_detector() {
+        let mut a = analysis();
+        a.models.subluxation.sha256 = "cd".repeat(32);
+        a.models.subluxation.version = "2.0".into();
+        let sr = build_sr(&source(), &a, &options()).unwrap();
+        assert_eq!(
+            text_of(&sr, tags::SOP_CLASS_UID)
+                .unwrap()
+                .trim_end_matches('\0'),
+            "1.2.840.10008.5.1.4.1.1.88.34"
+        );
+        let equipment = items(&sr, tags::CONTRIBUTING_EQUIPMENT_SEQUENCE);
+        assert_eq!(equipment.len(), 2);
+        let want = [
+            ("ank", "1.0", "ab".repeat(32), "ankylosis"),
+            ("subl", "2.0", "cd".repeat(32), "subluxation/dislocation"),
+        ];
+        for (e, (name, version, sha, finding)) in equipment.iter().zip(want) {
+            let text = |t| {
+                text_of(e, t)
+                    .unwrap()
+                    .trim_end_matches(['\0', ' '])
+                    .to_string()
+            };
+            assert_eq!(
+                code_of(e, tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE),
+                ("109102".into(), "DCM".into(), "Processing Equipment".into())
+            );
+            assert_eq!(text(tags::MANUFACTURER), DETECTOR_MANUFACTURER);
+            assert_eq!(text(tags::MANUFACTURER_MODEL_NAME), name);
+            assert_eq!(text(tags::SOFTWARE_VERSIONS), version);
+            assert_eq!(text(tags::DEVICE_UID), derive_uid(&["detector", &sha]));
+            assert_eq!(
+                text(tags::CONTRIBUTION_DESCRIPTION),
+                format!("{finding} detector (model sha256 {sha})")
+            );
+        }
+        // The GSPS names the same detectors.
+        let gsps = crate::dicom::gsps::build_gsps(
+            &source(),
+            &a,
+            &crate::dicom::gsps::GspsOptions::new(options().content_time),
+        )
+        .unwrap();
+        // Compared as text: the objects' equality also compares internal state.
+        assert_eq!(
+            format!("{:?}", items(&gsps, tags::CONTRIBUTING_EQUIPMENT_SEQUENCE)),
+            format!("{equipment:?}")
+        );
     }
 
     #[test]
@@ -2148,7 +2622,7 @@ pub(crate) mod tests {
             predecessor: Some(SopReference {
                 study_instance_uid: "1.2.3".into(),
                 series_instance_uid: "1.2.3.4".into(),
-                sop_class_uid: COMPREHENSIVE_SR.into(),
+                sop_class_uid: SR_SOP_CLASS.into(),
                 sop_instance_uid: "1.2.3.4.5".into(),
             }),
         });

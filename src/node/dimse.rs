@@ -18,6 +18,10 @@ pub mod command_field {
     pub const C_STORE_RSP: u16 = 0x8001;
     pub const C_ECHO_RQ: u16 = 0x0030;
     pub const C_ECHO_RSP: u16 = 0x8030;
+    pub const C_GET_RQ: u16 = 0x0010;
+    pub const C_GET_RSP: u16 = 0x8010;
+    pub const C_FIND_RQ: u16 = 0x0020;
+    pub const C_FIND_RSP: u16 = 0x8020;
 }
 
 /// Command Data Set Type (0000,0800): this value says no data set follows (PS3.7 E.2).
@@ -36,6 +40,10 @@ pub mod status {
     pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
     /// Unrecognized operation.
     pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
+    /// Pending (C-FIND, C-GET: more responses follow; PS3.4 C.4.1.1.4, C.4.3.1.4).
+    pub fn is_pending(s: u16) -> bool {
+        s == 0xFF00 || s == 0xFF01
+    }
     /// Warning statuses of C-STORE (B000, B007, B006) still store the instance.
     pub fn is_success_or_warning(s: u16) -> bool {
         s == SUCCESS || (0xB000..=0xBFFF).contains(&s) || s == 0x0001
@@ -258,6 +266,64 @@ pub fn store_request(
     ])
 }
 
+/// A C-FIND-RQ (PS3.7 9.3.2.1) or C-GET-RQ (9.3.3.1) command set, priority medium; the
+/// identifier follows as a data set.
+pub fn query_request(
+    command_field: u16,
+    message_id: u16,
+    sop_class: &str,
+) -> Result<Vec<u8>, Error> {
+    command(vec![
+        ui(tags::AFFECTED_SOP_CLASS_UID, sop_class),
+        us(tags::COMMAND_FIELD, command_field),
+        us(tags::MESSAGE_ID, message_id),
+        us(tags::PRIORITY, 0),
+        us(tags::COMMAND_DATA_SET_TYPE, 0x0000),
+    ])
+}
+
+/// Any command set as the requestor of C-FIND and C-GET receives it: the responses, and
+/// the C-STORE-RQs of C-GET's sub-operations (PS3.7 9.1.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Message {
+    pub command_field: u16,
+    /// Message ID of a request; Message ID Being Responded To of a response.
+    pub message_id: u16,
+    pub sop_class: String,
+    pub sop_instance: Option<String>,
+    pub status: Option<u16>,
+    pub comment: Option<String>,
+    pub has_data_set: bool,
+    /// Number of Completed and Failed Sub-operations (C-GET-RSP).
+    pub completed: Option<u16>,
+    pub failed: Option<u16>,
+}
+
+/// Parses any command set into a [`Message`].
+pub fn parse_message(bytes: &[u8]) -> Result<Message, Error> {
+    let obj = CommandSet::read(bytes)?;
+    let command_field = obj.u16(tags::COMMAND_FIELD).context(MissingFieldSnafu {
+        name: "Command Field",
+    })?;
+    let message_id = obj
+        .u16(tags::MESSAGE_ID)
+        .or_else(|| obj.u16(tags::MESSAGE_ID_BEING_RESPONDED_TO))
+        .context(MissingFieldSnafu { name: "Message ID" })?;
+    Ok(Message {
+        command_field,
+        message_id,
+        sop_class: obj.str(tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default(),
+        sop_instance: obj.str(tags::AFFECTED_SOP_INSTANCE_UID),
+        status: obj.u16(tags::STATUS),
+        comment: obj.str(tags::ERROR_COMMENT),
+        has_data_set: obj
+            .u16(tags::COMMAND_DATA_SET_TYPE)
+            .is_some_and(|t| t != NO_DATA_SET),
+        completed: obj.u16(tags::NUMBER_OF_COMPLETED_SUBOPERATIONS),
+        failed: obj.u16(tags::NUMBER_OF_FAILED_SUBOPERATIONS),
+    })
+}
+
 /// The Status of a response command set.
 pub fn response_status(bytes: &[u8]) -> Result<(u16, Option<String>), Error> {
     let obj = CommandSet::read(bytes)?;
@@ -344,6 +410,24 @@ mod tests {
         // Mode byte, PDU header (6), PDV length (4), context id, control header.
         let parsed = parse_request(&input[13..]);
         assert!(matches!(parsed, Err(Error::Truncated)), "{parsed:?}");
+    }
+
+    #[test]
+    fn find_request_parses_back_as_a_message() {
+        let bytes =
+            query_request(command_field::C_FIND_RQ, 3, "1.2.840.10008.5.1.4.1.2.2.1").unwrap();
+        let m = parse_message(&bytes).unwrap();
+        assert_eq!(
+            (m.command_field, m.message_id, m.has_data_set),
+            (command_field::C_FIND_RQ, 3, true)
+        );
+        let rsp = response(command_field::C_FIND_RSP, 3, "1.2", None, 0xFF00, None).unwrap();
+        let m = parse_message(&rsp).unwrap();
+        assert_eq!(
+            (m.message_id, m.status, m.has_data_set),
+            (3, Some(0xFF00), false)
+        );
+        assert!(status::is_pending(0xFF01) && !status::is_pending(0));
     }
 
     #[test]

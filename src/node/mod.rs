@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, ResultObject};
 use crate::spool::Spool;
 use metrics::Metrics;
 
@@ -145,6 +145,19 @@ impl fmt::Display for Destination {
     }
 }
 
+/// See [`Node::wants`].
+fn wanted(config: &Config, destinations: &[Destination], object: ResultObject) -> bool {
+    if destinations.is_empty() {
+        return config.objects_for(None).contains(&object);
+    }
+    destinations.iter().any(|d| receives(config, d, object))
+}
+
+/// See [`Node::receives`].
+fn receives(config: &Config, d: &Destination, object: ResultObject) -> bool {
+    config.objects_for(Some(&d.ae_title)).contains(&object)
+}
+
 /// A short, non-reversible tag of a SOP Instance UID for logs: logs carry no identifiers.
 pub fn instance_tag(uid: &str) -> String {
     crate::spool::key_for(uid)[..12].to_string()
@@ -245,27 +258,43 @@ impl Node {
         self.results.notify_waiters();
     }
 
-    /// Puts one result into every destination's outbox, or into the results folder when
-    /// there is none; the destinations it was queued for. Call [`Node::notify_senders`]
-    /// once the results of a step are all queued.
+    /// Whether any destination receives `object`, or, without destinations, whether
+    /// `[output]` enables it for the results folder: what is worth building.
+    pub fn wants(&self, object: ResultObject) -> bool {
+        wanted(&self.config, &self.destinations, object)
+    }
+
+    /// Whether destination `d` receives `object` (`node.outputs`, else `[output]`).
+    pub fn receives(&self, d: &Destination, object: ResultObject) -> bool {
+        receives(&self.config, d, object)
+    }
+
+    /// Puts one result, a `object`, into the outbox of every destination that receives
+    /// that kind of object, or into the results folder when there is no destination; the
+    /// destinations it was queued for. Call [`Node::notify_senders`] once the results of
+    /// a step are all queued.
     pub fn queue_result(
         &self,
+        object: ResultObject,
         name: &str,
         bytes: &[u8],
         received: std::time::SystemTime,
     ) -> Result<Vec<String>, crate::spool::Error> {
         if self.destinations.is_empty() {
             self.spool.put_result(None, name, bytes, received)?;
+            return Ok(Vec::new());
         }
-        for d in &self.destinations {
-            self.spool
-                .put_result(Some(&d.folder()), name, bytes, received)?;
-        }
-        Ok(self
+        let mut queued = Vec::new();
+        for d in self
             .destinations
             .iter()
-            .map(Destination::to_string)
-            .collect())
+            .filter(|d| self.receives(d, object))
+        {
+            self.spool
+                .put_result(Some(&d.folder()), name, bytes, received)?;
+            queued.push(d.to_string());
+        }
+        Ok(queued)
     }
 
     /// Waits for new results, at most `d`.
@@ -559,6 +588,38 @@ pub fn resolve_data_dir(config: &Config) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_destination_gets_its_objects_and_only_wanted_ones_are_built() {
+        use ResultObject::{Gsps, Sc, Sr};
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[node]\ndestinations = [\"VIEWER@127.0.0.1:4242\", \"ARCHIVE@127.0.0.1:104\"]\n\
+             [node.outputs]\nVIEWER = [\"sr\", \"sc\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), &[]).unwrap();
+        let ds: Vec<Destination> = c
+            .node
+            .destinations
+            .iter()
+            .map(|d| Destination::parse(d).unwrap())
+            .collect();
+        let (viewer, archive) = (&ds[0], &ds[1]);
+        assert!(receives(&c, viewer, Sc) && receives(&c, viewer, Sr));
+        assert!(!receives(&c, viewer, Gsps));
+        // Not listed: what [output] enables (SR and GSPS by default).
+        assert!(receives(&c, archive, Sr) && receives(&c, archive, Gsps));
+        assert!(!receives(&c, archive, Sc));
+        assert!(wanted(&c, &ds, Sc) && wanted(&c, &ds, Gsps));
+        assert!(!wanted(&c, &ds[1..], Sc));
+        // No destination: the results folder gets what [output] enables.
+        assert!(!wanted(&c, &[], Sc));
+        let c = Config::load(None, &[("output.sc", "true".into())]).unwrap();
+        assert!(wanted(&c, &[], Sc));
+    }
 
     #[test]
     fn destinations_parse_and_get_safe_folders() {

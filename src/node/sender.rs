@@ -22,10 +22,14 @@ use super::dimse;
 use super::{Destination, Node};
 use crate::crashpoint;
 
-/// SOP classes the node sends: Comprehensive SR and Grayscale Softcopy Presentation State.
-pub const SENT_SOP_CLASSES: [&str; 2] = [
-    uids::COMPREHENSIVE_SR_STORAGE,
+/// SOP classes the node sends: Comprehensive 3D SR (`sr::SR_SOP_CLASS`), Grayscale
+/// Softcopy Presentation State and Secondary Capture (the summary image). All are proposed
+/// on every association, whatever the destination receives: a destination that refuses
+/// one still takes the others.
+pub const SENT_SOP_CLASSES: [&str; 3] = [
+    uids::COMPREHENSIVE3_DSR_STORAGE,
     uids::GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
+    uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
 ];
 
 /// Transfer syntaxes proposed for results.
@@ -295,5 +299,21 @@ where
             "C-STORE status {st:04X}{}",
             comment.map(|c| format!(": {c}")).unwrap_or_default()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_result_object_is_proposed() {
+        for class in [
+            crate::dicom::sr::SR_SOP_CLASS,
+            crate::dicom::gsps::GRAYSCALE_SOFTCOPY_PRESENTATION_STATE,
+            crate::dicom::sc::SECONDARY_CAPTURE,
+        ] {
+            assert!(SENT_SOP_CLASSES.contains(&class), "{class}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Analysis workers: take instances from the inbox, run the pipeline, put the SR and GSPS
-//! into every destination's outbox (or the results folder), then release the inbox entry.
+//! Analysis workers: take instances from the inbox, run the pipeline, put the SR, GSPS and
+//! summary image into the outbox of each destination that receives them (`node.outputs`,
+//! else `[output]`) or the results folder, then release the inbox entry.
 //! ONNX inference is CPU-bound and blocking, so workers are plain threads.
 
 use std::sync::Arc;
@@ -11,9 +12,11 @@ use tracing::{error, info};
 
 use super::{Node, instance_tag};
 use crate::analysis::{Analysis, SourceInfo};
+use crate::config::ResultObject;
 use crate::crashpoint;
 use crate::dicom::decode;
 use crate::dicom::gsps::{self, GspsOptions};
+use crate::dicom::sc::{self, ScOptions};
 use crate::dicom::sr::{self, SrOptions, Timestamp};
 use crate::input;
 use crate::pipeline::Pipeline;
@@ -116,22 +119,33 @@ fn analyse(
         pipeline.models(),
         outcome,
     );
-    let mut results: Vec<(String, Vec<u8>)> = Vec::new();
+    // Each object is built only when a destination (or the results folder) receives it.
+    let mut results: Vec<(ResultObject, String, Vec<u8>)> = Vec::new();
     let mut ai_sr = None;
     let mut sr_opts = SrOptions::new(Timestamp::now());
     sr_opts.algorithm_parameters = pipeline.params.algorithm_parameters();
-    let out = &node.config.output;
-    if out.sr {
+    if node.wants(ResultObject::Sr) {
         let doc = sr::build_sr(&obj, &analysis, &sr_opts)
             .map_err(|e| Report::from_error(e).to_string())?;
         ai_sr = sr::SopReference::of(&doc);
-        results.push((format!("{key}.sr.dcm"), to_bytes(&doc)?));
+        results.push((ResultObject::Sr, format!("{key}.sr.dcm"), to_bytes(&doc)?));
     }
-    // A film that is not assessable gets its SR (which says why) and no overlay.
-    if out.gsps && analysis.assessment.assessable {
+    // A film that is not assessable gets its SR (which says why), and no overlay or
+    // summary image: there is nothing to draw.
+    if node.wants(ResultObject::Gsps) && analysis.assessment.assessable {
         let doc = gsps::build_gsps(&obj, &analysis, &GspsOptions::matching(&sr_opts))
             .map_err(|e| Report::from_error(e).to_string())?;
-        results.push((format!("{key}.pr.dcm"), to_bytes(&doc)?));
+        results.push((ResultObject::Gsps, format!("{key}.pr.dcm"), to_bytes(&doc)?));
+    }
+    if node.wants(ResultObject::Sc) && analysis.assessment.assessable {
+        let doc = sc::build_sc(
+            &obj,
+            &analysis,
+            &input.image,
+            &ScOptions::matching(&sr_opts),
+        )
+        .map_err(|e| Report::from_error(e).to_string())?;
+        results.push((ResultObject::Sc, format!("{key}.sc.dcm"), to_bytes(&doc)?));
     }
     if node.destinations.is_empty() {
         // No destination: keep the results, and the JSON, in the results folder.
@@ -141,8 +155,11 @@ fn analyse(
             .put_result(None, &format!("{key}.json"), &json, received)
             .map_err(|e| Report::from_error(e).to_string())?;
     }
-    for (name, bytes) in &results {
-        node.queue_result(name, bytes, received)
+    // Every result into the outbox of each destination that receives it, all before the
+    // inbox entry is released: a crash in between analyses the film again, and the
+    // derived UIDs make the second copies the same instances.
+    for (object, name, bytes) in &results {
+        node.queue_result(*object, name, bytes, received)
             .map_err(|e| Report::from_error(e).to_string())?;
         crashpoint::hit("worker.first_result_queued");
     }

@@ -72,7 +72,7 @@ pub fn reviewed_analysis(ai: &Analysis, image: &AnnotatedImage) -> Analysis {
             ),
         }
     };
-    a
+    a.with_summary()
 }
 
 /// A signed-off report, ready for the outboxes.

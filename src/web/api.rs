@@ -480,8 +480,8 @@ pub async fn save(
     })))
 }
 
-/// Saves, then signs off: the VERIFIED SR goes to every destination's outbox (or the
-/// results folder), and only then is the annotation marked signed.
+/// Saves, then signs off: the VERIFIED SR goes to the outbox of every destination that
+/// receives SRs (or the results folder), and only then is the annotation marked signed.
 fn sign(app: &App, id: &str, s: &Session, sub: &Submitted) -> Result<Value, ApiError> {
     let mut image = save_draft(app, id, &s.user, sub)?;
     let store = store(app)?;
@@ -500,7 +500,7 @@ fn sign(app: &App, id: &str, s: &Session, sub: &Submitted) -> Result<Value, ApiE
     );
     let sent_to = app
         .node
-        .queue_result(&name, &report.bytes, at)
+        .queue_result(crate::config::ResultObject::Sr, &name, &report.bytes, at)
         .map_err(internal)?;
     app.node.notify_senders();
     image.status = Some(ReviewStatus::Signed.as_str().to_string());
