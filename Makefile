@@ -13,7 +13,8 @@ TEST_MODELS := target/test-models
 # certificates of the DICOM TLS test), Chromium and chromedriver (the review UI's browser
 # test and the viewer checks, driven by Selenium from tests/requirements.txt), Orthanc's
 # DICOMweb plugin and npm (OHIF, the viewer of plugins/orthanc/viewer-check, comes from the
-# npm registry).
+# npm registry), and Slurm (slurmctld, slurmd, slurm-client: tests/batch.rs runs the job
+# array of plugins/batch on a one-node cluster on loopback).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build run test bench deps apt venv ort test-models lint fmt clean viewer-check fuzz-tools fuzz-check
@@ -58,6 +59,9 @@ apt:
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	[ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v slurmctld >/dev/null || missing="$$missing slurmctld"; \
+	command -v slurmd >/dev/null || missing="$$missing slurmd"; \
+	command -v sbatch >/dev/null || missing="$$missing slurm-client"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

@@ -265,6 +265,27 @@ def phantom_section(P: dict, quick: bool) -> list[str]:
     return L
 
 
+def batch_section(B: dict, quick: bool) -> list[str]:
+    L = ["## 8. Batch throughput (`rajoints batch`, issue 20)\n"]
+    w = L.append
+    build = "debug build (--quick: the figures mean nothing)" if quick else "release build"
+    w(f"benches/batch.py: {B['films']} phantom films (`--preset paper`), {build}, models `{B['models']}`; "
+      f"the baseline, one shard pinned to one CPU, and {B['shards']} shards started together (shard i "
+      f"pinned to CPU i of the {B['cpus']} this run may use), {B['rounds']} round(s) in alternating order, "
+      "best wall clock of each; ONNX Runtime one intra-op thread, detectors one after the other. "
+      "The speed-up is a ratio within this run.\n")
+    w("| | wall s | films per minute | per core |")
+    w("|---|---:|---:|---:|")
+    cores = min(B["shards"], B["cpus"])
+    w(f"| 1 shard, 1 core (baseline) | {f(B['one_shard_s'], 2)} | {f(B['films_per_min_per_core_one_shard'])} | "
+      f"**{f(B['films_per_min_per_core_one_shard'])}** |")
+    w(f"| {B['shards']} shards, {cores} cores | {f(B['n_shards_s'], 2)} | {f(B['films_per_min_n_shards'])} | "
+      f"{f(B['films_per_min_n_shards'] / cores)} |")
+    w(f"\nSpeed-up of {B['shards']} shards over one: **{f(B['speedup'], 2)}** (efficiency "
+      f"{f(B['efficiency'], 2)} per core).\n")
+    return L
+
+
 def replace_section(text: str, title: str, section: str) -> str:
     """text with the `## title` section (up to the next `## ` heading) replaced by section,
     or section inserted before `## Raw data` (else appended)."""
@@ -493,6 +514,13 @@ def main() -> int:
     R["node"] = load(node_json)
     # 7: phantom generation speed per preset.
     R["phantom"] = phantom_speed(binary, work, a.phantom_count or (2 if q else 40), 1 if q else 2, a.phantom_cores)
+    # 8: batch throughput (issue 20): one shard pinned to one core (the baseline) and N shards
+    # at once, alternating, in one benches/batch.py run; --quick: 2 films, 2 shards, 1 round.
+    batch_json = work / "batch.json"
+    batch_models = ["--test-models"] if q else ["--models", light]
+    sh([PY, BENCHES / "batch.py", "--binary", binary, "--films", 2 if q else 24, "--rounds", 1 if q else 2,
+        *(["--shards", 2] if q else []), *batch_models, "--work", work / "batch", "--out", batch_json])
+    R["batch"] = load(batch_json)
     R["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     R["seconds"] = time.time() - t_start
     (work / "results.json").write_text(json.dumps(R, indent=1, default=str) + "\n")
@@ -786,6 +814,7 @@ def report(R: dict, mods: dict, quick: bool) -> str:
             w(f"| {name} | " + " | ".join(f(v.get(k), 2) for k in keys) + " |")
         w("")
     L.extend(phantom_section(R["phantom"], quick))
+    L.extend(batch_section(R["batch"], quick))
     w("## Raw data\n")
     w(f"`target/bench/{'quick' if quick else 'work'}/results.json` (all JSON of this run); per-part JSON beside it.\n")
     return "\n".join(L) + "\n"

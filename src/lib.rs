@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod annotations;
+pub mod batch;
 pub mod config;
 pub mod crashpoint;
 pub mod dicom;

@@ -29,6 +29,10 @@ enum Command {
     /// Analyse radiographs (DICOM, or 8/16-bit PNG) and write, for each input FILE,
     /// OUT/<stem>.json, OUT/<stem>.png and, for DICOM input, OUT/<stem>.sr.dcm.
     Analyze(cli::analyze::AnalyzeArgs),
+    /// Analyse a whole archive (folders of DICOM files or DICOMDIRs) as one shard of a
+    /// Slurm job array or Kubernetes Indexed Job, resumably, with a per-joint CSV table;
+    /// `batch merge` joins the shards' tables.
+    Batch(cli::batch::BatchArgs),
     /// Measure detection and classification against ground truth, as the paper's
     /// Tables 1-3, on a dataset in the `rajoints-annotations/1` format.
     Eval(cli::eval::EvalArgs),
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Analyze(a) => cli::analyze::run(a),
+        Command::Batch(b) => cli::batch::run(b),
         Command::Eval(e) => cli::eval::run(e),
         Command::Phantom(p) => cli::phantom::run(p),
         Command::Config(c) => cli::config::run(c).map(|()| ExitCode::SUCCESS),

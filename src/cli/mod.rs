@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod annotations;
+pub mod batch;
 pub mod config;
 pub mod eval;
 pub mod phantom;

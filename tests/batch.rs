@@ -1,0 +1,437 @@
+//! `rajoints batch` (issue 20): shards, resume after a kill, DICOMDIR input, the merge,
+//! and a real Slurm job array (slurmctld and slurmd from Debian on loopback) running
+//! plugins/batch/rajoints-array.sbatch; and the Kubernetes manifest against the
+//! Kubernetes schema.
+
+mod common;
+#[path = "common/slurm.rs"]
+mod slurm;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{rajoints, repo, synthetic_films, test_models};
+
+/// `rajoints phantom --preset paper --count N` into `dir`; returns its images folder.
+fn phantoms(dir: &Path, count: usize) -> PathBuf {
+    let out = rajoints(&["phantom", "--preset", "paper", "--count"])
+        .arg(count.to_string())
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("images")
+}
+
+/// The test models as `--set` flags.
+fn model_flags() -> Vec<String> {
+    let (a, s) = test_models();
+    vec![
+        "--set".into(),
+        format!("models.ankylosis={}", a.display()),
+        "--set".into(),
+        format!("models.subluxation={}", s.display()),
+    ]
+}
+
+fn batch_cmd(inputs: &[&Path], out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = rajoints(&["batch"]);
+    cmd.args(inputs)
+        .arg("--out")
+        .arg(out)
+        .args(model_flags())
+        .args(extra);
+    cmd
+}
+
+fn run_ok(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
+    let cmd = cmd.borrow_mut();
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed ({}):\n{}",
+        cmd,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn summary(out: &Path, shard: &str) -> serde_json::Value {
+    serde_json::from_str(&read(&out.join("shards").join(shard).join("summary.json"))).unwrap()
+}
+
+/// Keys of the films with a done marker, and of those with a JSON result.
+fn films_state(out: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut done = BTreeSet::new();
+    let mut json = BTreeSet::new();
+    for e in std::fs::read_dir(out.join("films")).into_iter().flatten() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        if let Some(k) = name.strip_suffix(".done") {
+            done.insert(k.to_string());
+        } else if let Some(k) = name.strip_suffix(".json") {
+            json.insert(k.to_string());
+        }
+    }
+    (done, json)
+}
+
+/// The SOP Instance UIDs in a table, with their row counts.
+fn uids(table: &str) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for line in table.lines().skip(1) {
+        let uid = line.split(',').nth(2).unwrap().to_string();
+        *m.entry(uid).or_insert(0) += 1;
+    }
+    m
+}
+
+/// A single-process batch over `films`: the reference table.
+fn reference(films: &Path, out: &Path) -> String {
+    run_ok(batch_cmd(&[films], out, &[]));
+    read(&out.join("shards/shard-0-of-1/table.csv"))
+}
+
+#[test]
+fn shards_resume_dicomdir_and_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let films = phantoms(&tmp.path().join("ph"), 6);
+    let ref_out = tmp.path().join("ref");
+    let table = reference(films.parent().unwrap(), &ref_out);
+    assert!(table.starts_with(
+        "patient_hash,study_date,sop_instance_uid,assessable,joint,ankylosis_present,\
+         ankylosis_probability,subluxation_present,subluxation_probability\n"
+    ));
+    let per_film = uids(&table);
+    assert_eq!(per_film.len(), 6, "every film in the table: {table}");
+    // No patient data in the table, the file names or the log.
+    let out = run_ok(batch_cmd(&[&films], &tmp.path().join("again"), &[]));
+    let log = String::from_utf8_lossy(&out.stderr);
+    for name in std::fs::read_dir(&films).unwrap() {
+        let stem = name.unwrap().path();
+        let stem = stem.file_stem().unwrap().to_string_lossy().to_string(); // PHANTOM-0001-T0
+        let patient = &stem[..12];
+        assert!(
+            !table.contains(patient) && !log.contains(patient),
+            "{patient}"
+        );
+    }
+    let (done, _) = films_state(&ref_out);
+    assert!(done.iter().all(|k| k.len() == 32 && !k.contains("PHANTOM")));
+    // A rerun skips every film.
+    run_ok(batch_cmd(&[&films], &ref_out, &[]));
+    let s = summary(&ref_out, "shard-0-of-1");
+    assert_eq!(
+        (s["analysed"].as_u64(), s["skipped"].as_u64()),
+        (Some(0), Some(6))
+    );
+    assert_eq!(read(&ref_out.join("shards/shard-0-of-1/table.csv")), table);
+
+    // Three shards, by --shard and by the Kubernetes variables: disjoint, complete, and
+    // merged equal to the single run.
+    let sharded = tmp.path().join("sharded");
+    for i in 0..3 {
+        let mut cmd = batch_cmd(&[&films], &sharded, &[]);
+        if i == 1 {
+            cmd.env("JOB_COMPLETION_INDEX", "1")
+                .env("RAJOINTS_SHARD_COUNT", "3");
+        } else {
+            cmd.arg("--shard").arg(format!("{i}/3"));
+        }
+        run_ok(cmd);
+    }
+    let mut seen = BTreeSet::new();
+    for i in 0..3 {
+        let t = read(&sharded.join(format!("shards/shard-{i}-of-3/table.csv")));
+        for uid in uids(&t).keys() {
+            assert!(seen.insert(uid.clone()), "{uid} in two shards");
+        }
+    }
+    assert_eq!(seen, per_film.keys().cloned().collect());
+    let merged = tmp.path().join("merged.csv");
+    run_ok(
+        rajoints(&["batch", "merge"])
+            .arg(&sharded)
+            .arg("--out")
+            .arg(&merged),
+    );
+    assert_eq!(read(&merged), table);
+    // A missing shard, or the same shard twice, is refused.
+    let lone = sharded.join("shards/shard-2-of-3");
+    let out = rajoints(&["batch", "merge"])
+        .arg(sharded.join("shards/shard-0-of-3"))
+        .arg(&lone)
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard(s) 1 of 3 missing"));
+    let out = rajoints(&["batch", "merge", "--partial"])
+        .arg(&sharded)
+        .arg(&lone)
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than once"));
+
+    // A DICOMDIR (made by DCMTK's dcmmkdir) gives the same films and table.
+    let media = tmp.path().join("media");
+    std::fs::create_dir_all(media.join("IMAGES")).unwrap();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&films)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for (i, f) in names.iter().enumerate() {
+        std::fs::copy(f, media.join(format!("IMAGES/IMG{i:05}"))).unwrap();
+    }
+    let st = Command::new("dcmmkdir")
+        .current_dir(&media)
+        .args(["+r", "+I", "+D", "DICOMDIR", "IMAGES"])
+        .status()
+        .expect("dcmmkdir (DCMTK): run `make deps`");
+    assert!(st.success());
+    let from_dir = tmp.path().join("from-dicomdir");
+    run_ok(batch_cmd(&[&media.join("DICOMDIR")], &from_dir, &[]));
+    assert_eq!(read(&from_dir.join("shards/shard-0-of-1/table.csv")), table);
+
+    // A file that is not a film is a failure of one shard, listed, not fatal.
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    let mut bytes = vec![0u8; 128];
+    bytes.extend_from_slice(b"DICM\x02\x00\x00\x00garbage");
+    std::fs::write(broken.join("bad.dcm"), bytes).unwrap();
+    let out_b = tmp.path().join("with-broken");
+    let out = batch_cmd(&[&films, &broken], &out_b, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let failures = read(&out_b.join("shards/shard-0-of-1/failures.csv"));
+    assert!(failures.starts_with("key,path,error\n"), "{failures}");
+    assert!(failures.contains("bad.dcm"), "{failures}");
+    assert_eq!(read(&out_b.join("shards/shard-0-of-1/table.csv")), table);
+}
+
+#[test]
+fn a_killed_shard_resumes_with_every_film_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let films = phantoms(&tmp.path().join("ph"), 16);
+    let table = reference(&films, &tmp.path().join("ref"));
+    let out = tmp.path().join("out");
+
+    // Killed by the crash point after the first film's results are on disk but before its
+    // done marker: that partial result must not count as done.
+    let mut cmd = batch_cmd(&[&films], &out, &[]);
+    cmd.env("RAJOINTS_CRASH_POINT", "batch.results_synced");
+    let st = cmd.status().unwrap();
+    assert!(
+        !st.success() && st.code().is_none(),
+        "killed by a signal: {st}"
+    );
+    let (done, json) = films_state(&out);
+    assert!(done.is_empty() && json.len() == 1, "{done:?} {json:?}");
+
+    // SIGKILL from outside once a few films are done.
+    let mut child = batch_cmd(&[&films], &out, &[])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while films_state(&out).0.len() < 4 {
+        assert!(t.elapsed() < Duration::from_secs(120), "no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (done, _) = films_state(&out);
+    assert!(done.len() >= 4 && done.len() < 16, "{}", done.len());
+
+    // The rerun analyses exactly the films not done, and the table is the reference.
+    run_ok(batch_cmd(&[&films], &out, &[]));
+    let s = summary(&out, "shard-0-of-1");
+    assert_eq!(s["skipped"].as_u64(), Some(done.len() as u64));
+    assert_eq!(s["analysed"].as_u64(), Some(16 - done.len() as u64));
+    assert_eq!(films_state(&out).0.len(), 16);
+    assert_eq!(read(&out.join("shards/shard-0-of-1/table.csv")), table);
+}
+
+/// The Slurm job array of plugins/batch on a real slurmctld and slurmd.
+#[test]
+fn slurm_array_job_analyses_every_film_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let films = phantoms(&tmp.path().join("ph"), 6);
+    let table = reference(&films, &tmp.path().join("ref"));
+    let cluster = slurm::Slurm::start(&tmp.path().join("slurm"));
+    let script = repo().join("plugins/batch/rajoints-array.sbatch");
+
+    let submit = |out: &Path, logs: &str, crash: bool| {
+        let mut cmd = Command::new("sbatch");
+        synthetic_films(&mut cmd);
+        cmd.current_dir(repo())
+            .env("RAJOINTS_BIN", env!("CARGO_BIN_EXE_rajoints"))
+            .env(
+                "RAJOINTS_CRASH_POINT",
+                if crash { "batch.results_synced" } else { "" },
+            )
+            .args(["--parsable", "--array=0-2", "--cpus-per-task=1"])
+            .arg(format!("--output={}/{logs}-%a.log", tmp.path().display()))
+            .arg(&script)
+            .arg(&films)
+            .arg("--out")
+            .arg(out)
+            .args(model_flags());
+        cluster.submit(cmd)
+    };
+    let log = |name: &str| read(&tmp.path().join(name));
+
+    let out = tmp.path().join("out");
+    let job = submit(&out, "run", false);
+    let tasks = cluster.wait(&job, Duration::from_secs(300));
+    eprintln!("slurm job {job}: {tasks:?}");
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    for t in &tasks {
+        assert_eq!(
+            (t.state.as_str(), t.exit_code.as_str()),
+            ("COMPLETED", "0:0"),
+            "task {}: {}",
+            t.id,
+            log(&format!("run-{}.log", t.id))
+        );
+        assert!(
+            log(&format!("run-{}.log", t.id))
+                .contains(&format!("batch shard {}/3 (Slurm array", t.id))
+        );
+    }
+    // Every film analysed exactly once, by exactly one shard.
+    let mut analysed = 0;
+    let mut seen = BTreeSet::new();
+    for i in 0..3 {
+        let s = summary(&out, &format!("shard-{i}-of-3"));
+        analysed += s["analysed"].as_u64().unwrap();
+        assert_eq!(s["skipped"].as_u64(), Some(0));
+        assert_eq!(s["failed"].as_u64(), Some(0));
+        for uid in uids(&read(&out.join(format!("shards/shard-{i}-of-3/table.csv")))).keys() {
+            assert!(seen.insert(uid.clone()), "{uid} in two shards");
+        }
+    }
+    assert_eq!(analysed, 6);
+    assert_eq!(films_state(&out).0.len(), 6);
+    let merged = tmp.path().join("merged.csv");
+    run_ok(
+        rajoints(&["batch", "merge"])
+            .arg(&out)
+            .arg("--out")
+            .arg(&merged),
+    );
+    assert_eq!(
+        read(&merged),
+        table,
+        "merge of the array = the single-process table"
+    );
+
+    // Every task killed (SIGKILL, by the crash point) after its first film's results and
+    // before its done marker; the resubmitted array finishes with every film once.
+    let out2 = tmp.path().join("out2");
+    let job = submit(&out2, "killed", true);
+    let tasks = cluster.wait(&job, Duration::from_secs(300));
+    eprintln!("slurm job {job} (killed): {tasks:?}");
+    assert!(tasks.iter().all(|t| t.state != "COMPLETED"), "{tasks:?}");
+    let (done, json) = films_state(&out2);
+    assert!(done.is_empty() && !json.is_empty(), "{done:?} {json:?}");
+    let job = submit(&out2, "rerun", false);
+    let tasks = cluster.wait(&job, Duration::from_secs(300));
+    assert!(tasks.iter().all(|t| t.state == "COMPLETED"), "{tasks:?}");
+    let analysed: u64 = (0..3)
+        .map(|i| {
+            summary(&out2, &format!("shard-{i}-of-3"))["analysed"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(analysed, 6, "the half-written films were analysed again");
+    assert_eq!(films_state(&out2).0.len(), 6);
+    run_ok(
+        rajoints(&["batch", "merge"])
+            .arg(&out2)
+            .arg("--out")
+            .arg(&merged),
+    );
+    assert_eq!(read(&merged), table);
+}
+
+/// The Kubernetes Indexed Job passes the Kubernetes JSON schema (kubernetes-validate, from
+/// tests/requirements.txt, strict: no unknown fields), and its shard count is its
+/// completions.
+#[test]
+fn kubernetes_manifest_follows_the_schema() {
+    let validator = repo().join(".venv/bin/kubernetes-validate");
+    assert!(
+        validator.is_file(),
+        "{} missing: run `make deps`",
+        validator.display()
+    );
+    let manifest = repo().join("plugins/batch/rajoints-indexed-job.yaml");
+    let out = Command::new(&validator)
+        .arg("--strict")
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The validator does reject a manifest with a field the schema does not have.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.yaml");
+    let text = read(&manifest);
+    std::fs::write(
+        &bad,
+        text.replace(
+            "  completionMode: Indexed\n",
+            "  completionMode: Indexed\n  shards: 8\n",
+        ),
+    )
+    .unwrap();
+    let st = Command::new(&validator)
+        .arg("--strict")
+        .arg(&bad)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!st.success(), "the validator accepted an unknown field");
+
+    let value_after = |key: &str| {
+        let at = text.find(key).unwrap_or_else(|| panic!("{key} missing"));
+        text[at + key.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
+    };
+    assert_eq!(
+        value_after("\n  completions:"),
+        value_after("name: RAJOINTS_SHARD_COUNT\n              value:"),
+        "RAJOINTS_SHARD_COUNT must equal spec.completions"
+    );
+    assert_eq!(value_after("\n  completionMode:"), "Indexed");
+}
