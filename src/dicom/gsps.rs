@@ -18,8 +18,8 @@ use snafu::{OptionExt, ResultExt, Snafu};
 
 use super::sr::{
     self, Producer, SourceImage, Timestamp, box_polyline, copy_patient_and_study, derive_with,
-    format_ds, model_identity, optional_str, put_empty, put_equipment, put_seq, put_sop_common,
-    put_str, put_strs, set_character_set, sop_ref_item,
+    format_ds, model_identity, optional_str, put_empty, put_equipment, put_seq, put_series,
+    put_series_laterality, put_sop_common, put_str, put_strs, set_character_set, sop_ref_item,
 };
 use crate::analysis::{Analysis, Joint};
 use crate::labels;
@@ -519,34 +519,19 @@ pub fn build_gsps(
     copy_patient_and_study(source, &image, &mut out);
 
     // General Series (PS3.3 C.7.3.1) and Presentation Series (C.11.9) Modules.
-    put_str(&mut out, tags::MODALITY, VR::CS, "PR");
-    put_str(&mut out, tags::SERIES_INSTANCE_UID, VR::UI, &series_uid);
-    put_str(
+    put_series(
         &mut out,
-        tags::SERIES_NUMBER,
-        VR::IS,
-        options.series_number.to_string(),
-    );
-    put_str(&mut out, tags::SERIES_DATE, VR::DA, at.date());
-    put_str(&mut out, tags::SERIES_TIME, VR::TM, at.time());
-    put_str(
-        &mut out,
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
+        "PR",
+        &series_uid,
+        options.series_number,
         &options.series_description,
+        &at,
     );
     // Laterality (Type 2C, for paired body parts): the image's series Laterality, else its
     // Image Laterality (0020,0062) when that is R or L. dciodvfy wants it in a PR whatever
     // the body part (reference §5), so it is empty, "unknown", when neither says one side
     // (a two-hand film is `B`, which Laterality cannot hold).
-    let image_side = optional_str(source, tags::IMAGE_LATERALITY).filter(|s| s == "R" || s == "L");
-    match (source.get(tags::LATERALITY), image_side) {
-        (Some(e), _) => {
-            out.put(e.clone());
-        }
-        (None, Some(side)) => put_str(&mut out, tags::LATERALITY, VR::CS, side),
-        (None, None) => put_empty(&mut out, tags::LATERALITY, VR::CS),
-    }
+    put_series_laterality(source, &mut out);
 
     put_equipment(&options.producer, &mut out);
     // The detectors that drew the boxes (IHE AIR), as in the SR.

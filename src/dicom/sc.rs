@@ -16,8 +16,8 @@ use snafu::{ResultExt, Snafu, ensure};
 
 use super::sr::{
     self, Producer, SourceImage, Timestamp, copy_patient_and_study, derive_with, into_file,
-    model_identity, optional_str, put_contributing_equipment, put_empty, put_equipment, put_seq,
-    put_sop_common, put_str, put_strs, set_character_set, sop_ref_item,
+    model_identity, put_contributing_equipment, put_empty, put_equipment, put_seq, put_series,
+    put_series_laterality, put_sop_common, put_str, put_strs, set_character_set, sop_ref_item,
 };
 use crate::analysis::Analysis;
 use crate::image::Radiograph;
@@ -149,33 +149,16 @@ pub fn build_sc(
 
     // General Series Module (PS3.3 C.7.3.1): OT, "other", as Secondary Captures of
     // derived pictures are.
-    put_str(&mut out, tags::MODALITY, VR::CS, "OT");
-    put_str(&mut out, tags::SERIES_INSTANCE_UID, VR::UI, &series_uid);
-    put_str(
+    put_series(
         &mut out,
-        tags::SERIES_NUMBER,
-        VR::IS,
-        options.series_number.to_string(),
-    );
-    put_str(&mut out, tags::SERIES_DATE, VR::DA, at.date());
-    put_str(&mut out, tags::SERIES_TIME, VR::TM, at.time());
-    put_str(
-        &mut out,
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
+        "OT",
+        &series_uid,
+        options.series_number,
         &options.series_description,
+        &at,
     );
 
-    // Laterality (Type 2C): dciodvfy asks for it as in the GSPS; the source's, else its
-    // Image Laterality when R or L, else empty ("unknown": a two-hand film is `B`).
-    let image_side = optional_str(source, tags::IMAGE_LATERALITY).filter(|s| s == "R" || s == "L");
-    match (source.get(tags::LATERALITY), image_side) {
-        (Some(e), _) => {
-            out.put(e.clone());
-        }
-        (None, Some(side)) => put_str(&mut out, tags::LATERALITY, VR::CS, side),
-        (None, None) => put_empty(&mut out, tags::LATERALITY, VR::CS),
-    }
+    put_series_laterality(source, &mut out);
 
     put_equipment(&options.producer, &mut out);
     // The detectors, as in the SR and GSPS (IHE AIR).

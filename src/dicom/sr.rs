@@ -725,6 +725,39 @@ pub(crate) fn copy_patient_and_study(
 }
 
 /// General Equipment Module (PS3.3 C.7.5.1).
+/// The General Series attributes of a derived object (SR, GSPS, SC): its own series in
+/// the source's study, dated when it was made.
+pub(crate) fn put_series(
+    out: &mut InMemDicomObject,
+    modality: &str,
+    series_uid: &str,
+    number: impl std::fmt::Display,
+    description: &str,
+    at: &Timestamp,
+) {
+    put_str(out, tags::MODALITY, VR::CS, modality);
+    put_str(out, tags::SERIES_INSTANCE_UID, VR::UI, series_uid);
+    put_str(out, tags::SERIES_NUMBER, VR::IS, number.to_string());
+    put_str(out, tags::SERIES_DATE, VR::DA, at.date());
+    put_str(out, tags::SERIES_TIME, VR::TM, at.time());
+    put_str(out, tags::SERIES_DESCRIPTION, VR::LO, description);
+}
+
+/// Laterality (0020,0060) of an image-derived series (Type 2C; dciodvfy wants it in a PR
+/// and an SC whatever the body part): the source's series Laterality, else its Image
+/// Laterality when R or L, else empty, "unknown" (a two-hand film is `B`, which Laterality
+/// cannot hold).
+pub(crate) fn put_series_laterality(source: &InMemDicomObject, out: &mut InMemDicomObject) {
+    let image_side = optional_str(source, tags::IMAGE_LATERALITY).filter(|s| s == "R" || s == "L");
+    match (source.get(tags::LATERALITY), image_side) {
+        (Some(e), _) => {
+            out.put(e.clone());
+        }
+        (None, Some(side)) => put_str(out, tags::LATERALITY, VR::CS, side),
+        (None, None) => put_empty(out, tags::LATERALITY, VR::CS),
+    }
+}
+
 pub(crate) fn put_equipment(producer: &Producer, out: &mut InMemDicomObject) {
     put_str(out, tags::MANUFACTURER, VR::LO, &producer.manufacturer);
     put_str(
@@ -1676,21 +1709,13 @@ pub fn build_sr(
     copy_patient_and_study(source, &image, &mut out);
 
     // SR Document Series Module (PS3.3 C.17.1).
-    put_str(&mut out, tags::MODALITY, VR::CS, "SR");
-    put_str(&mut out, tags::SERIES_INSTANCE_UID, VR::UI, &series_uid);
-    put_str(
+    put_series(
         &mut out,
-        tags::SERIES_NUMBER,
-        VR::IS,
-        options.series_number.to_string(),
-    );
-    put_str(&mut out, tags::SERIES_DATE, VR::DA, at.date());
-    put_str(&mut out, tags::SERIES_TIME, VR::TM, at.time());
-    put_str(
-        &mut out,
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
+        "SR",
+        &series_uid,
+        options.series_number,
         &options.series_description,
+        &at,
     );
     put_seq(
         &mut out,
