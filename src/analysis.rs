@@ -38,6 +38,14 @@ pub struct Analysis {
     /// [`Summary::of`]; refresh it with [`Analysis::refresh_summary`] after changing them.
     #[serde(default)]
     pub summary: Summary,
+    /// The film's Study Date, `YYYY-MM-DD`, when known: a later film's comparison with
+    /// this one needs it for the interval.
+    #[serde(default)]
+    pub study_date: Option<String>,
+    /// The comparison with the patient's prior result (issue 19); `null` when none was
+    /// looked for.
+    #[serde(default)]
+    pub change: Option<crate::change::Change>,
     pub timing_ms: Timing,
 }
 
@@ -54,6 +62,8 @@ impl Analysis {
             dropped: o.dropped,
             scale: o.scale,
             summary: Summary::default(),
+            study_date: None,
+            change: None,
             timing_ms: o.timing,
         }
         .with_summary()

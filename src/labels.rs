@@ -3,6 +3,7 @@
 //! here, so that all viewers show the same words for the same result.
 
 use crate::analysis::{FindingLabel, HandSummary, Joint, Summary};
+use crate::change::{Change, ChangeCounts, HandChange, JointChange, Status};
 use crate::pipeline::naming::{JointId, Level, Side};
 
 /// Burned into the summary image and written into its Image Comments and Series
@@ -238,6 +239,114 @@ pub fn summary_lines(s: &Summary) -> Vec<String> {
     s.hands.iter().map(hand_line).collect()
 }
 
+/// The prior's date for "since ...": `2025-03-02`, or `the prior` when it has none.
+pub fn since(c: &Change) -> String {
+    c.prior
+        .study_date
+        .clone()
+        .unwrap_or_else(|| "the prior".to_string())
+}
+
+/// One line of the comparison in words, `None` for a finding absent both times (the
+/// counts say those): `new ankylosis at L-PIP3`, `R-MCP2 subluxation/dislocation
+/// unchanged`, `R-PIP4 ankylosis absent now, present before (to review)`, `L-MCP5 not seen
+/// now`, `L-PIP2 not seen before`.
+pub fn joint_change(j: &JointChange) -> Option<String> {
+    let name = j.joint.to_string();
+    let finding = j.finding.map(|f| f.label().name()).unwrap_or("finding");
+    Some(match j.status {
+        Status::New => format!("new {finding} at {name}"),
+        Status::UnchangedPresent => format!("{name} {finding} unchanged"),
+        Status::UnchangedAbsent => return None,
+        Status::AbsentNowPresentBefore => {
+            format!("{name} {finding} absent now, present before (to review)")
+        }
+        Status::NotSeenNow => format!("{name} not seen now"),
+        Status::NotSeenBefore => format!("{name} not seen before"),
+    })
+}
+
+/// The comparison in one line, new findings first, so that "since" follows them: `new
+/// ankylosis at L-PIP3 since 2025-03-02; R-MCP2 subluxation/dislocation unchanged`, or
+/// `no new finding since 2025-03-02`; why there is none when the prior was not comparable.
+pub fn change_line(c: &Change) -> String {
+    if !c.compared {
+        return format!(
+            "Not compared with the prior: {}",
+            c.not_compared_reason
+                .as_deref()
+                .unwrap_or("no reason given")
+        );
+    }
+    let rank = |s: Status| match s {
+        Status::New => 0,
+        Status::AbsentNowPresentBefore => 1,
+        Status::UnchangedPresent => 2,
+        _ => 3,
+    };
+    let mut lines: Vec<&JointChange> = c.joints.iter().collect();
+    // Stable: within a rank the joints stay in anatomical order.
+    lines.sort_by_key(|j| rank(j.status));
+    let mut parts: Vec<String> = lines.iter().filter_map(|j| joint_change(j)).collect();
+    let since = format!("since {}", since(c));
+    match lines.first() {
+        Some(j) if j.status == Status::New => parts[0] = format!("{} {since}", parts[0]),
+        _ => parts.insert(0, format!("no new finding {since}")),
+    }
+    parts.join("; ")
+}
+
+/// The counts of a comparison, after "since ...": `new ankylosis 1 (L-PIP3); new
+/// subluxation/dislocation 0 (none); unchanged 1; absent now, present before 0; not seen
+/// at one time 0; minimum JSN 7 (partial score), before 4`.
+fn change_counts(
+    c: &Change,
+    side: Option<crate::pipeline::naming::Side>,
+    n: &ChangeCounts,
+) -> String {
+    let new = |f: crate::change::ChangeFinding| -> Vec<String> {
+        c.joints
+            .iter()
+            .filter(|j| side.is_none_or(|s| j.joint.side == s))
+            .filter(|j| j.status == Status::New && j.finding == Some(f))
+            .map(|j| j.joint.to_string())
+            .collect()
+    };
+    let ank = new(crate::change::ChangeFinding::Ankylosis);
+    let subl = new(crate::change::ChangeFinding::Subluxation);
+    format!(
+        "new {} {} ({}); new {} {} ({}); unchanged {}; absent now, present before {}; \
+         not seen at one time {}; minimum JSN {} (partial score), before {}",
+        Finding::Ankylosis.name(),
+        ank.len(),
+        joint_list(&ank),
+        Finding::Subluxation.name(),
+        subl.len(),
+        joint_list(&subl),
+        n.unchanged_present,
+        n.absent_now_present_before,
+        n.not_seen_now + n.not_seen_before,
+        n.jsn_partial_min,
+        n.jsn_partial_min_prior,
+    )
+}
+
+/// One hand's comparison in a line, the summary's "since <date>": `Right hand since
+/// 2025-03-02 (365 days): new ankylosis 1 (R-PIP4); ...`.
+pub fn hand_change_line(c: &Change, h: &HandChange) -> String {
+    let side = crate::change::side_of(&h.side);
+    let days = c
+        .interval_days
+        .map(|d| format!(" ({d} {})", if d == 1 { "day" } else { "days" }))
+        .unwrap_or_default();
+    format!(
+        "{} since {}{days}: {}",
+        hand_name(&h.side),
+        since(c),
+        change_counts(c, side, &h.counts)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +454,70 @@ mod tests {
             hands: vec![],
         };
         assert_eq!(summary_lines(&s), ["Not assessable: not a hand"]);
+    }
+    #[test]
+    fn change_lines_put_new_findings_first_with_the_date() {
+        use crate::change::{ChangeFinding as F, JointChange as J, PriorInfo};
+        let j = |s: &str, finding, status| J {
+            joint: s.parse().unwrap(),
+            finding,
+            status,
+        };
+        let mut c = Change {
+            prior: PriorInfo {
+                study_date: Some("2025-03-02".into()),
+                ..PriorInfo::default()
+            },
+            compared: true,
+            interval_days: Some(365),
+            joints: vec![
+                j("R-MCP2", Some(F::Subluxation), Status::UnchangedPresent),
+                j("R-MCP2", Some(F::Ankylosis), Status::UnchangedAbsent),
+                j("L-PIP3", Some(F::Ankylosis), Status::New),
+            ],
+            ..Change::default()
+        };
+        assert_eq!(
+            change_line(&c),
+            "new ankylosis at L-PIP3 since 2025-03-02; R-MCP2 subluxation/dislocation unchanged"
+        );
+        c.joints.pop();
+        c.joints.push(j(
+            "R-PIP4",
+            Some(F::Ankylosis),
+            Status::AbsentNowPresentBefore,
+        ));
+        c.joints.push(j("R-PIP5", None, Status::NotSeenNow));
+        assert_eq!(
+            change_line(&c),
+            "no new finding since 2025-03-02; R-PIP4 ankylosis absent now, present before \
+             (to review); R-MCP2 subluxation/dislocation unchanged; R-PIP5 not seen now"
+        );
+        let h = HandChange {
+            side: "R".into(),
+            counts: ChangeCounts {
+                unchanged_present: 1,
+                unchanged_absent: 1,
+                absent_now_present_before: 1,
+                not_seen_now: 1,
+                jsn_partial_min: 3,
+                jsn_partial_min_prior: 7,
+                ..ChangeCounts::default()
+            },
+        };
+        assert_eq!(
+            hand_change_line(&c, &h),
+            "Right hand since 2025-03-02 (365 days): new ankylosis 0 (none); new \
+             subluxation/dislocation 0 (none); unchanged 1; absent now, present before 1; \
+             not seen at one time 1; minimum JSN 3 (partial score), before 7"
+        );
+        let none = Change {
+            not_compared_reason: Some("the prior shows another hand".into()),
+            ..Change::default()
+        };
+        assert_eq!(
+            change_line(&none),
+            "Not compared with the prior: the prior shows another hand"
+        );
     }
 }

@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod annotations;
 pub mod batch;
+pub mod change;
 pub mod config;
 pub mod crashpoint;
 pub mod dicom;

@@ -74,6 +74,8 @@ mod tests {
             dropped: Vec::new(),
             scale: None,
             summary: Default::default(),
+            study_date: None,
+            change: None,
             timing_ms: Timing::default(),
         };
         let v: serde_json::Value = serde_json::to_value(&a).unwrap();

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use common::{CrImage, Square, analyze, film, paint};
 use rajoints::analysis::Analysis;
+use rajoints::change::{ChangeFinding, Status};
 use rajoints::pipeline::naming::JointId;
 
 fn read(path: &Path) -> (serde_json::Value, Analysis) {
@@ -380,4 +381,232 @@ fn missing_or_wrong_onnx_runtime_is_a_clear_error() {
         assert!(stderr.contains("could not load ONNX Runtime"), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+/// `--prior` (issue 19): a T1 film compared with the T0 result, read from its JSON and
+/// from its SR, says what changed; a prior that is not assessable is not used.
+#[test]
+fn a_prior_result_gives_the_change_since_then() {
+    let r_pip2: JointId = "R-PIP2".parse().unwrap();
+    let l_pip3: JointId = "L-PIP3".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, uid: &str, bright: &[JointId]| {
+        let (w, h, joints) = film(|id| if bright.contains(&id) { 1.0 } else { 0.5 });
+        let mut squares: Vec<Square> = joints.iter().map(|j| j.1).collect();
+        squares.push(Square {
+            x: 0,
+            y: 0,
+            side: 2,
+            value: 1.0,
+        });
+        let path = dir.path().join(name);
+        CrImage::from_display(w, h, &paint(w, h, &squares)).write(&path, uid);
+        path
+    };
+    // T0: R-PIP2 with both findings. T1: the same, and L-PIP3 with both (new).
+    let t0 = write("t0.dcm", "2.25.5100", &[r_pip2]);
+    let t1 = write("t1.dcm", "2.25.5101", &[r_pip2, l_pip3]);
+    let out0 = dir.path().join("out0");
+    let run = analyze(&[&t0], &out0, &["--set", "output.png=false"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    for prior in [out0.join("t0.json"), out0.join("t0.sr.dcm")] {
+        let out1 = dir.path().join(format!(
+            "out1-{}",
+            prior.extension().unwrap().to_string_lossy()
+        ));
+        let p = prior.to_string_lossy().to_string();
+        let run = analyze(
+            &[&t1],
+            &out1,
+            &["--set", "output.png=false", "--prior", p.as_str()],
+        );
+        let printed = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(run.status.success(), "{printed}");
+        assert!(
+            printed.contains("new ankylosis at L-PIP3 since"),
+            "{printed}"
+        );
+        let (v, a) = read(&out1.join("t1.json"));
+        let c = a.change.as_ref().expect("a change");
+        assert!(c.compared, "{c:?}");
+        assert_eq!(c.prior.file, p);
+        assert_eq!(c.hands.len(), 2);
+        assert_eq!(c.patient.new_ankylosis, 1);
+        assert_eq!(c.patient.new_subluxation, 1);
+        // R-PIP2 both findings unchanged; 20 joints x 2 findings - 2 thumb IPs = 38 lines.
+        assert_eq!(c.patient.unchanged_present, 2);
+        assert_eq!(c.patient.unchanged_absent, 38 - 4);
+        assert_eq!(c.patient.absent_now_present_before, 0);
+        assert_eq!(
+            (c.patient.jsn_partial_min, c.patient.jsn_partial_min_prior),
+            (8, 4)
+        );
+        assert_eq!(v["change"]["joints"][0]["joint"], "R-MCP1");
+        if prior.extension().is_some_and(|e| e == "dcm") {
+            // From the SR, the prior film and SR are known in full.
+            assert_eq!(
+                c.prior.film.as_ref().map(|f| f.sop_instance_uid.as_str()),
+                Some("2.25.5100")
+            );
+            assert!(c.prior.sr.is_some());
+        }
+        // The T1 SR states the change and stays valid.
+        let sr = out1.join("t1.sr.dcm");
+        assert_eq!(common::dciodvfy_errors(&sr), Vec::<String>::new());
+        common::check_sr(&sr, &out1.join("t1.json"));
+    }
+
+    // A prior that was not assessable is no prior: said so, nothing compared.
+    let text = std::fs::read_to_string(out0.join("t0.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["assessment"] = serde_json::json!({"assessable": false, "code": "x", "reason": "not a hand"});
+    v["joints"] = serde_json::json!([]);
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let out2 = dir.path().join("out2");
+    let b = bad.to_string_lossy().to_string();
+    let run = analyze(
+        &[&t1],
+        &out2,
+        &["--set", "output.png=false", "--prior", b.as_str()],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (_, a) = read(&out2.join("t1.json"));
+    let c = a.change.expect("a change");
+    assert!(!c.compared);
+    assert_eq!(
+        c.not_compared_reason.as_deref(),
+        Some("the prior film was not assessable")
+    );
+    common::check_sr(&out2.join("t1.sr.dcm"), &out2.join("t1.json"));
+
+    // A prior that cannot be read stops the run before any analysis.
+    let run = analyze(
+        &[&t1],
+        &dir.path().join("out3"),
+        &["--prior", "/nonexistent/prior.json"],
+    );
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("could not use the prior"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// Issue 19 end to end with the shipped detectors: a phantom patient whose ground truth
+/// gains ankylosis between T0 and T1 (seed 7: L-PIP2) gets exactly the ground truth's
+/// changes, with the T0 SR as the prior.
+#[test]
+fn a_phantom_pair_with_progression_gives_the_ground_truths_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let films = common::phantom_films(
+        dir.path(),
+        &[
+            "--preset",
+            "paper",
+            "--count",
+            "4",
+            "--ankylosis-rate",
+            "0.2",
+            "--seed",
+            "7",
+        ],
+    );
+    let text = std::fs::read_to_string(dir.path().join("annotations.json")).unwrap();
+    let ann: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // (joint, finding) present in an image's ground truth.
+    let truth = |t: u64| -> std::collections::BTreeSet<(String, String)> {
+        let image = ann["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["patient_id"] == "PHANTOM-0001" && i["timepoint"] == t)
+            .expect("the phantom image");
+        let mut out = std::collections::BTreeSet::new();
+        for j in image["joints"].as_array().unwrap() {
+            for f in ["ankylosis", "subluxation"] {
+                if j[f] == true {
+                    out.insert((j["joint"].as_str().unwrap().to_string(), f.to_string()));
+                }
+            }
+        }
+        out
+    };
+    let (t0, t1) = (truth(0), truth(1));
+    let new: Vec<_> = t1.difference(&t0).cloned().collect();
+    let same: Vec<_> = t1.intersection(&t0).cloned().collect();
+    assert!(
+        !new.is_empty(),
+        "seed 7 no longer progresses: {t0:?} {t1:?}"
+    );
+    let film = |t: &str| {
+        films
+            .iter()
+            .find(|f| {
+                f.to_string_lossy()
+                    .ends_with(&format!("PHANTOM-0001-{t}.dcm"))
+            })
+            .expect("the phantom film")
+            .clone()
+    };
+    // Without common::analyze: that helper sets the test models' synthetic-film settings.
+    let run = |film: &Path, out: &Path, extra: &[&str]| {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_rajoints"))
+            .arg("analyze")
+            .arg(film)
+            .arg("--out")
+            .arg(out)
+            .arg("--ankylosis-model")
+            .arg(common::repo().join("models/ankylosis.toml"))
+            .arg("--subluxation-model")
+            .arg(common::repo().join("models/subluxation.toml"))
+            .args(["--set", "output.png=false"])
+            .args(extra)
+            .output()
+            .expect("run rajoints analyze");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    };
+    let (out0, out1) = (dir.path().join("out0"), dir.path().join("out1"));
+    run(&film("T0"), &out0, &[]);
+    let prior = out0.join("PHANTOM-0001-T0.sr.dcm");
+    run(&film("T1"), &out1, &["--prior", &prior.to_string_lossy()]);
+    let (_, a) = read(&out1.join("PHANTOM-0001-T1.json"));
+    let c = a.change.expect("a change");
+    assert!(c.compared, "{c:?}");
+    assert!(c.interval_days.is_some_and(|d| d > 0), "{c:?}");
+    let with = |s: Status| -> Vec<(String, String)> {
+        c.joints
+            .iter()
+            .filter(|j| j.status == s)
+            .filter_map(|j| {
+                let f = match j.finding? {
+                    ChangeFinding::Ankylosis => "ankylosis",
+                    ChangeFinding::Subluxation => "subluxation",
+                };
+                Some((j.joint.to_string(), f.to_string()))
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    assert_eq!(with(Status::New), new);
+    assert_eq!(with(Status::UnchangedPresent), same);
+    assert_eq!(with(Status::AbsentNowPresentBefore), Vec::new());
+    let sr = out1.join("PHANTOM-0001-T1.sr.dcm");
+    assert_eq!(common::dciodvfy_errors(&sr), Vec::<String>::new());
+    common::check_sr(&sr, &out1.join("PHANTOM-0001-T1.json"));
 }

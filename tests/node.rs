@@ -513,3 +513,103 @@ fn refuse_mode_answers_other_instances_with_a_failure() {
     assert_eq!(node.counter("refused"), 1);
     assert_eq!(node.counter("received"), 0);
 }
+
+/// Issue 19 in the node: a patient's second film is compared with the first from the
+/// node's own prior index; the first says there was no earlier result. The index's names
+/// hold no patient data.
+#[test]
+fn a_second_film_of_a_patient_is_compared_with_the_first() {
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let (t0, t1) = (dir.path().join("t0.dcm"), dir.path().join("t1.dcm"));
+    hand_film(&t0, "2.25.7301");
+    hand_film(&t1, "2.25.7302");
+    // The harness films share one study date: T0 a year earlier.
+    let mut obj = dicom_object::open_file(&t0).unwrap();
+    obj.put(dicom_core::DataElement::new(
+        tags::STUDY_DATE,
+        dicom_core::VR::DA,
+        dicom_core::PrimitiveValue::from("20250101"),
+    ));
+    obj.write_to_file(&t0).unwrap();
+
+    let (_scp, dest_dir, node) = node_and_destination(dir.path(), &[]);
+    assert!(storescu(node.port, &[&t0]).status.success());
+    wait_for("the T0 SR", Duration::from_secs(120), || {
+        received(&dest_dir, "SR").len() == 1
+    });
+    assert!(storescu(node.port, &[&t1]).status.success());
+    wait_for("the T1 SR", Duration::from_secs(120), || {
+        received(&dest_dir, "SR").len() == 2
+    });
+    let srs: Vec<_> = received(&dest_dir, "SR")
+        .iter()
+        .map(|p| (p.clone(), dicom_object::open_file(p).unwrap()))
+        .collect();
+    let uid = |o: &dicom_object::DefaultDicomObject| {
+        o.get(tags::SOP_INSTANCE_UID)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches('\0').to_string())
+            .unwrap()
+    };
+    let dump = |p: &Path| {
+        let out = Command::new("dsrdump").arg("+Pl").arg(p).output().unwrap();
+        assert!(out.status.success() && out.stderr.is_empty());
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let (first, second): (Vec<_>, Vec<_>) = srs
+        .iter()
+        .partition(|(_, o)| o.get(tags::PERTINENT_OTHER_EVIDENCE_SEQUENCE).is_none());
+    assert_eq!((first.len(), second.len()), (1, 1));
+    let (p0, sr0) = first[0];
+    let (p1, sr1) = second[0];
+    assert!(
+        dump(p0).contains("no earlier result of this patient"),
+        "{}",
+        dump(p0)
+    );
+    let d1 = dump(p1);
+    assert!(d1.contains("since 2025-01-01 (365 days)"), "{d1}");
+    assert!(d1.contains("\"Prior study date\")=\"20250101\""), "{d1}");
+    // The prior SR is referenced.
+    let evidence = sr1
+        .get(tags::PERTINENT_OTHER_EVIDENCE_SEQUENCE)
+        .and_then(|e| e.items())
+        .unwrap();
+    let refs: Vec<String> = evidence
+        .iter()
+        .flat_map(|study| {
+            study
+                .get(tags::REFERENCED_SERIES_SEQUENCE)
+                .and_then(|e| e.items())
+                .unwrap_or(&[])
+                .iter()
+                .flat_map(|s| {
+                    s.get(tags::REFERENCED_SOP_SEQUENCE)
+                        .and_then(|e| e.items())
+                        .unwrap_or(&[])
+                        .iter()
+                        .filter_map(|i| {
+                            i.get(tags::REFERENCED_SOP_INSTANCE_UID)
+                                .and_then(|e| e.to_str().ok())
+                                .map(|s| s.trim_end_matches('\0').to_string())
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(refs.contains(&uid(sr0)), "{refs:?}");
+    assert!(refs.contains(&"2.25.7301".to_string()), "{refs:?}");
+    assert_eq!(common::dciodvfy_errors(p1), Vec::<String>::new());
+    // No patient data in the index's file names or in the log.
+    let index = dir.path().join("data/priors");
+    let names: Vec<String> = std::fs::read_dir(&index)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names.len(), 1);
+    assert!(names.iter().all(|n| !n.contains("PHANTOM")), "{names:?}");
+    assert!(!node.log().contains("PHANTOM-1"));
+}

@@ -166,6 +166,8 @@ fn analysis() -> Analysis {
         dropped: Vec::new(),
         scale: None,
         summary: Default::default(),
+        study_date: None,
+        change: None,
         timing_ms: Timing::default(),
     }
     .with_summary()
@@ -447,4 +449,66 @@ fn gsps_without_joints_is_still_valid() {
     let path = write_gsps(dir.path(), &a);
     let (errors, all) = dciodvfy(&path);
     assert!(errors.is_empty(), "dciodvfy errors:\n{all}");
+}
+
+/// An SR that states the change since a prior (issue 19): valid for dciodvfy, dsrdump and
+/// highdicom, with the prior film and SR as Pertinent Other Evidence.
+#[test]
+fn a_change_since_the_prior_is_valid_and_references_the_prior() {
+    use rajoints::change::{self, Findings, Prior, PriorInfo};
+    let dir = tempfile::tempdir().expect("temp dir");
+    // T0: R-PIP2 without ankylosis, R-IP1 seen, plus R-MCP5 (not seen now).
+    let mut t0 = analysis();
+    t0.joints[0].ankylosis = label(false, 0.1);
+    t0.joints.push(Joint {
+        id: Some("R-MCP5".parse().expect("joint id")),
+        bbox: BBox::new(40.0, 30.0, 50.0, 40.0),
+        score: 0.8,
+        ankylosis: label(false, 0.1),
+        subluxation: Some(label(false, 0.1)),
+    });
+    t0.refresh_summary();
+    let reference = |n: u32| sr::SopReference {
+        study_instance_uid: format!("1.2.826.0.1.3680043.8.498.2{n}"),
+        series_instance_uid: format!("1.2.826.0.1.3680043.8.498.3{n}"),
+        sop_class_uid: uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE.to_string(),
+        sop_instance_uid: format!("1.2.826.0.1.3680043.8.498.4{n}"),
+    };
+    let prior = Prior {
+        findings: Findings::of(&t0),
+        info: PriorInfo {
+            file: "t0.sr.dcm".into(),
+            study_date: Some("2023-01-05".into()),
+            sr: Some(sr::SopReference {
+                sop_class_uid: sr::SR_SOP_CLASS.to_string(),
+                ..reference(2)
+            }),
+            film: Some(reference(1)),
+            film_sop_instance_uid: None,
+        },
+    };
+    let mut a = analysis();
+    a.change = Some(change::compare(&Findings::of(&a), Some("20240105"), &prior));
+    let dump = check_with_all_tools(dir.path(), &a);
+    for want in [
+        "CONTAINER:(,,\"Change since prior\")",
+        "CODE:(,,\"New ankylosis since prior\")=(R-PIP2,99RAJ,",
+        "CODE:(,,\"Joint not seen now, seen on prior\")=(R-MCP5,99RAJ,",
+        "DATE:(,,\"Prior study date\")=\"20230105\"",
+        "new ankylosis at R-PIP2 since 2023-01-05; R-PIP2 subluxation/dislocation",
+        "Right hand since 2023-01-05 (365 days): new ankylosis 1 (R-PIP2)",
+    ] {
+        assert!(dump.contains(want), "no {want:?} in\n{dump}");
+    }
+    let path = dir.path().join("sr.dcm");
+    let obj = dicom_object::open_file(&path).expect("SR reads back");
+    let evidence = obj
+        .get(tags::PERTINENT_OTHER_EVIDENCE_SEQUENCE)
+        .and_then(|e| e.items())
+        .expect("pertinent other evidence");
+    assert_eq!(evidence.len(), 2);
+    // The SR reads back as a prior stating the same joints.
+    let back = sr::read_prior(&path).expect("a prior");
+    assert_eq!(back.findings, Findings::of(&a));
+    assert_eq!(back.info.study_date.as_deref(), Some("2024-01-05"));
 }

@@ -315,6 +315,56 @@ def check_film_evaluations(sr, analysis):
     for h, line in hands:
         if line != [hand_line(h)]:
             problems.append(f"summary {h['side']}: comment {line}, want [{hand_line(h)!r}]")
+    return problems + check_change(containers[0], analysis)
+
+
+# The SR's change code of each (finding, status) of the JSON's change.joints (issue 19).
+CHANGE_CODES = {
+    ("ankylosis", "new"): "ANKY-NEW",
+    ("subluxation", "new"): "SUBL-NEW",
+    ("ankylosis", "unchanged_present"): "ANKY-SAME",
+    ("subluxation", "unchanged_present"): "SUBL-SAME",
+    ("ankylosis", "absent_now_present_before"): "ANKY-GONE",
+    ("subluxation", "absent_now_present_before"): "SUBL-GONE",
+    (None, "not_seen_now"): "NOTSEEN-NOW",
+    (None, "not_seen_before"): "NOTSEEN-PRIOR",
+}
+
+
+def check_change(evaluations, analysis):
+    """The comparison with the prior (issue 19) against the JSON's `change`: one Change
+    since prior container with its Comment, and in each compared hand's summary one change
+    CODE per joint line (value the joint's 99RAJ code) and one "since" line."""
+    change = analysis.get("change")
+    containers = [item for item in evaluations.ContentSequence
+                  if item.ValueType == "CONTAINER" and concept(item) == "CHANGE"]
+    if change is None:
+        # A JSON without `change` looked for no prior; the SR it is checked against may
+        # come from the node, which always looks (and says when there is none).
+        return []
+    if len(containers) != 1:
+        return [f"{len(containers)} Change since prior containers, want 1"]
+    problems = []
+    comments = [i.TextValue for i in containers[0].ContentSequence
+                if i.ValueType == "TEXT" and concept(i) == COMMENT]
+    if len(comments) != 1:
+        problems.append(f"change: comments {comments}, want one")
+    want = sorted((CHANGE_CODES[(j["finding"], j["status"])], j["joint"])
+                  for j in change["joints"] if (j["finding"], j["status"]) in CHANGE_CODES)
+    got, since = [], []
+    for hand in evaluations.ContentSequence:
+        if hand.ValueType != "CONTAINER" or concept(hand) != "HANDSUMMARY":
+            continue
+        for item in hand.ContentSequence:
+            name = concept(item)
+            if item.ValueType == "CODE" and name in set(CHANGE_CODES.values()):
+                got.append((name, item.ConceptCodeSequence[0].CodeValue))
+            elif item.ValueType == "TEXT" and name == COMMENT and " since " in item.TextValue:
+                since.append(item.TextValue)
+    if sorted(got) != want:
+        problems.append(f"change codes {sorted(got)}, want {want}")
+    if len(since) != len(change["hands"]):
+        problems.append(f"change: {len(since)} hand lines, want {len(change['hands'])}")
     return problems
 
 
@@ -334,7 +384,10 @@ def read_hand(container):
             key = "ankylosis" if name == ANKYLOSIS else "subluxation"
             hand[key].append(value.CodeValue if value.CodingSchemeDesignator == LOCAL else f"?{value.CodeValue}")
         elif item.ValueType == "TEXT" and name == COMMENT:
-            lines.append(item.TextValue)
+            # The comparison's line ("Right hand since ...", issue 19) is checked by
+            # check_change, not as the summary line.
+            if " since " not in item.TextValue:
+                lines.append(item.TextValue)
     hand["joints"] = counts.get("JOINTS-N", 0)
     for key, code in (("ankylosis", "ANKY-N"), ("subluxation", "SUBL-N")):
         if counts.get(code, 0) != len(hand[key]):

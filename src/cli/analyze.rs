@@ -8,13 +8,15 @@ use std::time::Instant;
 use clap::Args;
 use snafu::{Report, ResultExt, Snafu, Whatever};
 
+use dicom_dictionary_std::tags;
 use rajoints::analysis::{Analysis, SourceInfo};
+use rajoints::change::{self, Prior};
 use rajoints::config::Config;
 use rajoints::dicom::decode;
 use rajoints::dicom::sc::{self, ScOptions};
 use rajoints::dicom::sr::{self, SrOptions, Timestamp};
 use rajoints::pipeline::Pipeline;
-use rajoints::{input, render, report};
+use rajoints::{input, labels, render, report};
 
 use super::{CommonArgs, ModelArgs};
 
@@ -26,6 +28,10 @@ pub struct AnalyzeArgs {
     /// Output folder (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// The patient's prior result (`PRIOR.json` or `PRIOR.sr.dcm`): each film is compared
+    /// with it, same hand to same hand (issue 19).
+    #[arg(long, value_name = "PRIOR")]
+    prior: Option<PathBuf>,
     #[command(flatten)]
     models: ModelArgs,
     #[command(flatten)]
@@ -55,12 +61,19 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Whatever> {
     std::fs::create_dir_all(&args.out).with_whatever_context(|_| {
         format!("could not create output folder {}", args.out.display())
     })?;
+    let prior = match &args.prior {
+        Some(path) => match Prior::read(path) {
+            Ok(p) => Some(p),
+            Err(e) => snafu::whatever!("could not use the prior: {}", Report::from_error(e)),
+        },
+        None => None,
+    };
     let pipeline = super::load_pipeline(&cfg)?;
     let mut failed = 0usize;
     let mut stems = HashSet::new();
     for file in &args.files {
         let stem = unique_stem(file, &mut stems);
-        match analyze_one(&pipeline, &cfg, file, &args.out, &stem) {
+        match analyze_one(&pipeline, &cfg, file, &args.out, &stem, prior.as_ref()) {
             Ok(assessment) => eprintln!(
                 "{}: {assessment} -> {}",
                 file.display(),
@@ -106,13 +119,14 @@ fn analyze_one(
     file: &Path,
     out: &Path,
     stem: &str,
+    prior: Option<&Prior>,
 ) -> Result<String, FileError> {
     let t = Instant::now();
     let input = input::read(file, cfg.pipeline.max_pixels).context(InputSnafu)?;
     let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
     let img = &input.image;
     let outcome = pipeline.analyze(img, decode_ms).context(AnalyseSnafu)?;
-    let analysis = Analysis::new(
+    let mut analysis = Analysis::new(
         SourceInfo {
             file: file.display().to_string(),
             sop_instance_uid: input.dicom.as_ref().and_then(decode::sop_instance_uid),
@@ -122,6 +136,25 @@ fn analyze_one(
         pipeline.models(),
         outcome,
     );
+    analysis.study_date = input
+        .dicom
+        .as_ref()
+        .and_then(|o| {
+            o.get(tags::STUDY_DATE)?
+                .to_str()
+                .ok()
+                .map(|d| d.to_string())
+        })
+        .and_then(|d| change::iso_date(&d));
+    if let Some(prior) = prior {
+        let c = change::compare(
+            &change::Findings::of(&analysis),
+            analysis.study_date.as_deref(),
+            prior,
+        );
+        eprintln!("{}: {}", file.display(), labels::change_line(&c));
+        analysis.change = Some(c);
+    }
     report::write_json(&out.join(format!("{stem}.json")), &analysis).context(ReportSnafu)?;
     if cfg.output.png {
         let rgb = render::overlay::render(img, &analysis.joints).context(DrawSnafu)?;

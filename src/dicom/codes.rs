@@ -235,6 +235,73 @@ pub const BOUNDED_BY: Code = Code::new("75958009", SCT, "Bounded by");
 /// Concept name of the SCOORD in TID 1410 [hd].
 pub const IMAGE_REGION: Code = Code::new("111030", DCM, "Image Region");
 
+// --- Change since the prior (issue 19) [local] ---------------------------------------------
+
+/// Report-level container of the comparison with the patient's prior result [local].
+pub const CHANGE_SINCE_PRIOR: Code = Code::new("CHANGE", LOCAL, "Change since prior");
+/// The prior film's Study Date, DATE [local].
+pub const PRIOR_STUDY_DATE: Code = Code::new("PRIOR-DATE", LOCAL, "Prior study date");
+/// Days from the prior's study to this one, NUM in [`DAYS`] [local].
+pub const INTERVAL_SINCE_PRIOR: Code = Code::new("INTERVAL", LOCAL, "Interval since prior");
+/// Why the prior was not compared, TEXT [local].
+pub const NOT_COMPARED_REASON: Code =
+    Code::new("NOCOMPARE", LOCAL, "Reason not compared with prior");
+/// Per-joint change evaluations in a hand summary: CODE, value the joint's local code
+/// [local]. No standard concept names a change of a joint's finding between two films.
+pub const NEW_ANKYLOSIS: Code = Code::new("ANKY-NEW", LOCAL, "New ankylosis since prior");
+pub const NEW_SUBLUXATION: Code =
+    Code::new("SUBL-NEW", LOCAL, "New subluxation/dislocation since prior");
+pub const ANKYLOSIS_UNCHANGED: Code =
+    Code::new("ANKY-SAME", LOCAL, "Ankylosis unchanged since prior");
+pub const SUBLUXATION_UNCHANGED: Code = Code::new(
+    "SUBL-SAME",
+    LOCAL,
+    "Subluxation/dislocation unchanged since prior",
+);
+/// Present on the prior, absent now: flagged for review (these findings do not regress).
+pub const ANKYLOSIS_ABSENT_NOW: Code =
+    Code::new("ANKY-GONE", LOCAL, "Ankylosis absent now, present on prior");
+pub const SUBLUXATION_ABSENT_NOW: Code = Code::new(
+    "SUBL-GONE",
+    LOCAL,
+    "Subluxation/dislocation absent now, present on prior",
+);
+pub const NOT_SEEN_NOW: Code = Code::new("NOTSEEN-NOW", LOCAL, "Joint not seen now, seen on prior");
+pub const NOT_SEEN_ON_PRIOR: Code = Code::new("NOTSEEN-PRIOR", LOCAL, "Joint not seen on prior");
+/// The minimum Sharp/van der Heijde JSN the findings imply, NUM in [`SCORE`]: a partial
+/// score (ankylosis 4, subluxation/dislocation 3, all else 0) [local].
+pub const JSN_PARTIAL_MIN: Code =
+    Code::new("JSN-MIN", LOCAL, "Minimum JSN implied (partial score)");
+pub const JSN_PARTIAL_MIN_PRIOR: Code = Code::new(
+    "JSN-MIN-PRIOR",
+    LOCAL,
+    "Minimum JSN implied on prior (partial score)",
+);
+/// UCUM: day [pd].
+pub const DAYS: Code = Code::new("d", UCUM, "day");
+/// UCUM annotation unit: points of a score.
+pub const SCORE: Code = Code::new("{score}", UCUM, "score");
+
+/// The concept name of a per-joint change line in the SR; `None` for a finding absent at
+/// both time points (the counts say those).
+pub fn change(
+    finding: Option<crate::change::ChangeFinding>,
+    status: crate::change::Status,
+) -> Option<&'static Code> {
+    use crate::change::{ChangeFinding as F, Status as S};
+    match (status, finding) {
+        (S::New, Some(F::Ankylosis)) => Some(&NEW_ANKYLOSIS),
+        (S::New, Some(F::Subluxation)) => Some(&NEW_SUBLUXATION),
+        (S::UnchangedPresent, Some(F::Ankylosis)) => Some(&ANKYLOSIS_UNCHANGED),
+        (S::UnchangedPresent, Some(F::Subluxation)) => Some(&SUBLUXATION_UNCHANGED),
+        (S::AbsentNowPresentBefore, Some(F::Ankylosis)) => Some(&ANKYLOSIS_ABSENT_NOW),
+        (S::AbsentNowPresentBefore, Some(F::Subluxation)) => Some(&SUBLUXATION_ABSENT_NOW),
+        (S::NotSeenNow, _) => Some(&NOT_SEEN_NOW),
+        (S::NotSeenBefore, _) => Some(&NOT_SEEN_ON_PRIOR),
+        _ => None,
+    }
+}
+
 /// [`PRESENT`] or [`ABSENT`].
 pub fn presence(present: bool) -> &'static Code {
     if present { &PRESENT } else { &ABSENT }
@@ -367,6 +434,22 @@ mod tests {
             JOINTS_WITH_SUBLUXATION,
             JOINTS,
             PROCESSING_EQUIPMENT,
+            CHANGE_SINCE_PRIOR,
+            PRIOR_STUDY_DATE,
+            INTERVAL_SINCE_PRIOR,
+            NOT_COMPARED_REASON,
+            NEW_ANKYLOSIS,
+            NEW_SUBLUXATION,
+            ANKYLOSIS_UNCHANGED,
+            SUBLUXATION_UNCHANGED,
+            ANKYLOSIS_ABSENT_NOW,
+            SUBLUXATION_ABSENT_NOW,
+            NOT_SEEN_NOW,
+            NOT_SEEN_ON_PRIOR,
+            JSN_PARTIAL_MIN,
+            JSN_PARTIAL_MIN_PRIOR,
+            DAYS,
+            SCORE,
         ];
         v.extend(JointId::all().filter_map(joint).copied());
         v

@@ -46,6 +46,10 @@ use crate::labels;
 use crate::pipeline::bbox::BBox;
 use crate::pipeline::naming::{JointId, Side};
 
+/// The comparison with a prior result (issue 19): its SR content, and a prior SR read back.
+mod change;
+pub use change::read_prior;
+
 /// Why an SR (or a GSPS, which shares the source checks) could not be built or written.
 #[derive(Debug, Snafu)]
 #[non_exhaustive]
@@ -930,6 +934,8 @@ enum Value {
     /// Continuity of Content SEPARATE: the children are independent statements.
     Container,
     Text(String),
+    /// DATE, DA (`YYYYMMDD`).
+    Date(String),
     /// PNAME: a person's name, PN.
     PersonName(String),
     Code(&'static Code),
@@ -1049,6 +1055,7 @@ fn put_value(item: &mut InMemDicomObject, value: &Value) {
     let value_type = match value {
         Value::Container => "CONTAINER",
         Value::Text(_) => "TEXT",
+        Value::Date(_) => "DATE",
         Value::PersonName(_) => "PNAME",
         Value::Code(_) => "CODE",
         Value::Num { .. } => "NUM",
@@ -1061,6 +1068,7 @@ fn put_value(item: &mut InMemDicomObject, value: &Value) {
         // C.18.8: Type 1 for CONTAINER.
         Value::Container => put_str(item, tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE"),
         Value::Text(t) => put_str(item, tags::TEXT_VALUE, VR::UT, t.as_str()),
+        Value::Date(d) => put_str(item, tags::DATE, VR::DA, d.as_str()),
         Value::PersonName(n) => put_str(item, tags::PERSON_NAME, VR::PN, n.as_str()),
         Value::Code(c) => put_seq(item, tags::CONCEPT_CODE_SEQUENCE, vec![code_item(c)]),
         Value::Num { value, unit } => {
@@ -1513,12 +1521,15 @@ impl FilmEvaluations<'_> {
                 .iter()
                 .map(|c| ContentItem::text(Contains, &codes::LATERALITY_CONFLICT, c)),
         );
-        rows.extend(
-            a.summary
-                .hands
-                .iter()
-                .map(|hand| HandEvaluation { hand }.item()),
-        );
+        rows.extend(a.summary.hands.iter().map(|hand| {
+            HandEvaluation {
+                hand,
+                change: a.change.as_ref(),
+            }
+            .item()
+        }));
+        // The comparison with the prior (issue 19), when one was looked for.
+        rows.extend(a.change.as_ref().map(change::film_item));
         ContentItem::container(Contains, &codes::QUALITATIVE_EVALUATIONS, rows)
     }
 }
@@ -1531,6 +1542,8 @@ impl FilmEvaluations<'_> {
 /// says 0.
 struct HandEvaluation<'a> {
     hand: &'a HandSummary,
+    /// The comparison with the prior: the hand gains its change lines "since <date>".
+    change: Option<&'a crate::change::Change>,
 }
 
 impl HandEvaluation<'_> {
@@ -1576,6 +1589,9 @@ impl HandEvaluation<'_> {
             &codes::COMMENT,
             labels::hand_line(h),
         ));
+        if let Some(c) = self.change {
+            rows.extend(change::hand_rows(c, &h.side));
+        }
         ContentItem::container(Contains, &codes::HAND_SUMMARY, rows)
     }
 }
@@ -1754,6 +1770,13 @@ pub fn build_sr(
         tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE,
         vec![evidence_item(&image)],
     );
+    // The prior film and SR the comparison was made with (issue 19).
+    if let Some(c) = &analysis.change {
+        let prior = change::prior_evidence(c, &image.sop_instance_uid);
+        if !prior.is_empty() {
+            put_seq(&mut out, tags::PERTINENT_OTHER_EVIDENCE_SEQUENCE, prior);
+        }
+    }
 
     // SR Document Content Module (PS3.3 C.17.3): the root container.
     report.put_root(&mut out);
@@ -2004,6 +2027,8 @@ pub(crate) mod tests {
             dropped: Vec::new(),
             scale: None,
             summary: Default::default(),
+            study_date: None,
+            change: None,
             timing_ms: Timing::default(),
         }
         .with_summary()

@@ -10,6 +10,7 @@
 pub mod dimse;
 pub mod filter;
 pub mod metrics;
+pub mod priors;
 pub mod scp;
 pub mod sender;
 pub mod tls;
@@ -169,6 +170,8 @@ pub struct Node {
     pub spool: Spool,
     /// Analysed films kept for review; None when `review.enabled` is false.
     pub review: Option<crate::review::ReviewStore>,
+    /// Earlier results by patient, for the comparison with the prior (issue 19).
+    pub priors: priors::PriorIndex,
     pub metrics: Metrics,
     pub destinations: Vec<Destination>,
     /// For `+tls` destinations; None when there are none.
@@ -429,6 +432,7 @@ pub async fn run(
         config,
         spool,
         review,
+        priors: priors::PriorIndex::new(&data_dir),
         metrics: Metrics::default(),
         destinations,
         client_tls,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use snafu::Report;
 use tracing::{error, info};
 
-use super::{Node, instance_tag};
+use super::{Node, instance_tag, priors};
 use crate::analysis::{Analysis, SourceInfo};
 use crate::config::ResultObject;
 use crate::crashpoint;
@@ -109,7 +109,7 @@ fn analyse(
         .map_err(|e| Report::from_error(e).to_string())?;
     crashpoint::hit("worker.analysed");
     let uid = decode::sop_instance_uid(&obj);
-    let analysis = Analysis::new(
+    let mut analysis = Analysis::new(
         SourceInfo {
             file: format!("{key}.dcm"),
             sop_instance_uid: uid.clone(),
@@ -119,6 +119,15 @@ fn analyse(
         pipeline.models(),
         outcome,
     );
+    // Kept in the result so that a later film's comparison with it has the interval.
+    analysis.study_date =
+        sr::optional_str(&obj, tags::STUDY_DATE).and_then(|d| crate::change::iso_date(&d));
+    // The comparison with the patient's prior in this node's index; a film without a
+    // Patient ID cannot be matched to anyone's earlier film.
+    let patient_id = sr::optional_str(&obj, tags::PATIENT_ID);
+    if let Some(id) = &patient_id {
+        analysis.change = Some(priors::compare_with_index(&node.priors, id, key, &analysis));
+    }
     // Each object is built only when a destination (or the results folder) receives it.
     let mut results: Vec<(ResultObject, String, Vec<u8>)> = Vec::new();
     let mut ai_sr = None;
@@ -164,6 +173,22 @@ fn analyse(
         crashpoint::hit("worker.first_result_queued");
     }
     crashpoint::hit("worker.results_queued");
+    // Into the prior index before the inbox entry goes: a crash in between analyses the
+    // film again and replaces the entry.
+    if let Some(id) = &patient_id {
+        let entry = priors::Entry {
+            study_date: analysis.study_date.clone(),
+            film: sr::SopReference::of(&obj),
+            sr: ai_sr.clone(),
+            analysis: crate::analysis::Analysis {
+                change: None,
+                ..analysis.clone()
+            },
+        };
+        if let Err(e) = node.priors.record(id, key, &entry) {
+            error!(key, error = %Report::from_error(e), "could not record the result as a prior");
+        }
+    }
     // Kept for review before the inbox entry goes: a crash in between analyses it again.
     if let Some(store) = &node.review {
         let mut record = film_record(key, &obj, &analysis, ai_sr, received);
