@@ -156,6 +156,10 @@ pub struct Node {
     #[serde(default)]
     pub outputs: BTreeMap<String, Vec<String>>,
     pub allowed_calling_ae_titles: Vec<String>,
+    /// The archive queried for a patient's prior result when the node's own index has
+    /// none, as "AE@HOST:PORT"; empty: the index only.
+    #[serde(default)]
+    pub prior_archive: String,
     pub max_associations: usize,
     pub max_pdu_length: u32,
     pub read_timeout_s: u64,
@@ -376,6 +380,15 @@ impl Config {
                 }
                 .fail();
             }
+        }
+        if !n.prior_archive.trim().is_empty()
+            && let Err(e) = n.prior_archive.trim().parse::<crate::batch::pacs::Pacs>()
+        {
+            return InvalidSnafu {
+                key: "node.prior_archive",
+                problem: e.to_string(),
+            }
+            .fail();
         }
         self.validate_outputs()?;
         self.validate_tls()?;
@@ -677,5 +690,28 @@ mod tests {
         let err = load("ORTHANX = [\"sr\"]").unwrap_err().to_string();
         assert!(err.contains("node.outputs.ORTHANX"), "{err}");
         assert!(err.contains("ORTHANC"), "{err}");
+    }
+
+    #[test]
+    fn the_prior_archive_is_off_by_default_and_checked_at_load() {
+        assert!(
+            Config::load(None, &[])
+                .unwrap()
+                .node
+                .prior_archive
+                .is_empty()
+        );
+        let c = Config::load(
+            None,
+            &[("node.prior_archive", "ORTHANC@127.0.0.1:4242".into())],
+        )
+        .unwrap();
+        assert_eq!(c.node.prior_archive, "ORTHANC@127.0.0.1:4242");
+        for bad in ["ORTHANC", "ORTHANC@127.0.0.1", "@127.0.0.1:4242"] {
+            let err = Config::load(None, &[("node.prior_archive", bad.into())])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("node.prior_archive"), "{bad}: {err}");
+        }
     }
 }

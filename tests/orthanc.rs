@@ -92,16 +92,28 @@ impl Drop for NodeProc {
 
 impl NodeProc {
     fn start(data: &Path, port: u16, orthanc_dicom: u16) -> NodeProc {
+        NodeProc::start_with(data, port, Some(orthanc_dicom), &[])
+    }
+
+    /// As `start`, with Orthanc as the destination or none (the results folder), and more
+    /// `--set` overrides.
+    fn start_with(data: &Path, port: u16, orthanc_dicom: Option<u16>, sets: &[String]) -> NodeProc {
         let (a, s) = common::test_models();
         let mut cmd = common::rajoints(&["serve", "--http", "127.0.0.1:0"]);
         cmd.args(["--listen", &format!("127.0.0.1:{port}")]);
         cmd.arg("--data-dir").arg(data);
-        cmd.args([
-            "--destination",
-            &format!("ORTHANC@127.0.0.1:{orthanc_dicom}"),
-        ]);
+        if let Some(orthanc_dicom) = orthanc_dicom {
+            cmd.args([
+                "--destination",
+                &format!("ORTHANC@127.0.0.1:{orthanc_dicom}"),
+            ]);
+        }
         cmd.args(["--set", &format!("models.ankylosis={}", a.display())]);
         cmd.args(["--set", &format!("models.subluxation={}", s.display())]);
+        // After the test models: `sets` may name others.
+        for set in sets {
+            cmd.args(["--set", set]);
+        }
         cmd.args(["--set", "node.sender.retry_initial_s=0.2"]);
         cmd.args(["--set", "node.sender.retry_max_s=0.5"]);
         let log = std::fs::File::create(data.with_extension("log")).unwrap();
@@ -207,6 +219,11 @@ impl Drop for Orthanc {
 
 impl Orthanc {
     fn configure(dir: &Path, node_port: u16) -> Orthanc {
+        Orthanc::configure_with(dir, node_port, &[])
+    }
+
+    /// As `configure`, with more replacements in the shipped snippet.
+    fn configure_with(dir: &Path, node_port: u16, more: &[(&str, &str)]) -> Orthanc {
         let (http, dicom) = (free_port(), free_port());
         let cfg = dir.join("config");
         std::fs::create_dir_all(&cfg).unwrap();
@@ -243,7 +260,10 @@ impl Orthanc {
                 "\"RetryMaxSeconds\" : 300".into(),
                 "\"RetryMaxSeconds\" : 2".into(),
             ),
-        ] {
+        ]
+        .into_iter()
+        .chain(more.iter().map(|(a, b)| (a.to_string(), b.to_string())))
+        {
             assert!(
                 text.contains(&from),
                 "plugins/orthanc/orthanc-rajoints.json no longer has {from}"
@@ -614,4 +634,398 @@ fn a_routing_job_failed_before_an_orthanc_restart_is_resubmitted_after_it() {
         orthanc.log()
     );
     assert_eq!(node.counter("received"), 1);
+}
+
+/// A harness film with its own study, a given Study Date and Patient ID; `side` "R-" or
+/// "L-" paints that hand's joints only, "" both hands.
+fn dated_film(path: &Path, uid: &str, study_uid: &str, date: &str, patient: &str, side: &str) {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let (w, h, joints) = film(|id| if id.to_string() == "R-PIP2" { 1.0 } else { 0.5 });
+    let mut squares: Vec<Square> = joints
+        .iter()
+        .filter(|j| j.0.to_string().starts_with(side))
+        .map(|j| j.1)
+        .collect();
+    squares.push(Square {
+        x: 0,
+        y: 0,
+        side: 2,
+        value: 1.0,
+    });
+    CrImage::from_display(w, h, &paint(w, h, &squares)).write(path, uid);
+    let mut obj = dicom_object::open_file(path).unwrap();
+    for (tag, vr, v) in [
+        (tags::STUDY_DATE, VR::DA, date),
+        (tags::STUDY_INSTANCE_UID, VR::UI, study_uid),
+        (tags::PATIENT_ID, VR::LO, patient),
+    ] {
+        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+    }
+    obj.write_to_file(path).unwrap();
+}
+
+/// The SRs in Orthanc of a patient, by Orthanc id.
+fn srs_of(orthanc: &Orthanc, patient: &str) -> Vec<String> {
+    orthanc
+        .instances_of("SR")
+        .into_iter()
+        .filter(|id| {
+            orthanc.get(&format!("/instances/{id}/simplified-tags"))["PatientID"] == patient
+        })
+        .collect()
+}
+
+/// dsrdump of an SR stored in Orthanc.
+fn dump_sr_in_orthanc(orthanc: &Orthanc, id: &str, dir: &Path) -> String {
+    let (status, _) = http(orthanc.http, "GET", &format!("/instances/{id}"), "");
+    assert_eq!(status, 200);
+    let mut stream = TcpStream::connect(("127.0.0.1", orthanc.http)).unwrap();
+    write!(
+        stream,
+        "GET /instances/{id}/file HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).unwrap();
+    let at = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP header")
+        + 4;
+    let path = dir.join(format!("{id}.sr.dcm"));
+    std::fs::write(&path, &buf[at..]).unwrap();
+    let out = Command::new("dsrdump")
+        .arg("+Pl")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Issue 19 with the archive: T0 goes through Orthanc to the node and its SR back into
+/// Orthanc; the node's data folder is emptied; T1's SR states the change against T0, the
+/// prior retrieved from Orthanc by C-FIND and C-GET. Then, Orthanc stopped, a node with a
+/// fresh data folder still writes T1's result, saying why it has no comparison.
+#[test]
+fn the_prior_comes_from_orthanc_when_the_node_has_none_and_orthanc_down_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t0, t1) = (dir.path().join("t0.dcm"), dir.path().join("t1.dcm"));
+    dated_film(&t0, "2.25.8201", "2.25.8200", "20250101", "PHANTOM-1", "");
+    dated_film(&t1, "2.25.8211", "2.25.8210", "20260101", "PHANTOM-1", "");
+    // A second patient: the left hand at T0, the right hand at T1.
+    let (l0, r1) = (dir.path().join("l0.dcm"), dir.path().join("r1.dcm"));
+    dated_film(&l0, "2.25.8301", "2.25.8300", "20250101", "PHANTOM-2", "L-");
+    dated_film(&r1, "2.25.8311", "2.25.8310", "20260101", "PHANTOM-2", "R-");
+    let node_port = free_port();
+    // The node may query and retrieve (the shipped snippet allows C-ECHO and C-STORE).
+    let mut orthanc = Orthanc::configure_with(
+        &dir.path().join("orthanc"),
+        node_port,
+        &[
+            ("\"AllowFind\" : false", "\"AllowFind\" : true"),
+            ("\"AllowGet\" : false", "\"AllowGet\" : true"),
+        ],
+    );
+    let archive = vec![format!(
+        "node.prior_archive=ORTHANC@127.0.0.1:{}",
+        orthanc.dicom
+    )];
+    let data = dir.path().join("node");
+    let node = NodeProc::start_with(&data, node_port, Some(orthanc.dicom), &archive);
+    orthanc.start();
+
+    // T0: no prior anywhere.
+    storescu(orthanc.dicom, &[&t0, &l0]);
+    wait_for("the T0 SRs in Orthanc", Duration::from_secs(120), || {
+        orthanc.instances_of("SR").len() == 2
+    });
+    let sr0 = srs_of(&orthanc, "PHANTOM-1")[0].clone();
+    let d0 = dump_sr_in_orthanc(&orthanc, &sr0, dir.path());
+    assert!(
+        d0.contains("no earlier result of this patient, of this hand (in the node's index or the archive ORTHANC)"),
+        "{d0}"
+    );
+
+    // The node's data folder emptied: its index knows nothing of T0.
+    drop(node);
+    std::fs::remove_dir_all(&data).unwrap();
+    let node = NodeProc::start_with(&data, node_port, Some(orthanc.dicom), &archive);
+    storescu(orthanc.dicom, &[&t1, &r1]);
+    wait_for("the T1 SRs in Orthanc", Duration::from_secs(120), || {
+        orthanc.instances_of("SR").len() == 4
+    });
+    let sr1 = srs_of(&orthanc, "PHANTOM-1")
+        .into_iter()
+        .find(|i| *i != sr0)
+        .unwrap();
+    // The second patient's archived SR is of the other hand: not a prior.
+    let srs2 = srs_of(&orthanc, "PHANTOM-2");
+    assert_eq!(srs2.len(), 2);
+    let dumps2: Vec<String> = srs2
+        .iter()
+        .map(|id| dump_sr_in_orthanc(&orthanc, id, dir.path()))
+        .collect();
+    for d in &dumps2 {
+        assert!(
+            d.contains("no earlier result of this patient, of this hand (in the node's index or the archive ORTHANC)"),
+            "{d}"
+        );
+        assert!(!d.contains("since 2025-01-01"), "{d}");
+    }
+    let d1 = dump_sr_in_orthanc(&orthanc, &sr1, dir.path());
+    assert!(d1.contains("since 2025-01-01 (365 days)"), "{d1}");
+    assert!(d1.contains("\"Prior study date\")=\"20250101\""), "{d1}");
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    assert!(log.contains("prior from the archive"), "{log}");
+    assert_eq!(log.matches("prior from the archive").count(), 1, "{log}");
+    // Retrieved, read, and refused: the other hand's.
+    assert_eq!(
+        log.matches("an archived SR is not a prior").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        !log.contains("PHANTOM-1") && !log.contains("PHANTOM-2"),
+        "patient data in the log"
+    );
+    // Nothing of the retrieval is left behind.
+    let left: Vec<_> = std::fs::read_dir(data.join("priors/.archive"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    drop(node);
+
+    // Orthanc down at the query: the result still comes out, and says why.
+    orthanc.stop();
+    let fresh = dir.path().join("node-fresh");
+    let port = free_port();
+    let node = NodeProc::start_with(&fresh, port, None, &archive);
+    let out = Command::new("storescu")
+        .args(["-aet", "MODALITY", "-aec", "RAJOINTS", "127.0.0.1"])
+        .arg(port.to_string())
+        .arg(&t1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = fresh.join("results");
+    let json_of = || {
+        std::fs::read_dir(&results)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .find(|p| p.to_string_lossy().ends_with(".json"))
+            })
+            .ok()
+            .flatten()
+    };
+    wait_for(
+        "the T1 JSON in the results folder",
+        Duration::from_secs(120),
+        || json_of().is_some(),
+    );
+    let v: Value = serde_json::from_slice(&std::fs::read(json_of().unwrap()).unwrap()).unwrap();
+    assert_eq!(v["change"]["compared"], false, "{v:#}");
+    let why = v["change"]["not_compared_reason"].as_str().unwrap_or("");
+    assert!(
+        why.starts_with(&format!(
+            "the archive ORTHANC@127.0.0.1:{} could not be asked for an earlier result",
+            orthanc.dicom
+        )),
+        "{why}"
+    );
+    wait_for(
+        "the T1 SR in the results folder",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_dir(&results)
+                .map(|d| {
+                    d.flatten()
+                        .any(|e| e.path().to_string_lossy().ends_with(".sr.dcm"))
+                })
+                .unwrap_or(false)
+        },
+    );
+    assert_eq!(node.counter("analysed"), 1);
+    // The SR says it too, and stays valid.
+    let sr = std::fs::read_dir(&results)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".sr.dcm"))
+        .unwrap();
+    let dump = Command::new("dsrdump")
+        .arg("+Pl")
+        .arg(&sr)
+        .output()
+        .unwrap();
+    assert!(dump.status.success() && dump.stderr.is_empty());
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        dump.contains("could not be asked for an earlier result"),
+        "{dump}"
+    );
+    assert_eq!(common::dciodvfy_errors(&sr), Vec::<String>::new());
+    eprintln!("T1 without the archive: {why}");
+}
+
+/// Issue 19 with the shipped detectors on a phantom patient with progression (seed 7,
+/// as tests/analyze.rs): T0 goes through Orthanc to the node, its SR back into Orthanc; a
+/// second node with a fresh data folder gets T1, retrieves the T0 SR from Orthanc, and
+/// reports exactly the ground truth's changes.
+#[test]
+fn a_phantom_pairs_change_against_the_prior_from_orthanc_is_the_ground_truths() {
+    let dir = tempfile::tempdir().unwrap();
+    let phantom = dir.path().join("phantom");
+    let films = common::phantom_films(
+        &phantom,
+        &[
+            "--preset",
+            "paper",
+            "--count",
+            "4",
+            "--ankylosis-rate",
+            "0.2",
+            "--seed",
+            "7",
+        ],
+    );
+    let ann: Value =
+        serde_json::from_str(&std::fs::read_to_string(phantom.join("annotations.json")).unwrap())
+            .unwrap();
+    let truth = |t: u64| -> std::collections::BTreeSet<(String, String)> {
+        let image = ann["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["patient_id"] == "PHANTOM-0001" && i["timepoint"] == t)
+            .expect("the phantom image");
+        let mut out = std::collections::BTreeSet::new();
+        for j in image["joints"].as_array().unwrap() {
+            for f in ["ankylosis", "subluxation"] {
+                if j[f] == true {
+                    out.insert((j["joint"].as_str().unwrap().to_string(), f.to_string()));
+                }
+            }
+        }
+        out
+    };
+    let (t0, t1) = (truth(0), truth(1));
+    let new: Vec<_> = t1.difference(&t0).cloned().collect();
+    let same: Vec<_> = t1.intersection(&t0).cloned().collect();
+    assert!(!new.is_empty(), "seed 7 no longer progresses");
+    let film = |t: &str| {
+        films
+            .iter()
+            .find(|f| {
+                f.to_string_lossy()
+                    .ends_with(&format!("PHANTOM-0001-{t}.dcm"))
+            })
+            .expect("the phantom film")
+            .clone()
+    };
+
+    let node_port = free_port();
+    let mut orthanc = Orthanc::configure_with(
+        &dir.path().join("orthanc"),
+        node_port,
+        &[
+            ("\"AllowFind\" : false", "\"AllowFind\" : true"),
+            ("\"AllowGet\" : false", "\"AllowGet\" : true"),
+        ],
+    );
+    let repo = common::repo();
+    let sets = vec![
+        format!(
+            "models.ankylosis={}",
+            repo.join("models/ankylosis.toml").display()
+        ),
+        format!(
+            "models.subluxation={}",
+            repo.join("models/subluxation.toml").display()
+        ),
+        format!("node.prior_archive=ORTHANC@127.0.0.1:{}", orthanc.dicom),
+    ];
+    let node = NodeProc::start_with(
+        &dir.path().join("node"),
+        node_port,
+        Some(orthanc.dicom),
+        &sets,
+    );
+    orthanc.start();
+    storescu(orthanc.dicom, &[&film("T0")]);
+    wait_for("the T0 SR in Orthanc", Duration::from_secs(120), || {
+        orthanc.instances_of("SR").len() == 1
+    });
+    drop(node);
+
+    // A second node, its data folder fresh, its results in the results folder.
+    let fresh = dir.path().join("node-fresh");
+    let port = free_port();
+    let _node = NodeProc::start_with(&fresh, port, None, &sets);
+    let out = Command::new("storescu")
+        .args(["-aet", "MODALITY", "-aec", "RAJOINTS", "127.0.0.1"])
+        .arg(port.to_string())
+        .arg(film("T1"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = fresh.join("results");
+    let json_of = || {
+        std::fs::read_dir(&results)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .find(|p| p.to_string_lossy().ends_with(".json"))
+            })
+            .ok()
+            .flatten()
+    };
+    wait_for("the T1 JSON", Duration::from_secs(120), || {
+        json_of().is_some()
+    });
+    let v: Value = serde_json::from_slice(&std::fs::read(json_of().unwrap()).unwrap()).unwrap();
+    let c = &v["change"];
+    assert_eq!(c["compared"], true, "{c:#}");
+    assert_eq!(
+        c["prior"]["file"],
+        format!("archive ORTHANC@127.0.0.1:{}", orthanc.dicom)
+    );
+    assert!(c["interval_days"].as_i64().is_some_and(|d| d > 0), "{c:#}");
+    let with = |status: &str| -> Vec<(String, String)> {
+        c["joints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["status"] == status && !j["finding"].is_null())
+            .map(|j| {
+                (
+                    j["joint"].as_str().unwrap().to_string(),
+                    j["finding"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    assert_eq!(with("new"), new);
+    assert_eq!(with("unchanged_present"), same);
+    assert_eq!(with("absent_now_present_before"), Vec::new());
+    eprintln!(
+        "prior from Orthanc, {} days: new {new:?}, unchanged present {same:?}",
+        c["interval_days"]
+    );
 }

@@ -112,6 +112,9 @@ pub struct Query {
     pub modalities: Vec<String>,
     /// Series Body Part Examined, any of these (case-insensitive); empty or `*`: any.
     pub body_parts: Vec<String>,
+    /// Patient ID, matched by the PACS at the STUDY level (single value matching); None:
+    /// any patient.
+    pub patient_id: Option<String>,
 }
 
 impl Query {
@@ -389,6 +392,9 @@ fn find_all(assoc: &mut Assoc, pc: u8, ts: &str, query: &Query) -> Result<Vec<In
     put(&mut study, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "STUDY");
     put(&mut study, tags::STUDY_DATE, VR::DA, &query.date_range());
     put(&mut study, tags::STUDY_INSTANCE_UID, VR::UI, "");
+    if let Some(id) = &query.patient_id {
+        put(&mut study, tags::PATIENT_ID, VR::LO, id);
+    }
     let mut studies: Vec<String> = find_one(assoc, pc, ts, &mut id, &study)?
         .iter()
         .map(|o| text(o, tags::STUDY_INSTANCE_UID))
@@ -434,6 +440,172 @@ fn find_all(assoc: &mut Assoc, pc: u8, ts: &str, query: &Query) -> Result<Vec<In
     }
     out.sort_by(|a, b| a.sop_instance_uid.cmp(&b.sop_instance_uid));
     out.dedup_by(|a, b| a.sop_instance_uid == b.sop_instance_uid);
+    Ok(out)
+}
+
+/// A structured report the SR query matched, with the dates to order it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrMatch {
+    pub instance: Instance,
+    /// The study's Study Date, YYYYMMDD as the PACS answered it (may be empty).
+    pub study_date: String,
+    /// The SR's Content Date and Time, as answered (may be empty).
+    pub content_date: String,
+    pub content_time: String,
+}
+
+/// What an SR query asks for: the patient's SR series of one producer.
+#[derive(Debug, Clone, Default)]
+pub struct SrQuery {
+    /// Patient ID (single value matching by the PACS).
+    pub patient_id: String,
+    /// Study Date range, inclusive, either end open.
+    pub to: Option<String>,
+    /// Series whose Series Description equals this (case-insensitive), or whose Series
+    /// Number is `series_number`.
+    pub series_description: String,
+    pub series_number: Option<i32>,
+    /// SOP Class UID of the SR (matched here on the IMAGE answers).
+    pub sop_class_uid: String,
+}
+
+/// The SRs on `pacs` that `query` matches, most recent first (Study Date, then Content
+/// Date and Time, then UIDs): STUDY level by Patient ID, SERIES level by Modality SR (and
+/// here by Series Description or Number), IMAGE level (here by SOP Class UID).
+pub fn find_srs(pacs: &Pacs, opts: &Options, query: &SrQuery) -> Result<Vec<SrMatch>, Error> {
+    let mut assoc = options(opts, pacs)
+        .with_presentation_context(
+            uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
+            QUERY_TRANSFER_SYNTAXES.to_vec(),
+        )
+        .establish(pacs.address.as_str())
+        .context(AssociateSnafu {
+            pacs: pacs.to_string(),
+        })?;
+    let Some((pc, ts)) = accepted(
+        &assoc,
+        uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
+    ) else {
+        let _ = assoc.abort();
+        return NotAcceptedSnafu {
+            pacs: pacs.to_string(),
+            what: "Study Root C-FIND",
+        }
+        .fail();
+    };
+    let result = find_srs_on(&mut assoc, pc, &ts, query);
+    match &result {
+        Ok(_) => {
+            let _ = assoc.release();
+        }
+        Err(_) => {
+            let _ = assoc.abort();
+        }
+    }
+    result.map_err(|detail| {
+        FindSnafu {
+            pacs: pacs.to_string(),
+            calling_ae: opts.calling_ae.clone(),
+            detail,
+            hint: "",
+        }
+        .build()
+    })
+}
+
+fn find_srs_on(
+    assoc: &mut Assoc,
+    pc: u8,
+    ts: &str,
+    query: &SrQuery,
+) -> Result<Vec<SrMatch>, String> {
+    let mut id = 0u16;
+    let mut study = InMemDicomObject::new_empty();
+    put(&mut study, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "STUDY");
+    put(&mut study, tags::PATIENT_ID, VR::LO, &query.patient_id);
+    let range = query
+        .to
+        .as_ref()
+        .map(|t| format!("-{t}"))
+        .unwrap_or_default();
+    put(&mut study, tags::STUDY_DATE, VR::DA, &range);
+    put(&mut study, tags::STUDY_INSTANCE_UID, VR::UI, "");
+    let mut studies: Vec<(String, String)> = find_one(assoc, pc, ts, &mut id, &study)?
+        .iter()
+        .map(|o| (text(o, tags::STUDY_INSTANCE_UID), text(o, tags::STUDY_DATE)))
+        .filter(|(u, _)| !u.is_empty())
+        .collect();
+    studies.sort();
+    studies.dedup();
+    let mut out = Vec::new();
+    for (st, study_date) in &studies {
+        let mut series = InMemDicomObject::new_empty();
+        put(&mut series, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "SERIES");
+        put(&mut series, tags::STUDY_INSTANCE_UID, VR::UI, st);
+        put(&mut series, tags::SERIES_INSTANCE_UID, VR::UI, "");
+        put(&mut series, tags::MODALITY, VR::CS, "SR");
+        put(&mut series, tags::SERIES_DESCRIPTION, VR::LO, "");
+        put(&mut series, tags::SERIES_NUMBER, VR::IS, "");
+        let mut matched: Vec<String> = find_one(assoc, pc, ts, &mut id, &series)?
+            .iter()
+            .filter(|o| {
+                text(o, tags::MODALITY).eq_ignore_ascii_case("SR")
+                    && (text(o, tags::SERIES_DESCRIPTION)
+                        .eq_ignore_ascii_case(&query.series_description)
+                        || query.series_number.is_some_and(|n| {
+                            text(o, tags::SERIES_NUMBER).parse::<i32>().ok() == Some(n)
+                        }))
+            })
+            .map(|o| text(o, tags::SERIES_INSTANCE_UID))
+            .filter(|u| !u.is_empty())
+            .collect();
+        matched.sort();
+        matched.dedup();
+        for se in matched {
+            let mut image = InMemDicomObject::new_empty();
+            put(&mut image, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "IMAGE");
+            put(&mut image, tags::STUDY_INSTANCE_UID, VR::UI, st);
+            put(&mut image, tags::SERIES_INSTANCE_UID, VR::UI, &se);
+            put(&mut image, tags::SOP_INSTANCE_UID, VR::UI, "");
+            put(&mut image, tags::SOP_CLASS_UID, VR::UI, "");
+            put(&mut image, tags::CONTENT_DATE, VR::DA, "");
+            put(&mut image, tags::CONTENT_TIME, VR::TM, "");
+            for o in find_one(assoc, pc, ts, &mut id, &image)? {
+                let sop = text(&o, tags::SOP_INSTANCE_UID);
+                let class = text(&o, tags::SOP_CLASS_UID);
+                // A PACS that does not return the class is taken at its word: the SR is
+                // read and checked after retrieval.
+                if sop.is_empty() || !(class.is_empty() || class == query.sop_class_uid) {
+                    continue;
+                }
+                out.push(SrMatch {
+                    instance: Instance {
+                        study: st.clone(),
+                        series: se.clone(),
+                        sop_instance_uid: sop,
+                        sop_class_uid: if class.is_empty() {
+                            query.sop_class_uid.clone()
+                        } else {
+                            class
+                        },
+                    },
+                    study_date: study_date.clone(),
+                    content_date: text(&o, tags::CONTENT_DATE),
+                    content_time: text(&o, tags::CONTENT_TIME),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        (&b.study_date, &b.content_date, &b.content_time)
+            .cmp(&(&a.study_date, &a.content_date, &a.content_time))
+            .then_with(|| {
+                a.instance
+                    .sop_instance_uid
+                    .cmp(&b.instance.sop_instance_uid)
+            })
+    });
+    out.dedup_by(|a, b| a.instance.sop_instance_uid == b.instance.sop_instance_uid);
     Ok(out)
 }
 
@@ -679,6 +851,7 @@ mod tests {
             to: None,
             modalities: vec!["CR".into(), "DX".into()],
             body_parts: vec!["HAND".into()],
+            patient_id: None,
         };
         assert_eq!(q.date_range(), "20050101-");
         assert!(q.selects("DX", "hand") && !q.selects("CT", "HAND") && !q.selects("CR", "CHEST"));

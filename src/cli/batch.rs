@@ -371,6 +371,7 @@ fn from_pacs(
         to: args.to.clone(),
         modalities: or(&args.modality, &cfg.node.filter.modalities),
         body_parts: or(&args.body_part, &cfg.node.filter.body_parts),
+        patient_id: None,
     };
     let opts = pacs::Options {
         calling_ae: args

@@ -8,13 +8,18 @@
 //! a crash leaves the old entry or the new one; analysing a film again replaces its entry.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use snafu::{ResultExt, Snafu};
 
 use crate::analysis::Analysis;
+use crate::batch::pacs::{self, Pacs};
 use crate::change::{self, Findings, Prior, PriorInfo};
-use crate::dicom::sr::SopReference;
+use crate::dicom::sr::{self, SopReference};
+use dicom_dictionary_std::uids;
+use snafu::Report;
+use tracing::{info, warn};
 
 #[derive(Debug, Snafu)]
 pub enum Error {
@@ -123,6 +128,148 @@ impl PriorIndex {
     }
 }
 
+/// The archive asked for a prior when the index has none (`node.prior_archive`).
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub pacs: Pacs,
+    pub opts: pacs::Options,
+    /// Where retrieved SRs are read, then removed.
+    pub dir: PathBuf,
+}
+
+/// The SOP classes the node uses as SCU towards `node.prior_archive` (the conformance
+/// statement's scu-prior-sop-classes table; conformance/check compares them).
+pub const PRIOR_SOP_CLASSES: [&str; 2] = [
+    uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
+    uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET,
+];
+
+/// At most this many of the patient's archived SRs are retrieved, most recent first,
+/// looking for one that is a prior (earlier, assessable, a hand in common).
+const MAX_RETRIEVED: usize = 5;
+
+impl Archive {
+    /// The archive of `node.prior_archive`, queried as `node.ae_title`; None when empty.
+    pub fn of(cfg: &crate::config::Config, index: &PriorIndex) -> Option<Archive> {
+        let text = cfg.node.prior_archive.trim();
+        if text.is_empty() {
+            return None;
+        }
+        Some(Archive {
+            pacs: text.parse().ok()?,
+            opts: pacs::Options {
+                calling_ae: cfg.node.ae_title.clone(),
+                timeout: Duration::from_secs(cfg.node.sender.timeout_s.max(1)),
+            },
+            dir: index.dir.join(".archive"),
+        })
+    }
+
+    /// The patient's most recent rajoints SR in the archive that is a prior for `now`
+    /// (Study Date before `study_date`, `YYYY-MM-DD`). Err: the archive could not be
+    /// asked, or none of the SRs it listed could be retrieved.
+    pub fn lookup(
+        &self,
+        patient_id: &str,
+        key: &str,
+        study_date: &str,
+        now: &Findings,
+    ) -> Result<Option<Prior>, String> {
+        let query = pacs::SrQuery {
+            patient_id: patient_id.to_string(),
+            to: Some(study_date.replace('-', "")),
+            series_description: sr::DEFAULT_SR_SERIES_DESCRIPTION.to_string(),
+            series_number: Some(sr::DEFAULT_SR_SERIES_NUMBER),
+            sop_class_uid: sr::SR_SOP_CLASS.to_string(),
+        };
+        let found = pacs::find_srs(&self.pacs, &self.opts, &query).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        let patient = patient_key(patient_id);
+        let mut failure = None;
+        for (n, m) in found.iter().take(MAX_RETRIEVED).enumerate() {
+            let path = self.dir.join(format!("{key}.{n}.sr.dcm"));
+            let got = pacs::get(&self.pacs, &self.opts, &[&m.instance], |_| path.clone())
+                .map_err(|e| e.to_string())?;
+            let read = match got.into_iter().next() {
+                Some(Ok(p)) => sr::read_prior(&p).map_err(|e| Report::from_error(e).to_string()),
+                Some(Err(e)) => Err(e),
+                None => Err("nothing retrieved".to_string()),
+            };
+            let _ = std::fs::remove_file(&path);
+            match read {
+                Ok(mut prior) => {
+                    let f = &prior.findings;
+                    let usable = prior
+                        .info
+                        .study_date
+                        .as_deref()
+                        .is_some_and(|d| d < study_date)
+                        && f.assessable
+                        && f.sides.intersection(&now.sides).next().is_some();
+                    if usable {
+                        prior.info.file = format!("archive {}", self.pacs);
+                        info!(patient = %patient, archive = %self.pacs, "prior from the archive");
+                        return Ok(Some(prior));
+                    }
+                    info!(patient = %patient, archive = %self.pacs, "an archived SR is not a prior (not earlier, not assessable, or of another hand)");
+                }
+                Err(e) => {
+                    warn!(patient = %patient, archive = %self.pacs, error = %e, "an archived SR could not be used as a prior");
+                    failure = Some(e);
+                }
+            }
+        }
+        match failure {
+            Some(e) => Err(format!("could not retrieve the patient's SR: {e}")),
+            None => Ok(None),
+        }
+    }
+}
+
+/// "No earlier result" (the index's words).
+pub const NO_EARLIER_RESULT: &str = "no earlier result of this patient, of this hand";
+
+/// The comparison of a film with the patient's prior: from the index, else from the
+/// archive when there is one. Never fails: a prior that cannot be had is a reason.
+pub fn compare_with_priors(
+    index: &PriorIndex,
+    archive: Option<&Archive>,
+    patient_id: &str,
+    key: &str,
+    analysis: &Analysis,
+) -> change::Change {
+    let c = compare_with_index(index, patient_id, key, analysis);
+    let (Some(archive), Some(date)) = (archive, analysis.study_date.as_deref()) else {
+        return c;
+    };
+    if c.not_compared_reason.as_deref() != Some(NO_EARLIER_RESULT) {
+        return c;
+    }
+    let now = Findings::of(analysis);
+    let none = |why: String| change::Change {
+        study_date: analysis.study_date.clone(),
+        not_compared_reason: Some(why),
+        ..change::Change::default()
+    };
+    if now.sides.is_empty() {
+        return c;
+    }
+    match archive.lookup(patient_id, key, date, &now) {
+        Ok(Some(prior)) => change::compare(&now, Some(date), &prior),
+        Ok(None) => none(format!(
+            "{NO_EARLIER_RESULT} (in the node's index or the archive {})",
+            archive.pacs.ae_title
+        )),
+        Err(e) => {
+            warn!(patient = %patient_key(patient_id), archive = %archive.pacs, error = %e, "no prior from the archive");
+            none(format!(
+                "the archive {} could not be asked for an earlier result: {e}",
+                archive.pacs
+            ))
+        }
+    }
+}
+
 /// The comparison of a film with the patient's prior from the index; "no earlier result"
 /// when there is none.
 pub fn compare_with_index(
@@ -140,7 +287,7 @@ pub fn compare_with_index(
             not_compared_reason: Some(if date.is_empty() {
                 "the film has no study date".to_string()
             } else {
-                "no earlier result of this patient, of this hand".to_string()
+                NO_EARLIER_RESULT.to_string()
             }),
             ..change::Change::default()
         },
@@ -237,5 +384,51 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn the_archive_is_asked_only_without_an_index_prior_and_its_failure_is_a_reason() {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = PriorIndex::new(tmp.path());
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let archive = Archive {
+            pacs: format!("PACS@127.0.0.1:{port}").parse().unwrap(),
+            opts: pacs::Options {
+                calling_ae: "RAJOINTS".into(),
+                timeout: Duration::from_secs(2),
+            },
+            dir: tmp.path().join("priors/.archive"),
+        };
+        let mut now = analysis();
+        now.study_date = Some("2024-01-01".into());
+        let c = compare_with_priors(&index, Some(&archive), "P1", "now", &now);
+        assert!(!c.compared);
+        let why = c.not_compared_reason.unwrap();
+        assert!(
+            why.starts_with(&format!(
+                "the archive PACS@127.0.0.1:{port} could not be asked for an earlier result"
+            )),
+            "{why}"
+        );
+        assert!(!why.contains("P1"), "{why}");
+        // An index prior: the archive is not asked.
+        index
+            .record("P1", "old", &entry("2020-01-01", analysis()))
+            .unwrap();
+        let c = compare_with_priors(&index, Some(&archive), "P1", "now", &now);
+        assert!(c.compared, "{c:?}");
+        assert_eq!(c.prior.file, "node prior index");
+        // No study date: nothing to ask for.
+        now.study_date = None;
+        let c = compare_with_priors(&index, Some(&archive), "P2", "now", &now);
+        assert_eq!(
+            c.not_compared_reason.as_deref(),
+            Some("the film has no study date")
+        );
     }
 }

@@ -126,7 +126,14 @@ fn analyse(
     // Patient ID cannot be matched to anyone's earlier film.
     let patient_id = sr::optional_str(&obj, tags::PATIENT_ID);
     if let Some(id) = &patient_id {
-        analysis.change = Some(priors::compare_with_index(&node.priors, id, key, &analysis));
+        let archive = priors::Archive::of(&node.config, &node.priors);
+        analysis.change = Some(priors::compare_with_priors(
+            &node.priors,
+            archive.as_ref(),
+            id,
+            key,
+            &analysis,
+        ));
     }
     // Each object is built only when a destination (or the results folder) receives it.
     let mut results: Vec<(ResultObject, String, Vec<u8>)> = Vec::new();
