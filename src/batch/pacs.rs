@@ -340,6 +340,17 @@ fn find_one(
 
 /// The instances on `pacs` that `query` matches, in a deterministic order (by UIDs).
 pub fn find(pacs: &Pacs, opts: &Options, query: &Query) -> Result<Vec<Instance>, Error> {
+    with_find(pacs, opts, |assoc, pc, ts| find_all(assoc, pc, ts, query))
+}
+
+/// Runs `body` over a Study Root C-FIND association with `pacs`: released after success,
+/// aborted after a failure, whose text becomes [`Error::Find`] (with a hint when the PACS
+/// seems to refuse our AE title).
+fn with_find<T>(
+    pacs: &Pacs,
+    opts: &Options,
+    body: impl FnOnce(&mut Assoc, u8, &str) -> Result<T, String>,
+) -> Result<T, Error> {
     let mut assoc = options(opts, pacs)
         .with_presentation_context(
             uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
@@ -360,7 +371,7 @@ pub fn find(pacs: &Pacs, opts: &Options, query: &Query) -> Result<Vec<Instance>,
         }
         .fail();
     };
-    let result = find_all(&mut assoc, pc, &ts, query);
+    let result = body(&mut assoc, pc, &ts);
     match &result {
         Ok(_) => {
             let _ = assoc.release();
@@ -473,43 +484,8 @@ pub struct SrQuery {
 /// Date and Time, then UIDs): STUDY level by Patient ID, SERIES level by Modality SR (and
 /// here by Series Description or Number), IMAGE level (here by SOP Class UID).
 pub fn find_srs(pacs: &Pacs, opts: &Options, query: &SrQuery) -> Result<Vec<SrMatch>, Error> {
-    let mut assoc = options(opts, pacs)
-        .with_presentation_context(
-            uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
-            QUERY_TRANSFER_SYNTAXES.to_vec(),
-        )
-        .establish(pacs.address.as_str())
-        .context(AssociateSnafu {
-            pacs: pacs.to_string(),
-        })?;
-    let Some((pc, ts)) = accepted(
-        &assoc,
-        uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
-    ) else {
-        let _ = assoc.abort();
-        return NotAcceptedSnafu {
-            pacs: pacs.to_string(),
-            what: "Study Root C-FIND",
-        }
-        .fail();
-    };
-    let result = find_srs_on(&mut assoc, pc, &ts, query);
-    match &result {
-        Ok(_) => {
-            let _ = assoc.release();
-        }
-        Err(_) => {
-            let _ = assoc.abort();
-        }
-    }
-    result.map_err(|detail| {
-        FindSnafu {
-            pacs: pacs.to_string(),
-            calling_ae: opts.calling_ae.clone(),
-            detail,
-            hint: "",
-        }
-        .build()
+    with_find(pacs, opts, |assoc, pc, ts| {
+        find_srs_on(assoc, pc, ts, query)
     })
 }
 
