@@ -522,26 +522,9 @@ fn a_phantom_pair_with_progression_gives_the_ground_truths_changes() {
             "7",
         ],
     );
-    let text = std::fs::read_to_string(dir.path().join("annotations.json")).unwrap();
-    let ann: serde_json::Value = serde_json::from_str(&text).unwrap();
     // (joint, finding) present in an image's ground truth.
-    let truth = |t: u64| -> std::collections::BTreeSet<(String, String)> {
-        let image = ann["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["patient_id"] == "PHANTOM-0001" && i["timepoint"] == t)
-            .expect("the phantom image");
-        let mut out = std::collections::BTreeSet::new();
-        for j in image["joints"].as_array().unwrap() {
-            for f in ["ankylosis", "subluxation"] {
-                if j[f] == true {
-                    out.insert((j["joint"].as_str().unwrap().to_string(), f.to_string()));
-                }
-            }
-        }
-        out
-    };
+    let truth =
+        |t: u64| common::phantom_truth(&dir.path().join("annotations.json"), "PHANTOM-0001", t);
     let (t0, t1) = (truth(0), truth(1));
     let new: Vec<_> = t1.difference(&t0).cloned().collect();
     let same: Vec<_> = t1.intersection(&t0).cloned().collect();

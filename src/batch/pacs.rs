@@ -190,6 +190,30 @@ fn options(opts: &Options, pacs: &Pacs) -> ClientAssociationOptions<'static> {
         .write_timeout(opts.timeout)
 }
 
+/// An association with `pacs` on which `abstract_syntax` (`what`, for the error) was
+/// accepted: its presentation context id and transfer syntax. Aborted when it was not.
+fn establish(
+    pacs: &Pacs,
+    options: ClientAssociationOptions<'static>,
+    abstract_syntax: &str,
+    what: &'static str,
+) -> Result<(Assoc, u8, String), Error> {
+    let assoc = options
+        .establish(pacs.address.as_str())
+        .context(AssociateSnafu {
+            pacs: pacs.to_string(),
+        })?;
+    let Some((pc, ts)) = accepted(&assoc, abstract_syntax) else {
+        let _ = assoc.abort();
+        return NotAcceptedSnafu {
+            pacs: pacs.to_string(),
+            what,
+        }
+        .fail();
+    };
+    Ok((assoc, pc, ts))
+}
+
 fn accepted(assoc: &Assoc, abstract_syntax: &str) -> Option<(u8, String)> {
     assoc
         .presentation_contexts()
@@ -351,26 +375,15 @@ fn with_find<T>(
     opts: &Options,
     body: impl FnOnce(&mut Assoc, u8, &str) -> Result<T, String>,
 ) -> Result<T, Error> {
-    let mut assoc = options(opts, pacs)
-        .with_presentation_context(
+    let (mut assoc, pc, ts) = establish(
+        pacs,
+        options(opts, pacs).with_presentation_context(
             uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
             QUERY_TRANSFER_SYNTAXES.to_vec(),
-        )
-        .establish(pacs.address.as_str())
-        .context(AssociateSnafu {
-            pacs: pacs.to_string(),
-        })?;
-    let Some((pc, ts)) = accepted(
-        &assoc,
+        ),
         uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
-    ) else {
-        let _ = assoc.abort();
-        return NotAcceptedSnafu {
-            pacs: pacs.to_string(),
-            what: "Study Root C-FIND",
-        }
-        .fail();
-    };
+        "Study Root C-FIND",
+    )?;
     let result = body(&mut assoc, pc, &ts);
     match &result {
         Ok(_) => {
@@ -620,20 +633,12 @@ pub fn get(
             )
             .with_role_selection(class.to_string(), false, true);
     }
-    let mut assoc = o.establish(pacs.address.as_str()).context(AssociateSnafu {
-        pacs: pacs.to_string(),
-    })?;
-    let Some((pc, ts)) = accepted(
-        &assoc,
+    let (mut assoc, pc, ts) = establish(
+        pacs,
+        o,
         uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET,
-    ) else {
-        let _ = assoc.abort();
-        return NotAcceptedSnafu {
-            pacs: pacs.to_string(),
-            what: "Study Root C-GET",
-        }
-        .fail();
-    };
+        "Study Root C-GET",
+    )?;
     let scp_role = assoc
         .user_variables()
         .iter()

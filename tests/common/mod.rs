@@ -343,6 +343,35 @@ pub fn dciodvfy_errors(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The (joint, finding) pairs present in one phantom image's ground truth (the
+/// `annotations.json` that `rajoints phantom` writes), by patient and time point.
+pub fn phantom_truth(
+    annotations: &Path,
+    patient: &str,
+    timepoint: u64,
+) -> std::collections::BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(annotations).expect("annotations.json");
+    let ann: serde_json::Value = serde_json::from_str(&text).expect("annotations JSON");
+    let image = ann["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| i["patient_id"] == patient && i["timepoint"] == timepoint)
+        .expect("the phantom image");
+    let mut out = std::collections::BTreeSet::new();
+    for j in image["joints"].as_array().expect("joints") {
+        for f in ["ankylosis", "subluxation"] {
+            if j[f] == true {
+                out.insert((
+                    j["joint"].as_str().expect("joint").to_string(),
+                    f.to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// `rajoints phantom --out OUT ARGS...`; the films it wrote, sorted.
 pub fn phantom_films(out: &Path, args: &[&str]) -> Vec<PathBuf> {
     let run = rajoints(&["phantom"])
