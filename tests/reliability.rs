@@ -385,9 +385,17 @@ fn eight_associations_of_fifty_phantom_radiographs_each() {
                     out.status.success(),
                     text.matches("Received Store Response (Success)").count(),
                     text.matches("Received Store Response").count(),
+                    // What storescu said besides progress: the failing response or the
+                    // association's end.
                     text.lines()
-                        .filter(|l| !l.starts_with("I:"))
-                        .take(20)
+                        .filter(|l| {
+                            !l.starts_with("XMIT:")
+                                && (!l.starts_with("I:")
+                                    || l.contains("Response") && !l.contains("(Success)")
+                                    || l.contains("Abort")
+                                    || l.contains("Release"))
+                        })
+                        .take(40)
                         .collect::<Vec<_>>()
                         .join("\n"),
                 )
@@ -409,7 +417,16 @@ fn eight_associations_of_fifty_phantom_radiographs_each() {
     let received_s = t0.elapsed().as_secs_f64();
     for h in senders {
         let (ok, success, responses, text) = h.join().unwrap();
-        assert!(ok, "storescu failed ({success} successes):\n{text}");
+        assert!(
+            ok,
+            "storescu failed ({success} successes):\n{text}\nnode log (warnings):\n{}",
+            node.log()
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .take(40)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         assert_eq!((success, responses), (PER_ASSOCIATION, PER_ASSOCIATION));
     }
     assert_eq!(node.counter("received"), total as u64);
