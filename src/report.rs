@@ -28,7 +28,11 @@ pub fn write_json(path: &Path, analysis: &Analysis) -> Result<(), Error> {
 
 /// Writes `bytes` to a temporary sibling of `path`, then renames it into place.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("part");
+    // The process's own temporary name: two processes may write the same result (a batch
+    // shard analysing another shard's prior), and each must rename only what it wrote.
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.part", std::process::id()));
+    let tmp = path.with_file_name(name);
     std::fs::write(&tmp, bytes).context(WriteSnafu { path: &tmp })?;
     std::fs::rename(&tmp, path).context(WriteSnafu { path })
 }

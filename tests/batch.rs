@@ -224,6 +224,145 @@ fn shards_resume_dicomdir_and_merge() {
     assert_eq!(read(&out_b.join("shards/shard-0-of-1/table.csv")), table);
 }
 
+/// A blob film (see tests/analyze.rs) of one patient at one date, both findings on the
+/// joints in `bright`.
+fn dated_film(dir: &Path, uid: &str, patient: &str, date: &str, bright: &[&str]) -> PathBuf {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::{tags, uids};
+    let bright: Vec<rajoints::pipeline::naming::JointId> =
+        bright.iter().map(|j| j.parse().unwrap()).collect();
+    let (w, h, joints) = common::film(|id| if bright.contains(&id) { 1.0 } else { 0.5 });
+    let mut squares: Vec<common::Square> = joints.iter().map(|j| j.1).collect();
+    squares.push(common::Square {
+        x: 0,
+        y: 0,
+        side: 2,
+        value: 1.0,
+    });
+    let mut o = common::CrImage::from_display(w, h, &common::paint(w, h, &squares)).dataset(uid);
+    for (tag, vr, v) in [
+        (tags::PATIENT_ID, VR::LO, patient.to_string()),
+        (tags::STUDY_DATE, VR::DA, date.to_string()),
+        (tags::STUDY_INSTANCE_UID, VR::UI, format!("{uid}.1")),
+    ] {
+        o.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+    }
+    let path = dir.join(format!("{uid}.dcm"));
+    o.with_meta(
+        dicom_object::FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN),
+    )
+    .unwrap()
+    .write_to_file(&path)
+    .unwrap();
+    path
+}
+
+/// Each film's `change` in a batch's output, by SOP Instance UID, without the prior SR's
+/// UID (each run makes its own SRs).
+fn changes(out: &Path) -> BTreeMap<String, serde_json::Value> {
+    let mut m = BTreeMap::new();
+    for e in std::fs::read_dir(out.join("films")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let v: serde_json::Value = serde_json::from_str(&read(&p)).unwrap();
+            let mut c = v["change"].clone();
+            if let Some(prior) = c.get_mut("prior").and_then(|p| p.as_object_mut()) {
+                prior.remove("sr");
+            }
+            m.insert(v["source"]["sop_instance_uid"].as_str().unwrap().into(), c);
+        }
+    }
+    m
+}
+
+/// Issue 20 with issue 19: a film whose patient has an earlier film in the batch is
+/// compared with it, whichever shards they fall to, as a single process compares them;
+/// and every film is still analysed once.
+#[test]
+fn films_are_compared_with_earlier_films_of_the_batch_in_any_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("films");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Patient A at three dates (L-PIP3 new at the second), B at two (no change), C once.
+    let films = [
+        ("2.25.6001", "A", "20180105", &["R-PIP2"][..]),
+        ("2.25.6002", "A", "20200310", &["R-PIP2", "L-PIP3"][..]),
+        ("2.25.6003", "A", "20220722", &["R-PIP2", "L-PIP3"][..]),
+        ("2.25.6004", "B", "20190101", &["L-MCP2"][..]),
+        ("2.25.6005", "B", "20210101", &["L-MCP2"][..]),
+        ("2.25.6006", "C", "20210101", &[][..]),
+    ];
+    for (uid, patient, date, bright) in films {
+        dated_film(&dir, uid, patient, date, bright);
+    }
+    let batch = |out: &Path, extra: &[&str]| {
+        let mut cmd = batch_cmd(&[&dir], out, extra);
+        synthetic_films(&mut cmd);
+        run_ok(cmd)
+    };
+    let single = tmp.path().join("single");
+    batch(&single, &[]);
+    let want = changes(&single);
+    assert_eq!(want.len(), 6);
+    let prior_of = |uid: &str| want[uid]["prior"]["film_sop_instance_uid"].as_str();
+    assert_eq!(prior_of("2.25.6002"), Some("2.25.6001"), "{want:#?}");
+    assert_eq!(prior_of("2.25.6003"), Some("2.25.6002"));
+    assert_eq!(prior_of("2.25.6005"), Some("2.25.6004"));
+    // The prior is read from its SR in films/: the prior film is known in full.
+    assert_eq!(
+        want["2.25.6002"]["prior"]["film"]["sop_instance_uid"],
+        "2.25.6001"
+    );
+    for first in ["2.25.6001", "2.25.6004", "2.25.6006"] {
+        assert_eq!(
+            want[first]["not_compared_reason"],
+            "no earlier result of this patient, of this hand, in the batch"
+        );
+    }
+    assert_eq!(want["2.25.6002"]["patient"]["new_ankylosis"], 1);
+    assert_eq!(want["2.25.6002"]["prior"]["study_date"], "2018-01-05");
+    assert_eq!(want["2.25.6003"]["patient"]["new_ankylosis"], 0);
+    assert_eq!(want["2.25.6003"]["patient"]["unchanged_present"], 4);
+    assert_eq!(want["2.25.6005"]["patient"]["unchanged_present"], 2);
+
+    // Three shards run one after the other, the last first: whichever shard a prior is in,
+    // the comparisons are the single run's and each film is analysed once.
+    let sharded = tmp.path().join("sharded");
+    let mut analysed = 0;
+    for i in [2, 1, 0] {
+        batch(&sharded, &["--shard", &format!("{i}/3")]);
+        let s = summary(&sharded, &format!("shard-{i}-of-3"));
+        analysed += s["analysed"].as_u64().unwrap() + s["priors_analysed"].as_u64().unwrap();
+    }
+    assert_eq!(analysed, 6);
+    assert_eq!(changes(&sharded), want);
+    // The SR of a compared film states the change, and stays valid.
+    let key = rajoints::spool::key_for("2.25.6002");
+    let sr = sharded.join(format!("films/{key}.sr.dcm"));
+    let dump = Command::new("dsrdump").arg(&sr).output().unwrap();
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        text.contains("\"Change since prior\"") && text.contains("20180105"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"New ankylosis since prior\")=(L-PIP3,99RAJ"),
+        "{text}"
+    );
+    assert_eq!(common::dciodvfy_errors(&sr), Vec::<String>::new());
+    let merged = tmp.path().join("merged.csv");
+    run_ok(
+        rajoints(&["batch", "merge"])
+            .arg(&sharded)
+            .arg("--out")
+            .arg(&merged),
+    );
+    assert_eq!(
+        read(&merged),
+        read(&single.join("shards/shard-0-of-1/table.csv"))
+    );
+}
+
 #[test]
 fn a_killed_shard_resumes_with_every_film_once() {
     let tmp = tempfile::tempdir().unwrap();

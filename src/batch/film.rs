@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use snafu::{OptionExt, ResultExt, Snafu};
 
 use crate::analysis::{Analysis, ModelsInfo, SourceInfo};
+use crate::change::{self, Change};
 use crate::config::Config;
 use crate::dicom::sr::{self, SrOptions, Timestamp};
 use crate::pipeline::Pipeline;
@@ -117,15 +118,21 @@ pub struct Context<'a> {
 
 /// Analyses `film` and writes its results and, last, its done marker; returns its rows.
 /// The analysis is the one `rajoints analyze` runs: [`input::read`],
-/// [`Pipeline::analyze`], [`report::write_json`] and [`sr::build_sr`].
-pub fn process(ctx: &Context, film: &Film, paths: &Paths) -> Result<Vec<Row>, Error> {
+/// [`Pipeline::analyze`], [`report::write_json`] and [`sr::build_sr`]; `compare` gives
+/// its change since the patient's prior (see [`super::priors`]), in the JSON and the SR.
+pub fn process(
+    ctx: &Context,
+    film: &Film,
+    paths: &Paths,
+    compare: impl FnOnce(&Analysis) -> Change,
+) -> Result<Vec<Row>, Error> {
     let t = Instant::now();
     let input = input::read(&film.path, ctx.cfg.pipeline.max_pixels).context(InputSnafu)?;
     let obj = input.dicom.as_ref().context(NotDicomSnafu)?;
     let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
     let img = &input.image;
     let outcome = ctx.pipeline.analyze(img, decode_ms).context(AnalyseSnafu)?;
-    let analysis = Analysis::new(
+    let mut analysis = Analysis::new(
         SourceInfo {
             file: film.path.display().to_string(),
             sop_instance_uid: Some(film.sop_instance_uid.clone()),
@@ -135,6 +142,8 @@ pub fn process(ctx: &Context, film: &Film, paths: &Paths) -> Result<Vec<Row>, Er
         ctx.pipeline.models(),
         outcome,
     );
+    analysis.study_date = change::iso_date(&film.study_date);
+    analysis.change = Some(compare(&analysis));
     report::write_json(&paths.json, &analysis).context(ReportSnafu)?;
     let mut written = vec![&paths.json];
     if ctx.cfg.output.sr {

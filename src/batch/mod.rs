@@ -4,8 +4,10 @@
 //! Every process scans the same inputs ([`scan`]) and takes the films whose SOP Instance
 //! UID hashes to its shard ([`shard`]); each film is analysed as `rajoints analyze` does
 //! and marked done only once its results are on disk ([`film`]), so a rerun skips what is
-//! done and redoes what was cut short. A shard ends with its per-joint table and its
-//! failures; `rajoints batch merge` joins the tables ([`table`]).
+//! done and redoes what was cut short. A film whose patient has an earlier film in the
+//! batch is compared with it, whichever shard that film is in ([`priors`]). A shard ends
+//! with its per-joint table and its failures; `rajoints batch merge` joins the tables
+//! ([`table`]).
 //!
 //! Output folder:
 //!
@@ -20,6 +22,7 @@
 
 pub mod film;
 pub mod pacs;
+pub mod priors;
 pub mod scan;
 pub mod shard;
 pub mod table;
@@ -116,9 +119,14 @@ pub struct Summary {
     /// Already done by an earlier run, skipped.
     pub skipped: usize,
     pub failed: usize,
-    /// Instances retrieved from the PACS by this run (`--query`; 0 for folder input).
+    /// Instances retrieved from the PACS by this run, priors from other shards included
+    /// (`--query`; 0 for folder input).
     #[serde(default)]
     pub retrieved: usize,
+    /// Earlier films of other shards that this run analysed as priors of its own films
+    /// (they were not done yet; see [`priors`]).
+    #[serde(default)]
+    pub priors_analysed: usize,
     /// Rows of the table.
     pub rows: usize,
     pub seconds: f64,

@@ -151,6 +151,10 @@ pub struct Instance {
     pub series: String,
     pub sop_instance_uid: String,
     pub sop_class_uid: String,
+    /// The study's Patient ID and Study Date as the PACS returned them ("" when it
+    /// returned none): a batch's history of the patient's films, for in-batch priors.
+    pub patient_id: String,
+    pub study_date: String,
 }
 
 /// Storage SOP classes always proposed for C-GET's sub-operations.
@@ -416,18 +420,27 @@ fn find_all(assoc: &mut Assoc, pc: u8, ts: &str, query: &Query) -> Result<Vec<In
     put(&mut study, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "STUDY");
     put(&mut study, tags::STUDY_DATE, VR::DA, &query.date_range());
     put(&mut study, tags::STUDY_INSTANCE_UID, VR::UI, "");
-    if let Some(id) = &query.patient_id {
-        put(&mut study, tags::PATIENT_ID, VR::LO, id);
-    }
-    let mut studies: Vec<String> = find_one(assoc, pc, ts, &mut id, &study)?
+    put(
+        &mut study,
+        tags::PATIENT_ID,
+        VR::LO,
+        query.patient_id.as_deref().unwrap_or(""),
+    );
+    let mut studies: Vec<(String, String, String)> = find_one(assoc, pc, ts, &mut id, &study)?
         .iter()
-        .map(|o| text(o, tags::STUDY_INSTANCE_UID))
-        .filter(|u| !u.is_empty())
+        .map(|o| {
+            (
+                text(o, tags::STUDY_INSTANCE_UID),
+                text(o, tags::PATIENT_ID),
+                text(o, tags::STUDY_DATE),
+            )
+        })
+        .filter(|(u, ..)| !u.is_empty())
         .collect();
     studies.sort();
-    studies.dedup();
+    studies.dedup_by(|a, b| a.0 == b.0);
     let mut out = Vec::new();
-    for st in &studies {
+    for (st, patient_id, study_date) in &studies {
         let mut series = InMemDicomObject::new_empty();
         put(&mut series, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "SERIES");
         put(&mut series, tags::STUDY_INSTANCE_UID, VR::UI, st);
@@ -457,6 +470,8 @@ fn find_all(assoc: &mut Assoc, pc: u8, ts: &str, query: &Query) -> Result<Vec<In
                         series: se.clone(),
                         sop_instance_uid: sop,
                         sop_class_uid: text(&o, tags::SOP_CLASS_UID),
+                        patient_id: patient_id.clone(),
+                        study_date: study_date.clone(),
                     });
                 }
             }
@@ -577,6 +592,8 @@ fn find_srs_on(
                         } else {
                             class
                         },
+                        patient_id: String::new(),
+                        study_date: String::new(),
                     },
                     study_date: study_date.clone(),
                     content_date: text(&o, tags::CONTENT_DATE),

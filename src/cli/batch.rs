@@ -1,6 +1,7 @@
 //! `rajoints batch INPUT... --out DIR [--shard I/N]` and `rajoints batch merge DIR...
 //! --out FILE`: the glue; the work is in [`rajoints::batch`].
 
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use snafu::{Report, ResultExt, Whatever};
 
 use rajoints::analysis::ModelsInfo;
 use rajoints::batch::film::{self, Context, Paths};
+use rajoints::batch::priors::{self, History, Plan};
 use rajoints::batch::shard::{self, Shard};
 use rajoints::batch::{self as lib, Failure, Layout, Summary, pacs, scan, table};
 use rajoints::config::Config;
@@ -51,6 +53,15 @@ keeps them). An instance that cannot be retrieved is listed in failures.csv and 
 the next run; a PACS that cannot be reached, or refuses the query, stops the run (exit 2).
 The PACS must know the calling AE title (--calling-ae, default node.ae_title) and allow it
 C-FIND and C-GET (Orthanc: an entry in DicomModalities).
+
+Priors: every shard scans the whole batch, so it knows each film's Patient ID and Study
+Date. A film whose patient has an earlier film in the batch is compared with the latest one
+that is assessable and shows a hand in common (its JSON's `change` and the SR's \"Change
+since prior\", as the node does); films without one say why. A shard takes its films oldest
+first; a film whose earlier film is in another shard and not done yet comes last, and if it
+is still not done then, the shard analyses (or retrieves and analyses) that film itself:
+the same results its own shard would write, which that shard then finds done. No shard
+waits for another, so an array run one task at a time ends too.
 
 Resuming: a film is done when its marker is there and names this run's models; a rerun of
 the same command skips done films and analyses the rest, including any that a killed run
@@ -220,7 +231,7 @@ fn run_shard(args: RunArgs) -> Result<ExitCode, Whatever> {
     let models = pipeline.models();
 
     let films_dir = layout.films_dir();
-    let (films, mut failures, retrieved) = match &args.pacs.query {
+    let gathered = match &args.pacs.query {
         None => from_folders(&args.inputs, &cfg, shard, &source.to_string())?,
         Some(p) => from_pacs(
             p,
@@ -232,9 +243,23 @@ fn run_shard(args: RunArgs) -> Result<ExitCode, Whatever> {
             &models,
         )?,
     };
+    let Gathered {
+        films,
+        all,
+        mut failures,
+        retrieved,
+        retriever,
+    } = gathered;
     // Retrieved instances are deleted once their film is done (unless kept).
     let cache = (args.pacs.query.is_some() && !args.pacs.keep_retrieved)
         .then(|| layout.retrieved_dir(shard));
+    let forget = |f: &scan::Film| {
+        if let Some(c) = &cache
+            && f.path.starts_with(c)
+        {
+            let _ = std::fs::remove_file(&f.path);
+        }
+    };
 
     let ctx = Context {
         pipeline: &pipeline,
@@ -242,15 +267,54 @@ fn run_shard(args: RunArgs) -> Result<ExitCode, Whatever> {
         films_dir: &films_dir,
         patient_salt: args.patient_salt.as_deref().unwrap_or(""),
     };
+    let history = History::new(all);
+    let mine: HashSet<String> = films.iter().map(|f| f.sop_instance_uid.clone()).collect();
+    let plan = Plan::new(films, &history, &films_dir, &models);
     let mut summary = Summary {
         shard: shard.to_string(),
-        films: films.len(),
+        films: plan.now.len() + plan.later.len(),
         retrieved,
         ..Summary::default()
     };
     let mut rows = Vec::new();
-    let mut progress = Progress::new(shard, films.len());
-    for (i, f) in films.iter().enumerate() {
+    // Films that failed in this run: not tried again as another film's prior.
+    let mut failed: HashSet<String> = HashSet::new();
+    let mut progress = Progress::new(shard, summary.films);
+    let waiting = plan.later.len();
+    if waiting > 0 {
+        eprintln!(
+            "batch shard {shard}: {waiting} films wait for an earlier film of their patient \
+             in another shard; they come last"
+        );
+    }
+    let order = plan.now.iter().map(|f| (f, false));
+    for (i, (f, waited)) in order
+        .chain(plan.later.iter().map(|f| (f, true)))
+        .enumerate()
+    {
+        if waited {
+            // Earlier films still not done by their shard: analysed here, oldest first,
+            // so that each is compared with its own prior in turn.
+            for e in history.earlier(f) {
+                if mine.contains(&e.sop_instance_uid)
+                    || failed.contains(&e.sop_instance_uid)
+                    || priors::is_done(&films_dir, &models, e)
+                {
+                    continue;
+                }
+                let key = key_for(&e.sop_instance_uid);
+                let result = prior_film(&ctx, &history, retriever.as_ref(), e, &cfg).map(|got| {
+                    summary.priors_analysed += 1;
+                    summary.retrieved += usize::from(got);
+                });
+                if let Err(error) = result {
+                    // Its own shard lists it; here it is only a prior that is missing.
+                    eprintln!("film {key} (a prior from another shard) not analysed: {error}");
+                    failed.insert(e.sop_instance_uid.clone());
+                }
+                forget(e);
+            }
+        }
         let key = key_for(&f.sop_instance_uid);
         let paths = Paths::new(&films_dir, &key);
         let result = if film::is_done(&paths, &models) {
@@ -258,21 +322,20 @@ fn run_shard(args: RunArgs) -> Result<ExitCode, Whatever> {
             film::read_rows(&paths)
         } else {
             summary.analysed += 1;
-            film::process(&ctx, f, &paths)
+            film::process(&ctx, f, &paths, |a| {
+                priors::compare(&films_dir, &models, f, history.earlier(f), a)
+            })
         };
         match result {
             Ok(r) => {
                 rows.extend(r);
-                if let Some(c) = &cache
-                    && f.path.starts_with(c)
-                {
-                    let _ = std::fs::remove_file(&f.path);
-                }
+                forget(f);
             }
             Err(e) => {
                 let error = Report::from_error(e).to_string();
                 // The key, not the path: file names can carry patient names.
                 eprintln!("film {key} failed: {error}");
+                failed.insert(f.sop_instance_uid.clone());
                 failures.push(Failure {
                     key,
                     path: f.path.clone(),
@@ -289,11 +352,12 @@ fn run_shard(args: RunArgs) -> Result<ExitCode, Whatever> {
         .whatever_context("could not write the shard's table")?;
     eprintln!(
         "batch shard {shard} finished: {} analysed, {} already done, {} failed, {} retrieved, \
-         {} rows in {:.1} s -> {}",
+         {} earlier films of other shards analysed as priors, {} rows in {:.1} s -> {}",
         summary.analysed,
         summary.skipped,
         summary.failed,
         summary.retrieved,
+        summary.priors_analysed,
         summary.rows,
         summary.seconds,
         layout.shard_dir(shard).join("table.csv").display()
@@ -305,7 +369,71 @@ fn run_shard(args: RunArgs) -> Result<ExitCode, Whatever> {
     })
 }
 
-type Gathered = (Vec<scan::Film>, Vec<Failure>, usize);
+/// Analyses `e`, another shard's film, as the prior of one of this shard's: retrieved
+/// first when it came from a PACS (then true), and only if the filter selects it, as in
+/// its own shard.
+fn prior_film(
+    ctx: &Context,
+    history: &History,
+    retriever: Option<&Retriever>,
+    e: &scan::Film,
+    cfg: &Config,
+) -> Result<bool, String> {
+    let mut got = false;
+    if let Some(r) = retriever
+        && !e.path.is_file()
+    {
+        r.retrieve(e)?;
+        got = true;
+    }
+    let found = scan::scan(std::slice::from_ref(&e.path), &cfg.node.filter)
+        .map_err(|err| Report::from_error(err).to_string())?;
+    if found.films.is_empty() {
+        return Err("not a film the filter selects".into());
+    }
+    let paths = Paths::new(ctx.films_dir, &key_for(&e.sop_instance_uid));
+    let models = ctx.pipeline.models();
+    film::process(ctx, e, &paths, |a| {
+        priors::compare(ctx.films_dir, &models, e, history.earlier(e), a)
+    })
+    .map(|_| got)
+    .map_err(|err| Report::from_error(err).to_string())
+}
+
+/// What a shard works on.
+struct Gathered {
+    /// The shard's films.
+    films: Vec<scan::Film>,
+    /// Every film of the batch (all shards): the patients' histories, for priors.
+    all: Vec<scan::Film>,
+    failures: Vec<Failure>,
+    retrieved: usize,
+    /// How to retrieve another shard's film (PACS input only).
+    retriever: Option<Retriever>,
+}
+
+/// Retrieves single instances from the PACS of `--query` into the shard's cache.
+struct Retriever {
+    pacs: pacs::Pacs,
+    opts: pacs::Options,
+    instances: HashMap<String, pacs::Instance>,
+}
+
+impl Retriever {
+    fn retrieve(&self, f: &scan::Film) -> Result<(), String> {
+        let i = self
+            .instances
+            .get(&f.sop_instance_uid)
+            .ok_or("not matched by the query")?;
+        let got = pacs::get(&self.pacs, &self.opts, &[i], |_| f.path.clone())
+            .map_err(|e| Report::from_error(e).to_string())?;
+        match got.into_iter().next() {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e),
+            None => Err("nothing retrieved".into()),
+        }
+    }
+}
 
 /// The shard's films from folders and DICOMDIRs; the files that could not be read.
 fn from_folders(
@@ -319,8 +447,9 @@ fn from_folders(
     let total = found.films.len();
     let films: Vec<scan::Film> = found
         .films
-        .into_iter()
+        .iter()
         .filter(|f| shard.contains(&f.sop_instance_uid))
+        .cloned()
         .collect();
     let failures: Vec<Failure> = found
         .unreadable
@@ -343,7 +472,13 @@ fn from_folders(
         found.duplicates,
         found.unreadable.len()
     );
-    Ok((films, failures, 0))
+    Ok(Gathered {
+        films,
+        all: found.films,
+        failures,
+        retrieved: 0,
+        retriever: None,
+    })
 }
 
 /// The shard's films from a PACS: C-FIND, then C-GET of this shard's instances that are
@@ -385,6 +520,17 @@ fn from_pacs(
     pacs::create_cache(&cache).whatever_context("could not create the retrieval cache")?;
     let films_dir = layout.films_dir();
     let cached_path = |uid: &str| cache.join(format!("{}.dcm", key_for(uid)));
+    // The batch's films as the PACS describes them; another shard's film waits in this
+    // shard's cache if this shard ever needs it as a prior.
+    let all: Vec<scan::Film> = matched
+        .iter()
+        .map(|i| scan::Film {
+            path: cached_path(&i.sop_instance_uid),
+            sop_instance_uid: i.sop_instance_uid.clone(),
+            patient_id: i.patient_id.clone(),
+            study_date: i.study_date.clone(),
+        })
+        .collect();
     let mine: Vec<&pacs::Instance> = matched
         .iter()
         .filter(|i| shard.contains(&i.sop_instance_uid))
@@ -399,8 +545,8 @@ fn from_pacs(
             done.push(scan::Film {
                 path,
                 sop_instance_uid: i.sop_instance_uid.clone(),
-                patient_id: String::new(),
-                study_date: String::new(),
+                patient_id: i.patient_id.clone(),
+                study_date: i.study_date.clone(),
             });
         } else if path.is_file() {
             cached.push(path);
@@ -454,7 +600,20 @@ fn from_pacs(
         found.unreadable.len()
     );
     done.extend(found.films);
-    Ok((done, failures, retrieved))
+    Ok(Gathered {
+        films: done,
+        all,
+        failures,
+        retrieved,
+        retriever: Some(Retriever {
+            pacs: pacs.clone(),
+            opts,
+            instances: matched
+                .into_iter()
+                .map(|i| (i.sop_instance_uid.clone(), i))
+                .collect(),
+        }),
+    })
 }
 
 /// Progress of a shard: a bar redrawn in place on a terminal; otherwise (a Slurm or pod
