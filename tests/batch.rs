@@ -257,24 +257,6 @@ fn dated_film(dir: &Path, uid: &str, patient: &str, date: &str, bright: &[&str])
     path
 }
 
-/// Each film's `change` in a batch's output, by SOP Instance UID, without the prior SR's
-/// UID (each run makes its own SRs).
-fn changes(out: &Path) -> BTreeMap<String, serde_json::Value> {
-    let mut m = BTreeMap::new();
-    for e in std::fs::read_dir(out.join("films")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "json") {
-            let v: serde_json::Value = serde_json::from_str(&read(&p)).unwrap();
-            let mut c = v["change"].clone();
-            if let Some(prior) = c.get_mut("prior").and_then(|p| p.as_object_mut()) {
-                prior.remove("sr");
-            }
-            m.insert(v["source"]["sop_instance_uid"].as_str().unwrap().into(), c);
-        }
-    }
-    m
-}
-
 /// Issue 20 with issue 19: a film whose patient has an earlier film in the batch is
 /// compared with it, whichever shards they fall to, as a single process compares them;
 /// and every film is still analysed once.
@@ -302,7 +284,7 @@ fn films_are_compared_with_earlier_films_of_the_batch_in_any_shard() {
     };
     let single = tmp.path().join("single");
     batch(&single, &[]);
-    let want = changes(&single);
+    let want = common::batch_changes(&single);
     assert_eq!(want.len(), 6);
     let prior_of = |uid: &str| want[uid]["prior"]["film_sop_instance_uid"].as_str();
     assert_eq!(prior_of("2.25.6002"), Some("2.25.6001"), "{want:#?}");
@@ -335,7 +317,7 @@ fn films_are_compared_with_earlier_films_of_the_batch_in_any_shard() {
         analysed += s["analysed"].as_u64().unwrap() + s["priors_analysed"].as_u64().unwrap();
     }
     assert_eq!(analysed, 6);
-    assert_eq!(changes(&sharded), want);
+    assert_eq!(common::batch_changes(&sharded), want);
     // The SR of a compared film states the change, and stays valid.
     let key = rajoints::spool::key_for("2.25.6002");
     let sr = sharded.join(format!("films/{key}.sr.dcm"));

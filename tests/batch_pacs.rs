@@ -270,6 +270,12 @@ fn query_shards_retrieve_each_hand_film_once_and_match_folder_input() {
             .arg(&merged),
     );
     assert_eq!(read(&merged), table, "the merge = the folder-input table");
+    // The comparisons too: the C-FIND's Patient IDs and Study Dates give the same priors
+    // as the files' headers (without them every film would say it has no Patient ID).
+    assert_eq!(
+        common::batch_changes(&out),
+        common::batch_changes(&reference)
+    );
 
     // A rerun retrieves nothing and analyses nothing.
     for i in 0..3 {

@@ -394,3 +394,22 @@ pub fn phantom_films(out: &Path, args: &[&str]) -> Vec<PathBuf> {
     films.sort();
     films
 }
+
+/// Each film's `change` in a batch's output, by SOP Instance UID, without the prior SR's
+/// UID (each run makes its own SRs).
+pub fn batch_changes(out: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut m = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(out.join("films")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            let mut c = v["change"].clone();
+            if let Some(prior) = c.get_mut("prior").and_then(|p| p.as_object_mut()) {
+                prior.remove("sr");
+            }
+            m.insert(v["source"]["sop_instance_uid"].as_str().unwrap().into(), c);
+        }
+    }
+    m
+}
