@@ -303,16 +303,19 @@ fn run_shard(args: RunArgs) -> Result<ExitCode, Whatever> {
                     continue;
                 }
                 let key = key_for(&e.sop_instance_uid);
-                let result = prior_film(&ctx, &history, retriever.as_ref(), e, &cfg).map(|got| {
-                    summary.priors_analysed += 1;
-                    summary.retrieved += usize::from(got);
-                });
-                if let Err(error) = result {
-                    // Its own shard lists it; here it is only a prior that is missing.
-                    eprintln!("film {key} (a prior from another shard) not analysed: {error}");
-                    failed.insert(e.sop_instance_uid.clone());
+                match prior_film(&ctx, &history, retriever.as_ref(), e, &cfg) {
+                    Ok(got) => {
+                        summary.priors_analysed += 1;
+                        summary.retrieved += usize::from(got);
+                        forget(e);
+                    }
+                    Err(error) => {
+                        // Its own shard lists it; here it is only a prior that is missing.
+                        // A retrieved file stays, as one the filter does not select does.
+                        eprintln!("film {key} (a prior from another shard) not analysed: {error}");
+                        failed.insert(e.sop_instance_uid.clone());
+                    }
                 }
-                forget(e);
             }
         }
         let key = key_for(&f.sop_instance_uid);
