@@ -89,6 +89,15 @@ impl Findings {
     }
 }
 
+impl Findings {
+    /// Whether a result with these findings can serve as the prior of `now`: assessable,
+    /// and showing a hand that `now` shows (the dates are the caller's to check). The
+    /// node's index, the archive and a batch all choose priors by this rule.
+    pub fn can_be_prior_of(&self, now: &Findings) -> bool {
+        self.assessable && self.sides.intersection(&now.sides).next().is_some()
+    }
+}
+
 /// `R`/`L` to a side.
 pub fn side_of(letter: &str) -> Option<Side> {
     match letter {

@@ -30,6 +30,7 @@ use dicom_ul::{ClientAssociationOptions, Pdu};
 use snafu::{ResultExt, Snafu, ensure};
 
 use crate::node::dimse::{self, command_field, status};
+use crate::node::scp::one_line;
 
 #[derive(Debug, Snafu)]
 #[non_exhaustive]
@@ -414,19 +415,32 @@ fn with_find<T>(
     })
 }
 
-fn find_all(assoc: &mut Assoc, pc: u8, ts: &str, query: &Query) -> Result<Vec<Instance>, String> {
+/// A study-level answer: Study Instance UID, Patient ID, Study Date.
+type StudyRow = (String, String, String);
+
+/// The Study Root walk both queries make on one association: the studies `study` matches
+/// (asked for their Patient ID and Study Date); in each, the series that `keep_series`
+/// keeps of the answers to `series_keys`; in each of those, every instance, asked for its
+/// SOP Class UID and `image_keys`. Each instance with its IMAGE-level answer, by UIDs,
+/// once.
+fn walk(
+    assoc: &mut Assoc,
+    pc: u8,
+    ts: &str,
+    mut study: InMemDicomObject,
+    series_keys: &[(Tag, VR, &str)],
+    keep_series: impl Fn(&InMemDicomObject) -> bool,
+    image_keys: &[(Tag, VR)],
+) -> Result<Vec<(Instance, InMemDicomObject)>, String> {
     let mut id = 0u16;
-    let mut study = InMemDicomObject::new_empty();
     put(&mut study, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "STUDY");
-    put(&mut study, tags::STUDY_DATE, VR::DA, &query.date_range());
     put(&mut study, tags::STUDY_INSTANCE_UID, VR::UI, "");
-    put(
-        &mut study,
-        tags::PATIENT_ID,
-        VR::LO,
-        query.patient_id.as_deref().unwrap_or(""),
-    );
-    let mut studies: Vec<(String, String, String)> = find_one(assoc, pc, ts, &mut id, &study)?
+    for (tag, vr) in [(tags::PATIENT_ID, VR::LO), (tags::STUDY_DATE, VR::DA)] {
+        if study.get(tag).is_none() {
+            put(&mut study, tag, vr, "");
+        }
+    }
+    let mut studies: Vec<StudyRow> = find_one(assoc, pc, ts, &mut id, &study)?
         .iter()
         .map(|o| {
             (
@@ -445,11 +459,12 @@ fn find_all(assoc: &mut Assoc, pc: u8, ts: &str, query: &Query) -> Result<Vec<In
         put(&mut series, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "SERIES");
         put(&mut series, tags::STUDY_INSTANCE_UID, VR::UI, st);
         put(&mut series, tags::SERIES_INSTANCE_UID, VR::UI, "");
-        put(&mut series, tags::MODALITY, VR::CS, "");
-        put(&mut series, tags::BODY_PART_EXAMINED, VR::CS, "");
+        for (tag, vr, v) in series_keys {
+            put(&mut series, *tag, *vr, v);
+        }
         let mut matched: Vec<String> = find_one(assoc, pc, ts, &mut id, &series)?
             .iter()
-            .filter(|o| query.selects(&text(o, tags::MODALITY), &text(o, tags::BODY_PART_EXAMINED)))
+            .filter(|o| keep_series(o))
             .map(|o| text(o, tags::SERIES_INSTANCE_UID))
             .filter(|u| !u.is_empty())
             .collect();
@@ -462,32 +477,52 @@ fn find_all(assoc: &mut Assoc, pc: u8, ts: &str, query: &Query) -> Result<Vec<In
             put(&mut image, tags::SERIES_INSTANCE_UID, VR::UI, &se);
             put(&mut image, tags::SOP_INSTANCE_UID, VR::UI, "");
             put(&mut image, tags::SOP_CLASS_UID, VR::UI, "");
+            for (tag, vr) in image_keys {
+                put(&mut image, *tag, *vr, "");
+            }
             for o in find_one(assoc, pc, ts, &mut id, &image)? {
                 let sop = text(&o, tags::SOP_INSTANCE_UID);
                 if !sop.is_empty() {
-                    out.push(Instance {
+                    let instance = Instance {
                         study: st.clone(),
                         series: se.clone(),
                         sop_instance_uid: sop,
                         sop_class_uid: text(&o, tags::SOP_CLASS_UID),
                         patient_id: patient_id.clone(),
                         study_date: study_date.clone(),
-                    });
+                    };
+                    out.push((instance, o));
                 }
             }
         }
     }
-    out.sort_by(|a, b| a.sop_instance_uid.cmp(&b.sop_instance_uid));
-    out.dedup_by(|a, b| a.sop_instance_uid == b.sop_instance_uid);
+    out.sort_by(|a, b| a.0.sop_instance_uid.cmp(&b.0.sop_instance_uid));
+    out.dedup_by(|a, b| a.0.sop_instance_uid == b.0.sop_instance_uid);
     Ok(out)
+}
+
+fn find_all(assoc: &mut Assoc, pc: u8, ts: &str, query: &Query) -> Result<Vec<Instance>, String> {
+    let mut study = InMemDicomObject::new_empty();
+    put(&mut study, tags::STUDY_DATE, VR::DA, &query.date_range());
+    if let Some(id) = &query.patient_id {
+        put(&mut study, tags::PATIENT_ID, VR::LO, id);
+    }
+    let series_keys = [
+        (tags::MODALITY, VR::CS, ""),
+        (tags::BODY_PART_EXAMINED, VR::CS, ""),
+    ];
+    let keep = |o: &InMemDicomObject| {
+        query.selects(&text(o, tags::MODALITY), &text(o, tags::BODY_PART_EXAMINED))
+    };
+    let found = walk(assoc, pc, ts, study, &series_keys, keep, &[])?;
+    Ok(found.into_iter().map(|(i, _)| i).collect())
 }
 
 /// A structured report the SR query matched, with the dates to order it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SrMatch {
+    /// The SR, with its study's Study Date (YYYYMMDD as the PACS answered it, may be empty).
     pub instance: Instance,
-    /// The study's Study Date, YYYYMMDD as the PACS answered it (may be empty).
-    pub study_date: String,
     /// The SR's Content Date and Time, as answered (may be empty).
     pub content_date: String,
     pub content_time: String,
@@ -523,9 +558,7 @@ fn find_srs_on(
     ts: &str,
     query: &SrQuery,
 ) -> Result<Vec<SrMatch>, String> {
-    let mut id = 0u16;
     let mut study = InMemDicomObject::new_empty();
-    put(&mut study, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "STUDY");
     put(&mut study, tags::PATIENT_ID, VR::LO, &query.patient_id);
     let range = query
         .to
@@ -533,85 +566,44 @@ fn find_srs_on(
         .map(|t| format!("-{t}"))
         .unwrap_or_default();
     put(&mut study, tags::STUDY_DATE, VR::DA, &range);
-    put(&mut study, tags::STUDY_INSTANCE_UID, VR::UI, "");
-    let mut studies: Vec<(String, String)> = find_one(assoc, pc, ts, &mut id, &study)?
-        .iter()
-        .map(|o| (text(o, tags::STUDY_INSTANCE_UID), text(o, tags::STUDY_DATE)))
-        .filter(|(u, _)| !u.is_empty())
-        .collect();
-    studies.sort();
-    studies.dedup();
-    let mut out = Vec::new();
-    for (st, study_date) in &studies {
-        let mut series = InMemDicomObject::new_empty();
-        put(&mut series, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "SERIES");
-        put(&mut series, tags::STUDY_INSTANCE_UID, VR::UI, st);
-        put(&mut series, tags::SERIES_INSTANCE_UID, VR::UI, "");
-        put(&mut series, tags::MODALITY, VR::CS, "SR");
-        put(&mut series, tags::SERIES_DESCRIPTION, VR::LO, "");
-        put(&mut series, tags::SERIES_NUMBER, VR::IS, "");
-        let mut matched: Vec<String> = find_one(assoc, pc, ts, &mut id, &series)?
-            .iter()
-            .filter(|o| {
-                text(o, tags::MODALITY).eq_ignore_ascii_case("SR")
-                    && (text(o, tags::SERIES_DESCRIPTION)
-                        .eq_ignore_ascii_case(&query.series_description)
-                        || query.series_number.is_some_and(|n| {
-                            text(o, tags::SERIES_NUMBER).parse::<i32>().ok() == Some(n)
-                        }))
-            })
-            .map(|o| text(o, tags::SERIES_INSTANCE_UID))
-            .filter(|u| !u.is_empty())
-            .collect();
-        matched.sort();
-        matched.dedup();
-        for se in matched {
-            let mut image = InMemDicomObject::new_empty();
-            put(&mut image, tags::QUERY_RETRIEVE_LEVEL, VR::CS, "IMAGE");
-            put(&mut image, tags::STUDY_INSTANCE_UID, VR::UI, st);
-            put(&mut image, tags::SERIES_INSTANCE_UID, VR::UI, &se);
-            put(&mut image, tags::SOP_INSTANCE_UID, VR::UI, "");
-            put(&mut image, tags::SOP_CLASS_UID, VR::UI, "");
-            put(&mut image, tags::CONTENT_DATE, VR::DA, "");
-            put(&mut image, tags::CONTENT_TIME, VR::TM, "");
-            for o in find_one(assoc, pc, ts, &mut id, &image)? {
-                let sop = text(&o, tags::SOP_INSTANCE_UID);
-                let class = text(&o, tags::SOP_CLASS_UID);
-                // A PACS that does not return the class is taken at its word: the SR is
-                // read and checked after retrieval.
-                if sop.is_empty() || !(class.is_empty() || class == query.sop_class_uid) {
-                    continue;
-                }
-                out.push(SrMatch {
-                    instance: Instance {
-                        study: st.clone(),
-                        series: se.clone(),
-                        sop_instance_uid: sop,
-                        sop_class_uid: if class.is_empty() {
-                            query.sop_class_uid.clone()
-                        } else {
-                            class
-                        },
-                        patient_id: String::new(),
-                        study_date: String::new(),
-                    },
-                    study_date: study_date.clone(),
-                    content_date: text(&o, tags::CONTENT_DATE),
-                    content_time: text(&o, tags::CONTENT_TIME),
-                });
+    let series_keys = [
+        (tags::MODALITY, VR::CS, "SR"),
+        (tags::SERIES_DESCRIPTION, VR::LO, ""),
+        (tags::SERIES_NUMBER, VR::IS, ""),
+    ];
+    let keep = |o: &InMemDicomObject| {
+        text(o, tags::MODALITY).eq_ignore_ascii_case("SR")
+            && (text(o, tags::SERIES_DESCRIPTION).eq_ignore_ascii_case(&query.series_description)
+                || query
+                    .series_number
+                    .is_some_and(|n| text(o, tags::SERIES_NUMBER).parse::<i32>().ok() == Some(n)))
+    };
+    let image_keys = [(tags::CONTENT_DATE, VR::DA), (tags::CONTENT_TIME, VR::TM)];
+    let found = walk(assoc, pc, ts, study, &series_keys, keep, &image_keys)?;
+    let mut out: Vec<SrMatch> = found
+        .into_iter()
+        .filter_map(|(mut instance, o)| {
+            // A PACS that does not return the class is taken at its word: the SR is read
+            // and checked after retrieval.
+            if instance.sop_class_uid.is_empty() {
+                instance.sop_class_uid = query.sop_class_uid.clone();
             }
-        }
-    }
+            (instance.sop_class_uid == query.sop_class_uid).then(|| SrMatch {
+                instance,
+                content_date: text(&o, tags::CONTENT_DATE),
+                content_time: text(&o, tags::CONTENT_TIME),
+            })
+        })
+        .collect();
     out.sort_by(|a, b| {
-        (&b.study_date, &b.content_date, &b.content_time)
-            .cmp(&(&a.study_date, &a.content_date, &a.content_time))
+        (&b.instance.study_date, &b.content_date, &b.content_time)
+            .cmp(&(&a.instance.study_date, &a.content_date, &a.content_time))
             .then_with(|| {
                 a.instance
                     .sop_instance_uid
                     .cmp(&b.instance.sop_instance_uid)
             })
     });
-    out.dedup_by(|a, b| a.instance.sop_instance_uid == b.instance.sop_instance_uid);
     Ok(out)
 }
 
@@ -808,19 +800,6 @@ fn store(
     let mut bytes = crate::node::scp::part10_header(sop_class, sop_instance, &ts)?;
     bytes.extend_from_slice(data);
     crate::report::write_atomically(path, &bytes).map_err(|e| one_line(&e))
-}
-
-/// An error and its causes on one line (`error: cause: cause`): for failures.csv and a
-/// C-STORE-RSP's Error Comment.
-fn one_line(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }
 
 /// Creates the cache folder.

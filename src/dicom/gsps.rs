@@ -17,9 +17,9 @@ use dicom_object::{FileDicomObject, InMemDicomObject};
 use snafu::{OptionExt, ResultExt, Snafu};
 
 use super::sr::{
-    self, Producer, SourceImage, Timestamp, box_polyline, copy_patient_and_study, derive_with,
-    format_ds, model_identity, optional_str, put_empty, put_equipment, put_seq, put_series,
-    put_series_laterality, put_sop_common, put_str, put_strs, set_character_set, sop_ref_item,
+    self, Producer, SourceImage, Timestamp, box_polyline, derive_uids, format_ds, model_identity,
+    optional_str, put_empty, put_image_derived, put_seq, put_series, put_sop_common, put_str,
+    put_strs, set_character_set, sop_ref_item,
 };
 use crate::analysis::{Analysis, Joint};
 use crate::labels;
@@ -511,12 +511,13 @@ pub fn build_gsps(
     let image = SourceImage::from_dataset(source).context(SourceSnafu)?;
     image.check_analysis(analysis).context(SourceSnafu)?;
     let identity = model_identity(analysis, &options.algorithm_parameters);
-    let instance_uid = derive_with("gsps", &image.sop_instance_uid, &identity);
-    let series_uid = derive_with("gsps-series", &image.series_instance_uid, &identity);
+    let (instance_uid, series_uid) = derive_uids("gsps", &image, &identity);
     let at = options.creation_time;
 
     let mut out = InMemDicomObject::new_empty();
-    copy_patient_and_study(source, &image, &mut out);
+    // Patient, Study, Laterality (Type 2C, for paired body parts: dciodvfy wants it in a PR
+    // whatever the body part, reference §5), General and Contributing Equipment.
+    put_image_derived(source, &image, &options.producer, analysis, &mut out);
 
     // General Series (PS3.3 C.7.3.1) and Presentation Series (C.11.9) Modules.
     put_series(
@@ -527,15 +528,6 @@ pub fn build_gsps(
         &options.series_description,
         &at,
     );
-    // Laterality (Type 2C, for paired body parts): the image's series Laterality, else its
-    // Image Laterality (0020,0062) when that is R or L. dciodvfy wants it in a PR whatever
-    // the body part (reference §5), so it is empty, "unknown", when neither says one side
-    // (a two-hand film is `B`, which Laterality cannot hold).
-    put_series_laterality(source, &mut out);
-
-    put_equipment(&options.producer, &mut out);
-    // The detectors that drew the boxes (IHE AIR), as in the SR.
-    sr::put_contributing_equipment(&mut out, analysis);
 
     // Presentation State Identification Module (PS3.3 C.11.10).
     put_str(

@@ -15,9 +15,9 @@ use dicom_object::{FileDicomObject, InMemDicomObject};
 use snafu::{ResultExt, Snafu, ensure};
 
 use super::sr::{
-    self, Producer, SourceImage, Timestamp, copy_patient_and_study, derive_with, into_file,
-    model_identity, put_contributing_equipment, put_empty, put_equipment, put_seq, put_series,
-    put_series_laterality, put_sop_common, put_str, put_strs, set_character_set, sop_ref_item,
+    self, Producer, SourceImage, Timestamp, derive_uids, into_file, model_identity, put_empty,
+    put_image_derived, put_seq, put_series, put_sop_common, put_str, put_strs, set_character_set,
+    sop_ref_item,
 };
 use crate::analysis::Analysis;
 use crate::image::Radiograph;
@@ -140,12 +140,11 @@ pub fn build_sc(
     );
     let picture = summary::render(film, analysis, options.max_side).context(DrawSnafu)?;
     let identity = model_identity(analysis, &options.algorithm_parameters);
-    let instance_uid = derive_with("sc", &image.sop_instance_uid, &identity);
-    let series_uid = derive_with("sc-series", &image.series_instance_uid, &identity);
+    let (instance_uid, series_uid) = derive_uids("sc", &image, &identity);
     let at = options.creation_time;
 
     let mut out = InMemDicomObject::new_empty();
-    copy_patient_and_study(source, &image, &mut out);
+    put_image_derived(source, &image, &options.producer, analysis, &mut out);
 
     // General Series Module (PS3.3 C.7.3.1): OT, "other", as Secondary Captures of
     // derived pictures are.
@@ -157,12 +156,6 @@ pub fn build_sc(
         &options.series_description,
         &at,
     );
-
-    put_series_laterality(source, &mut out);
-
-    put_equipment(&options.producer, &mut out);
-    // The detectors, as in the SR and GSPS (IHE AIR).
-    put_contributing_equipment(&mut out, analysis);
 
     // SC Equipment Module (PS3.3 C.8.6.1): made on a workstation.
     put_str(&mut out, tags::CONVERSION_TYPE, VR::CS, "WSD");
@@ -289,16 +282,7 @@ mod tests {
 
     use super::*;
     use crate::dicom::sr::tests::{analysis, source};
-
-    fn film(width: u32, height: u32) -> Radiograph {
-        Radiograph {
-            width,
-            height,
-            pixels: vec![0.5; (width * height) as usize],
-            pixel_spacing_mm: None,
-            attributes: Default::default(),
-        }
-    }
+    use crate::render::summary::tests::film;
 
     fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<Cow<'_, str>> {
         obj.get(tag).and_then(|e| e.to_str().ok())

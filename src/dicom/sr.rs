@@ -338,6 +338,37 @@ impl SopReference {
             sop_instance_uid: optional_str(ds, tags::SOP_INSTANCE_UID)?,
         })
     }
+
+    /// The reference as one item of the Hierarchical SOP Instance Reference Macro (PS3.3
+    /// Table C.17-3a): study > series > instance, as the evidence and predecessor
+    /// sequences hold it.
+    pub(crate) fn hierarchical_item(&self) -> InMemDicomObject {
+        let mut series = InMemDicomObject::new_empty();
+        put_str(
+            &mut series,
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            &self.series_instance_uid,
+        );
+        put_seq(
+            &mut series,
+            tags::REFERENCED_SOP_SEQUENCE,
+            vec![sop_ref_item(&ImageRef {
+                sop_class_uid: self.sop_class_uid.clone(),
+                sop_instance_uid: self.sop_instance_uid.clone(),
+                frame: None,
+            })],
+        );
+        let mut study = InMemDicomObject::new_empty();
+        put_str(
+            &mut study,
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            &self.study_instance_uid,
+        );
+        put_seq(&mut study, tags::REFERENCED_SERIES_SEQUENCE, vec![series]);
+        study
+    }
 }
 
 impl SrOptions {
@@ -562,6 +593,24 @@ pub(crate) fn derive_with(kind: &str, key: &str, identity: &[String]) -> String 
     derive_uid(&parts)
 }
 
+/// The instance and series UIDs of the `kind` of object ("sr", "gsps", "sc") made from
+/// `image` by the models and parameters of `identity`: the same analysis gives the same
+/// UIDs, so a resend replaces rather than duplicates.
+pub(crate) fn derive_uids(
+    kind: &str,
+    image: &SourceImage,
+    identity: &[String],
+) -> (String, String) {
+    (
+        derive_with(kind, &image.sop_instance_uid, identity),
+        derive_with(
+            &format!("{kind}-series"),
+            &image.series_instance_uid,
+            identity,
+        ),
+    )
+}
+
 /// Tracking Identifier text of a joint: its name (`R-PIP2`), or `joint-<n>` with `n` its
 /// 1-based position in the analysis when it has no name ([`labels::joint_name`]).
 pub fn tracking_identifier(joint: &Joint, index: usize) -> String {
@@ -728,7 +777,6 @@ pub(crate) fn copy_patient_and_study(
     );
 }
 
-/// General Equipment Module (PS3.3 C.7.5.1).
 /// The General Series attributes of a derived object (SR, GSPS, SC): its own series in
 /// the source's study, dated when it was made.
 pub(crate) fn put_series(
@@ -751,7 +799,7 @@ pub(crate) fn put_series(
 /// and an SC whatever the body part): the source's series Laterality, else its Image
 /// Laterality when R or L, else empty, "unknown" (a two-hand film is `B`, which Laterality
 /// cannot hold).
-pub(crate) fn put_series_laterality(source: &InMemDicomObject, out: &mut InMemDicomObject) {
+fn put_series_laterality(source: &InMemDicomObject, out: &mut InMemDicomObject) {
     let image_side = optional_str(source, tags::IMAGE_LATERALITY).filter(|s| s == "R" || s == "L");
     match (source.get(tags::LATERALITY), image_side) {
         (Some(e), _) => {
@@ -762,6 +810,23 @@ pub(crate) fn put_series_laterality(source: &InMemDicomObject, out: &mut InMemDi
     }
 }
 
+/// What an object drawn over the image (GSPS, summary image) takes from it and says of its
+/// maker: the Patient and Study modules, the series Laterality, General Equipment, and the
+/// detectors as Contributing Equipment (IHE AIR).
+pub(crate) fn put_image_derived(
+    source: &InMemDicomObject,
+    image: &SourceImage,
+    producer: &Producer,
+    analysis: &Analysis,
+    out: &mut InMemDicomObject,
+) {
+    copy_patient_and_study(source, image, out);
+    put_series_laterality(source, out);
+    put_equipment(producer, out);
+    put_contributing_equipment(out, analysis);
+}
+
+/// General Equipment Module (PS3.3 C.7.5.1).
 pub(crate) fn put_equipment(producer: &Producer, out: &mut InMemDicomObject) {
     put_str(out, tags::MANUFACTURER, VR::LO, &producer.manufacturer);
     put_str(
@@ -1668,10 +1733,7 @@ pub fn build_sr(
     let identity = model_identity(analysis, &options.algorithm_parameters);
     let verification = options.verification.as_ref();
     let (instance_uid, series_uid) = match verification {
-        None => (
-            derive_with("sr", &image.sop_instance_uid, &identity),
-            derive_with("sr-series", &image.series_instance_uid, &identity),
-        ),
+        None => derive_uids("sr", &image, &identity),
         // One reviewed report per reviewer and sign-off time; all in one series.
         Some(v) => {
             // What was signed enters the UID too: two sign-offs within one second with
@@ -1843,62 +1905,25 @@ fn put_verification(out: &mut InMemDicomObject, v: &Verification) {
     );
     put_seq(out, tags::VERIFYING_OBSERVER_SEQUENCE, vec![observer]);
     if let Some(p) = &v.predecessor {
-        let mut series = InMemDicomObject::new_empty();
-        put_str(
-            &mut series,
-            tags::SERIES_INSTANCE_UID,
-            VR::UI,
-            &p.series_instance_uid,
-        );
         put_seq(
-            &mut series,
-            tags::REFERENCED_SOP_SEQUENCE,
-            vec![sop_ref_item(&ImageRef {
-                sop_class_uid: p.sop_class_uid.clone(),
-                sop_instance_uid: p.sop_instance_uid.clone(),
-                frame: None,
-            })],
+            out,
+            tags::PREDECESSOR_DOCUMENTS_SEQUENCE,
+            vec![p.hierarchical_item()],
         );
-        let mut study = InMemDicomObject::new_empty();
-        put_str(
-            &mut study,
-            tags::STUDY_INSTANCE_UID,
-            VR::UI,
-            &p.study_instance_uid,
-        );
-        put_seq(&mut study, tags::REFERENCED_SERIES_SEQUENCE, vec![series]);
-        put_seq(out, tags::PREDECESSOR_DOCUMENTS_SEQUENCE, vec![study]);
     }
 }
 
 /// Current Requested Procedure Evidence Sequence item (PS3.3 Table C.17-3 and the
 /// Hierarchical SOP Instance Reference Macro, Table C.17-3a): study > series > image.
 fn evidence_item(image: &SourceImage) -> InMemDicomObject {
-    let whole = ImageRef {
-        frame: None,
-        ..image.image_ref()
-    };
-    let mut series = InMemDicomObject::new_empty();
-    put_str(
-        &mut series,
-        tags::SERIES_INSTANCE_UID,
-        VR::UI,
-        &image.series_instance_uid,
-    );
-    put_seq(
-        &mut series,
-        tags::REFERENCED_SOP_SEQUENCE,
-        vec![sop_ref_item(&whole)],
-    );
-    let mut study = InMemDicomObject::new_empty();
-    put_str(
-        &mut study,
-        tags::STUDY_INSTANCE_UID,
-        VR::UI,
-        &image.study_instance_uid,
-    );
-    put_seq(&mut study, tags::REFERENCED_SERIES_SEQUENCE, vec![series]);
-    study
+    let r = image.image_ref();
+    SopReference {
+        study_instance_uid: image.study_instance_uid.clone(),
+        series_instance_uid: image.series_instance_uid.clone(),
+        sop_class_uid: r.sop_class_uid,
+        sop_instance_uid: r.sop_instance_uid,
+    }
+    .hierarchical_item()
 }
 
 /// Writes an SR (or any object from this module's builders) as a DICOM file: preamble,

@@ -106,10 +106,8 @@ impl PriorIndex {
             let Some(date) = entry.study_date.clone() else {
                 continue;
             };
-            let f = Findings::of(&entry.analysis);
-            let usable = date.as_str() < study_date
-                && f.assessable
-                && f.sides.intersection(&now.sides).next().is_some();
+            let usable =
+                date.as_str() < study_date && Findings::of(&entry.analysis).can_be_prior_of(now);
             if usable && best.as_ref().is_none_or(|(d, _)| date > *d) {
                 best = Some((date, entry));
             }
@@ -198,14 +196,12 @@ impl Archive {
             let _ = std::fs::remove_file(&path);
             match read {
                 Ok(mut prior) => {
-                    let f = &prior.findings;
                     let usable = prior
                         .info
                         .study_date
                         .as_deref()
                         .is_some_and(|d| d < study_date)
-                        && f.assessable
-                        && f.sides.intersection(&now.sides).next().is_some();
+                        && prior.findings.can_be_prior_of(now);
                     if usable {
                         prior.info.file = format!("archive {}", self.pacs);
                         info!(patient = %patient, archive = %self.pacs, "prior from the archive");

@@ -650,7 +650,8 @@ pub fn check_received(
 
 /// An error and its causes as one line, `error: cause: cause`, for an Error Comment: one
 /// LO value, which has no line breaks (and of which the response keeps 64 characters).
-fn one_line(e: &dyn std::error::Error) -> String {
+/// Also the batch's failures.csv lines.
+pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
     let mut line = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

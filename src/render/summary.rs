@@ -187,12 +187,13 @@ fn draw_table(canvas: &mut Canvas, lines: &[Line], size: f32, x: f32, panel_w: f
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::analysis::FindingLabel;
     use crate::pipeline::bbox::BBox;
 
-    fn film(width: u32, height: u32) -> Radiograph {
+    /// A mid-grey film of `width` x `height`, without spacing (also the SC's tests).
+    pub(crate) fn film(width: u32, height: u32) -> Radiograph {
         Radiograph {
             width,
             height,

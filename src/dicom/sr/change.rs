@@ -17,16 +17,12 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use snafu::ResultExt;
 
-use super::{
-    Contains, ContentItem, ImageRef, SopReference, Value, codes, optional_str, put_seq, put_str,
-    sop_ref_item,
-};
+use super::{Contains, ContentItem, SopReference, Value, codes, optional_str};
 use crate::change::{
     self, Change, Findings, HandChange, JointFindings, OpenPriorSrSnafu, Prior, PriorInfo,
 };
 use crate::labels;
 use crate::pipeline::naming::JointId;
-use dicom_core::VR;
 
 /// The report-level container of the comparison.
 pub(super) fn film_item(c: &Change) -> ContentItem {
@@ -110,33 +106,7 @@ pub(super) fn prior_evidence(c: &Change, current: &str) -> Vec<InMemDicomObject>
         .into_iter()
         .flatten()
         .filter(|r| r.sop_instance_uid != current)
-        .map(|r| {
-            let mut series = InMemDicomObject::new_empty();
-            put_str(
-                &mut series,
-                tags::SERIES_INSTANCE_UID,
-                VR::UI,
-                &r.series_instance_uid,
-            );
-            put_seq(
-                &mut series,
-                tags::REFERENCED_SOP_SEQUENCE,
-                vec![sop_ref_item(&ImageRef {
-                    sop_class_uid: r.sop_class_uid.clone(),
-                    sop_instance_uid: r.sop_instance_uid.clone(),
-                    frame: None,
-                })],
-            );
-            let mut study = InMemDicomObject::new_empty();
-            put_str(
-                &mut study,
-                tags::STUDY_INSTANCE_UID,
-                VR::UI,
-                &r.study_instance_uid,
-            );
-            put_seq(&mut study, tags::REFERENCED_SERIES_SEQUENCE, vec![series]);
-            study
-        })
+        .map(SopReference::hierarchical_item)
         .collect()
 }
 
@@ -289,9 +259,10 @@ pub fn read_prior(path: &Path) -> Result<Prior, change::Error> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{analysis, source};
-    use super::super::{SrOptions, Timestamp, build_sr};
+    use super::super::{SrOptions, Timestamp, build_sr, put_str};
     use super::*;
     use crate::change::{Status, compare};
+    use dicom_core::VR;
 
     fn options() -> SrOptions {
         SrOptions::new(Timestamp::new(2026, 3, 2, 9, 0, 0).expect("time"))
