@@ -113,14 +113,7 @@ pub fn compare(
         let Some(prior) = read(films_dir, e) else {
             continue;
         };
-        let usable = prior.findings.assessable
-            && prior
-                .findings
-                .sides
-                .intersection(&now.sides)
-                .next()
-                .is_some();
-        if usable {
+        if prior.findings.can_be_prior_of(&now) {
             return change::compare(&now, Some(date), &prior);
         }
     }
@@ -155,9 +148,21 @@ pub struct Plan {
     /// of `now`, oldest first, once their earlier films are done (by their shard, or else
     /// by this one).
     pub later: Vec<Film>,
+    /// The SOP Instance UIDs of the shard's films.
+    own: BTreeSet<String>,
 }
 
 impl Plan {
+    /// Whether the film of `sop_instance_uid` is this shard's.
+    pub fn is_own(&self, sop_instance_uid: &str) -> bool {
+        self.own.contains(sop_instance_uid)
+    }
+
+    /// How many films the shard has.
+    pub fn films(&self) -> usize {
+        self.own.len()
+    }
+
     /// Splits `mine`, the shard's films, by what they need.
     pub fn new(
         mut mine: Vec<Film>,
@@ -166,13 +171,14 @@ impl Plan {
         models: &ModelsInfo,
     ) -> Plan {
         mine.sort_by(order);
-        let own: BTreeSet<&str> = mine.iter().map(|f| f.sop_instance_uid.as_str()).collect();
-        let (later, now): (Vec<Film>, Vec<Film>) = mine.iter().cloned().partition(|f| {
-            history.earlier(f).iter().any(|e| {
-                !own.contains(e.sop_instance_uid.as_str()) && !is_done(films_dir, models, e)
-            })
+        let own: BTreeSet<String> = mine.iter().map(|f| f.sop_instance_uid.clone()).collect();
+        let (later, now): (Vec<Film>, Vec<Film>) = mine.into_iter().partition(|f| {
+            history
+                .earlier(f)
+                .iter()
+                .any(|e| !own.contains(&e.sop_instance_uid) && !is_done(films_dir, models, e))
         });
-        Plan { now, later }
+        Plan { now, later, own }
     }
 }
 

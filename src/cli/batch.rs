@@ -268,11 +268,10 @@ fn run_shard(args: RunArgs) -> Result<ExitCode, Whatever> {
         patient_salt: args.patient_salt.as_deref().unwrap_or(""),
     };
     let history = History::new(all);
-    let mine: HashSet<String> = films.iter().map(|f| f.sop_instance_uid.clone()).collect();
     let plan = Plan::new(films, &history, &films_dir, &models);
     let mut summary = Summary {
         shard: shard.to_string(),
-        films: plan.now.len() + plan.later.len(),
+        films: plan.films(),
         retrieved,
         ..Summary::default()
     };
@@ -296,7 +295,7 @@ fn run_shard(args: RunArgs) -> Result<ExitCode, Whatever> {
             // Earlier films still not done by their shard: analysed here, oldest first,
             // so that each is compared with its own prior in turn.
             for e in history.earlier(f) {
-                if mine.contains(&e.sop_instance_uid)
+                if plan.is_own(&e.sop_instance_uid)
                     || failed.contains(&e.sop_instance_uid)
                     || priors::is_done(&films_dir, &models, e)
                 {
