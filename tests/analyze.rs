@@ -509,39 +509,7 @@ fn a_prior_result_gives_the_change_since_then() {
 #[test]
 fn a_phantom_pair_with_progression_gives_the_ground_truths_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let films = common::phantom_films(
-        dir.path(),
-        &[
-            "--preset",
-            "paper",
-            "--count",
-            "4",
-            "--ankylosis-rate",
-            "0.2",
-            "--seed",
-            "7",
-        ],
-    );
-    // (joint, finding) present in an image's ground truth.
-    let truth =
-        |t: u64| common::phantom_truth(&dir.path().join("annotations.json"), "PHANTOM-0001", t);
-    let (t0, t1) = (truth(0), truth(1));
-    let new: Vec<_> = t1.difference(&t0).cloned().collect();
-    let same: Vec<_> = t1.intersection(&t0).cloned().collect();
-    assert!(
-        !new.is_empty(),
-        "seed 7 no longer progresses: {t0:?} {t1:?}"
-    );
-    let film = |t: &str| {
-        films
-            .iter()
-            .find(|f| {
-                f.to_string_lossy()
-                    .ends_with(&format!("PHANTOM-0001-{t}.dcm"))
-            })
-            .expect("the phantom film")
-            .clone()
-    };
+    let pair = common::progression_pair(dir.path());
     // Without common::analyze: that helper sets the test models' synthetic-film settings.
     let run = |film: &Path, out: &Path, extra: &[&str]| {
         let run = std::process::Command::new(env!("CARGO_BIN_EXE_rajoints"))
@@ -564,9 +532,9 @@ fn a_phantom_pair_with_progression_gives_the_ground_truths_changes() {
         );
     };
     let (out0, out1) = (dir.path().join("out0"), dir.path().join("out1"));
-    run(&film("T0"), &out0, &[]);
+    run(&pair.t0, &out0, &[]);
     let prior = out0.join("PHANTOM-0001-T0.sr.dcm");
-    run(&film("T1"), &out1, &["--prior", &prior.to_string_lossy()]);
+    run(&pair.t1, &out1, &["--prior", &prior.to_string_lossy()]);
     let (_, a) = read(&out1.join("PHANTOM-0001-T1.json"));
     let c = a.change.expect("a change");
     assert!(c.compared, "{c:?}");
@@ -586,8 +554,8 @@ fn a_phantom_pair_with_progression_gives_the_ground_truths_changes() {
             .into_iter()
             .collect()
     };
-    assert_eq!(with(Status::New), new);
-    assert_eq!(with(Status::UnchangedPresent), same);
+    assert_eq!(with(Status::New), pair.new);
+    assert_eq!(with(Status::UnchangedPresent), pair.same);
     assert_eq!(with(Status::AbsentNowPresentBefore), Vec::new());
     let sr = out1.join("PHANTOM-0001-T1.sr.dcm");
     assert_eq!(common::dciodvfy_errors(&sr), Vec::<String>::new());

@@ -9,10 +9,11 @@ mod slurm;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{rajoints, repo, synthetic_films, test_models};
+use common::batch::{batch_changes, model_flags, read, run_ok};
+use common::{rajoints, repo, synthetic_films};
 
 /// `rajoints phantom --preset paper --count N` into `dir`; returns its images folder.
 fn phantoms(dir: &Path, count: usize) -> PathBuf {
@@ -30,17 +31,6 @@ fn phantoms(dir: &Path, count: usize) -> PathBuf {
     dir.join("images")
 }
 
-/// The test models as `--set` flags.
-fn model_flags() -> Vec<String> {
-    let (a, s) = test_models();
-    vec![
-        "--set".into(),
-        format!("models.ankylosis={}", a.display()),
-        "--set".into(),
-        format!("models.subluxation={}", s.display()),
-    ]
-}
-
 fn batch_cmd(inputs: &[&Path], out: &Path, extra: &[&str]) -> Command {
     let mut cmd = rajoints(&["batch"]);
     cmd.args(inputs)
@@ -49,23 +39,6 @@ fn batch_cmd(inputs: &[&Path], out: &Path, extra: &[&str]) -> Command {
         .args(model_flags())
         .args(extra);
     cmd
-}
-
-fn run_ok(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
-    let cmd = cmd.borrow_mut();
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?} failed ({}):\n{}",
-        cmd,
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn summary(out: &Path, shard: &str) -> serde_json::Value {
@@ -284,7 +257,7 @@ fn films_are_compared_with_earlier_films_of_the_batch_in_any_shard() {
     };
     let single = tmp.path().join("single");
     batch(&single, &[]);
-    let want = common::batch_changes(&single);
+    let want = batch_changes(&single);
     assert_eq!(want.len(), 6);
     let prior_of = |uid: &str| want[uid]["prior"]["film_sop_instance_uid"].as_str();
     assert_eq!(prior_of("2.25.6002"), Some("2.25.6001"), "{want:#?}");
@@ -317,7 +290,7 @@ fn films_are_compared_with_earlier_films_of_the_batch_in_any_shard() {
         analysed += s["analysed"].as_u64().unwrap() + s["priors_analysed"].as_u64().unwrap();
     }
     assert_eq!(analysed, 6);
-    assert_eq!(common::batch_changes(&sharded), want);
+    assert_eq!(batch_changes(&sharded), want);
     // The SR of a compared film states the change, and stays valid.
     let key = rajoints::spool::key_for("2.25.6002");
     let sr = sharded.join(format!("films/{key}.sr.dcm"));

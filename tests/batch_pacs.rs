@@ -8,50 +8,19 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{rajoints, test_models};
+use common::batch::{batch_changes, model_flags, read, run_ok};
+use common::node::free_port;
+use common::rajoints;
 use rajoints::batch::Shard;
 use rajoints::spool::key_for;
 
 const CHEST_UID: &str = "2.25.424242424242";
 const CALLING_AE: &str = "RAJOINTS-BATCH";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn model_flags() -> Vec<String> {
-    let (a, s) = test_models();
-    vec![
-        "--set".into(),
-        format!("models.ankylosis={}", a.display()),
-        "--set".into(),
-        format!("models.subluxation={}", s.display()),
-    ]
-}
 
 fn summary(out: &Path, i: usize) -> serde_json::Value {
     serde_json::from_str(&read(
@@ -160,20 +129,6 @@ impl Orthanc {
     }
 }
 
-fn storescu(port: u16, files: &[PathBuf]) {
-    let out = Command::new("storescu")
-        .args(["-aet", "MODALITY", "-aec", "ORTHANC", "127.0.0.1"])
-        .arg(port.to_string())
-        .args(files)
-        .output()
-        .expect("storescu (DCMTK) not runnable: run `make test`");
-    assert!(
-        out.status.success(),
-        "storescu into Orthanc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn query_cmd(port: u16, out: &Path, shard: usize) -> Command {
     query_as(CALLING_AE, port, out, shard)
 }
@@ -230,7 +185,7 @@ fn query_shards_retrieve_each_hand_film_once_and_match_folder_input() {
     let mut orthanc = Orthanc::start(&tmp.path().join("orthanc"));
     let mut all = films.clone();
     all.push(chest);
-    storescu(orthanc.dicom, &all);
+    common::node::store_as_modality("ORTHANC", orthanc.dicom, &all);
 
     let out = tmp.path().join("out");
     let mut seen = BTreeSet::new();
@@ -272,10 +227,7 @@ fn query_shards_retrieve_each_hand_film_once_and_match_folder_input() {
     assert_eq!(read(&merged), table, "the merge = the folder-input table");
     // The comparisons too: the C-FIND's Patient IDs and Study Dates give the same priors
     // as the files' headers (without them every film would say it has no Patient ID).
-    assert_eq!(
-        common::batch_changes(&out),
-        common::batch_changes(&reference)
-    );
+    assert_eq!(batch_changes(&out), batch_changes(&reference));
 
     // A rerun retrieves nothing and analyses nothing.
     for i in 0..3 {

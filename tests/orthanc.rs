@@ -415,23 +415,16 @@ impl Orthanc {
 }
 
 fn storescu(port: u16, files: &[&Path]) {
-    let out = Command::new("storescu")
-        .args([
-            "-aet",
-            "MODALITY",
-            "-aec",
-            "ORTHANC",
-            "127.0.0.1",
-            &port.to_string(),
-        ])
-        .args(files)
-        .output()
-        .expect("storescu (DCMTK) not runnable: run `make test`");
-    assert!(
-        out.status.success(),
-        "storescu into Orthanc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::node::store_as_modality("ORTHANC", port, files);
+}
+
+/// The first result JSON in the node's results folder, once there is one.
+fn first_json(results: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(results)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
 }
 
 /// Every value of `key` anywhere in a JSON tree.
@@ -806,28 +799,9 @@ fn the_prior_comes_from_orthanc_when_the_node_has_none_and_orthanc_down_is_said(
     let fresh = dir.path().join("node-fresh");
     let port = free_port();
     let node = NodeProc::start_with(&fresh, port, None, &archive);
-    let out = Command::new("storescu")
-        .args(["-aet", "MODALITY", "-aec", "RAJOINTS", "127.0.0.1"])
-        .arg(port.to_string())
-        .arg(&t1)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::node::store_as_modality("RAJOINTS", port, &[&t1]);
     let results = fresh.join("results");
-    let json_of = || {
-        std::fs::read_dir(&results)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path())
-                    .find(|p| p.to_string_lossy().ends_with(".json"))
-            })
-            .ok()
-            .flatten()
-    };
+    let json_of = || first_json(&results);
     wait_for(
         "the T1 JSON in the results folder",
         Duration::from_secs(120),
@@ -885,36 +859,7 @@ fn the_prior_comes_from_orthanc_when_the_node_has_none_and_orthanc_down_is_said(
 #[test]
 fn a_phantom_pairs_change_against_the_prior_from_orthanc_is_the_ground_truths() {
     let dir = tempfile::tempdir().unwrap();
-    let phantom = dir.path().join("phantom");
-    let films = common::phantom_films(
-        &phantom,
-        &[
-            "--preset",
-            "paper",
-            "--count",
-            "4",
-            "--ankylosis-rate",
-            "0.2",
-            "--seed",
-            "7",
-        ],
-    );
-    let truth =
-        |t: u64| common::phantom_truth(&phantom.join("annotations.json"), "PHANTOM-0001", t);
-    let (t0, t1) = (truth(0), truth(1));
-    let new: Vec<_> = t1.difference(&t0).cloned().collect();
-    let same: Vec<_> = t1.intersection(&t0).cloned().collect();
-    assert!(!new.is_empty(), "seed 7 no longer progresses");
-    let film = |t: &str| {
-        films
-            .iter()
-            .find(|f| {
-                f.to_string_lossy()
-                    .ends_with(&format!("PHANTOM-0001-{t}.dcm"))
-            })
-            .expect("the phantom film")
-            .clone()
-    };
+    let pair = common::progression_pair(&dir.path().join("phantom"));
 
     let node_port = free_port();
     let mut orthanc = Orthanc::configure_with(
@@ -944,7 +889,7 @@ fn a_phantom_pairs_change_against_the_prior_from_orthanc_is_the_ground_truths() 
         &sets,
     );
     orthanc.start();
-    storescu(orthanc.dicom, &[&film("T0")]);
+    storescu(orthanc.dicom, &[&pair.t0]);
     wait_for("the T0 SR in Orthanc", Duration::from_secs(120), || {
         orthanc.instances_of("SR").len() == 1
     });
@@ -954,28 +899,9 @@ fn a_phantom_pairs_change_against_the_prior_from_orthanc_is_the_ground_truths() 
     let fresh = dir.path().join("node-fresh");
     let port = free_port();
     let _node = NodeProc::start_with(&fresh, port, None, &sets);
-    let out = Command::new("storescu")
-        .args(["-aet", "MODALITY", "-aec", "RAJOINTS", "127.0.0.1"])
-        .arg(port.to_string())
-        .arg(film("T1"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::node::store_as_modality("RAJOINTS", port, &[&pair.t1]);
     let results = fresh.join("results");
-    let json_of = || {
-        std::fs::read_dir(&results)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path())
-                    .find(|p| p.to_string_lossy().ends_with(".json"))
-            })
-            .ok()
-            .flatten()
-    };
+    let json_of = || first_json(&results);
     wait_for("the T1 JSON", Duration::from_secs(120), || {
         json_of().is_some()
     });
@@ -1003,11 +929,11 @@ fn a_phantom_pairs_change_against_the_prior_from_orthanc_is_the_ground_truths() 
             .into_iter()
             .collect()
     };
-    assert_eq!(with("new"), new);
-    assert_eq!(with("unchanged_present"), same);
+    assert_eq!(with("new"), pair.new);
+    assert_eq!(with("unchanged_present"), pair.same);
     assert_eq!(with("absent_now_present_before"), Vec::new());
     eprintln!(
-        "prior from Orthanc, {} days: new {new:?}, unchanged present {same:?}",
-        c["interval_days"]
+        "prior from Orthanc, {} days: new {:?}, unchanged present {:?}",
+        c["interval_days"], pair.new, pair.same
     );
 }

@@ -10,6 +10,7 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use rajoints::pipeline::naming::{JointId, Side, TEMPLATE};
 
+pub mod batch;
 pub mod http;
 pub mod node;
 
@@ -372,6 +373,54 @@ pub fn phantom_truth(
     out
 }
 
+/// The phantom pair of issue 19's end-to-end tests, written into `dir`: patient 1 of
+/// `--preset paper --count 4 --ankylosis-rate 0.2 --seed 7` gains ankylosis between T0
+/// and T1. The two films, and the (joint, finding) pairs the ground truth has new at T1
+/// and present at both.
+pub struct ProgressionPair {
+    pub t0: PathBuf,
+    pub t1: PathBuf,
+    pub new: Vec<(String, String)>,
+    pub same: Vec<(String, String)>,
+}
+
+pub fn progression_pair(dir: &Path) -> ProgressionPair {
+    let args = [
+        "--preset",
+        "paper",
+        "--count",
+        "4",
+        "--ankylosis-rate",
+        "0.2",
+        "--seed",
+        "7",
+    ];
+    let films = phantom_films(dir, &args);
+    let truth = |t: u64| phantom_truth(&dir.join("annotations.json"), "PHANTOM-0001", t);
+    let (t0, t1) = (truth(0), truth(1));
+    let new: Vec<_> = t1.difference(&t0).cloned().collect();
+    assert!(
+        !new.is_empty(),
+        "seed 7 no longer progresses: {t0:?} {t1:?}"
+    );
+    let film = |t: &str| {
+        films
+            .iter()
+            .find(|f| {
+                f.to_string_lossy()
+                    .ends_with(&format!("PHANTOM-0001-{t}.dcm"))
+            })
+            .expect("the phantom film")
+            .clone()
+    };
+    ProgressionPair {
+        t0: film("T0"),
+        t1: film("T1"),
+        same: t1.intersection(&t0).cloned().collect(),
+        new,
+    }
+}
+
 /// `rajoints phantom --out OUT ARGS...`; the films it wrote, sorted.
 pub fn phantom_films(out: &Path, args: &[&str]) -> Vec<PathBuf> {
     let run = rajoints(&["phantom"])
@@ -393,23 +442,4 @@ pub fn phantom_films(out: &Path, args: &[&str]) -> Vec<PathBuf> {
         .collect();
     films.sort();
     films
-}
-
-/// Each film's `change` in a batch's output, by SOP Instance UID, without the prior SR's
-/// UID (each run makes its own SRs).
-pub fn batch_changes(out: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let mut m = std::collections::BTreeMap::new();
-    for e in std::fs::read_dir(out.join("films")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "json") {
-            let v: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-            let mut c = v["change"].clone();
-            if let Some(prior) = c.get_mut("prior").and_then(|p| p.as_object_mut()) {
-                prior.remove("sr");
-            }
-            m.insert(v["source"]["sop_instance_uid"].as_str().unwrap().into(), c);
-        }
-    }
-    m
 }

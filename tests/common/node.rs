@@ -198,6 +198,22 @@ pub fn storescu(port: u16, files: &[&Path]) -> std::process::Output {
         .expect("storescu (DCMTK) not runnable: run `make test`")
 }
 
+/// DCMTK's storescu as a modality (`MODALITY`) sending `files` to the AE `called` on
+/// `port`, which must accept every one.
+pub fn store_as_modality<P: AsRef<std::ffi::OsStr>>(called: &str, port: u16, files: &[P]) {
+    let out = Command::new("storescu")
+        .args(["-aet", "MODALITY", "-aec", called, "127.0.0.1"])
+        .arg(port.to_string())
+        .args(files)
+        .output()
+        .expect("storescu (DCMTK) not runnable: run `make test`");
+    assert!(
+        out.status.success(),
+        "storescu into {called}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Files storescp wrote, by prefix: `SR` (Comprehensive SR) or `PS` (presentation state).
 pub fn received(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
