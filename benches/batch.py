@@ -49,6 +49,16 @@ def run_shards(binary: str, films: Path, out: Path, n: int, cpus: list[int], mod
     return wall, done, analyses - done
 
 
+def changes(out: Path) -> dict:
+    """Each film's `change`, without the prior SR's UID (each run makes its own SRs)."""
+    res = {}
+    for p in sorted((out / "films").glob("*.json")):
+        c = json.loads(p.read_text()).get("change") or {}
+        (c.get("prior") or {}).pop("sr", None)
+        res[p.name] = c
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--binary", default=str(ROOT / "target/release/rajoints"))
@@ -89,6 +99,10 @@ def main() -> int:
                 extra.append(twice)
             print(f"round {r}: {k} shard(s) on {min(k, len(cpus))} core(s): {wall:.2f} s", file=sys.stderr)
     w1, wn = min(one), min(many)
+    # The shards at once must compare each film with the same prior as one shard does.
+    c1, cn = changes(a.work / "out-one"), changes(a.work / "out-many")
+    if c1 != cn:
+        raise SystemExit("benches/batch.py: the comparisons of 1 and N shards differ")
     res = {
         "films": a.films, "shards": n, "cpus": len(cpus), "rounds": a.rounds,
         "models": "test" if a.test_models else str(a.models) if a.models else "shipped (models/*.toml)", "binary": a.binary,
@@ -97,6 +111,7 @@ def main() -> int:
         "films_per_min_n_shards": a.films * 60 / wn,
         "speedup": w1 / wn, "efficiency": w1 / wn / min(n, len(cpus)),
         "extra_analyses_n_shards": max(extra) if extra else 0,
+        "films_compared": sum(1 for c in c1.values() if c.get("compared")),
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
     }
     print(f"one shard on 1 core: {res['films_per_min_per_core_one_shard']:.1f} films/min/core; "

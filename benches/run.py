@@ -284,7 +284,9 @@ def batch_section(B: dict, quick: bool) -> list[str]:
     w(f"\nSpeed-up of {B['shards']} shards over one: **{f(B['speedup'], 2)}** (efficiency "
       f"{f(B['efficiency'], 2)} per core).\n")
     w(f"The films are pairs of one patient at two dates, so each T1 film is compared with its T0 "
-      f"(src/batch/priors.rs). Analyses beyond one per film in the {B['shards']}-shard runs (a shard "
+      f"(src/batch/priors.rs): {B.get('films_compared', '-')} films compared, the same comparisons "
+      f"from 1 and {B['shards']} shards (checked by benches/batch.py). Analyses beyond one per film "
+      f"in the {B['shards']}-shard runs (a shard "
       f"analysing a prior that another shard was analysing at the same time): at most "
       f"{B.get('extra_analyses_n_shards', 0)}.\n")
     return L
